@@ -1,0 +1,199 @@
+"""The ReLU memorizer (SPEC §4; Vardi et al. Thm 3.1 as extended by the paper's Lemma C.1), as FFN blocks.
+
+Input: a line t (a linear form over the stream, Stage I already chosen) on which every point is >= 2 from
+every other, the labelled points' stored values (>= 1), and the value that unlabelled points must get.
+Output: residual FFN blocks after which coordinate y holds `no_match + stored` on labelled points and
+`no_match` on every other point of the data. Every weight is an integer.
+
+Stage I   t <- relu(form + M) - M, and D <- t (one unit; M makes the ReLU exact on the data).
+Stage II  groups of k consecutive labelled points; an indicator per group (a trapezoid on t: 1 on
+          [lo - 1/4, hi + 1/4], 0 half a unit outside, 4 units) adds the group's crafted integers
+          U (address deltas, `addr_bits` each) and W (stored labels, `label_bits` each) to two
+          accumulators and subtracts the group's base address from D.
+Stage III chunk by chunk, one bit of U and one bit of W per block (step pairs relu(X - 2^p + 1) -
+          relu(X - 2^p), exact on integers); the U digits are subtracted from D, so after chunk i,
+          D = t - floor(t_i). A trapezoid on D in [0, 1] gates the chunk's label into y. Gate and add of
+          chunk i run inside the digit blocks of chunk i + 1 (the residual writes are additive and every
+          unit reads the stream before its block), so a chunk costs max(addr_bits, label_bits) blocks.
+Addresses are stored as deltas between consecutive floors, so a chunk needs the bits of the largest gap
+inside a group, not of the whole range; the trapezoid margins of 1/4 leave float64 room to round t.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model.layers import FFN, Unit
+
+UNITS_PER_BLOCK = 12  # the width q of every FFN; Stage II packs 3 groups, Stage III needs 11 units
+FLOAT_SNAP = 3 << 51  # relu(x + 1.5 * 2^52) - 1.5 * 2^52 rounds x to an integer in float64, is x exactly
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """Stream coordinates the memorizer writes (indices into the model's coords)."""
+
+    t: int
+    D: int
+    U: int
+    W: int
+    cw0: int
+    cw1: int
+    g: int
+    y: int
+
+
+@dataclass(frozen=True)
+class Group:
+    lo: int  # floor(t) of the first point
+    hi: int  # floor(t) of the last point + 1
+    addresses: int  # U: deltas of floors, addr_bits each, chunk 1 at the top (chunk 0's delta is 0)
+    labels: int  # W: stored labels, label_bits each, chunk 0 at the top
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """Stage II's result: group size k, chunk widths, and the crafted integers of every group."""
+
+    k: int
+    addr_bits: int
+    label_bits: int
+    groups: tuple[Group, ...]
+
+    @property
+    def depth(self) -> int:
+        return stage_depth(len(self.groups), self.k, self.addr_bits, self.label_bits)
+
+
+def stage_depth(groups: int, k: int, addr_bits: int, label_bits: int) -> int:
+    """Blocks of Stage I + II + III for this plan."""
+    return 1 + math.ceil(groups / 3) + k * max(addr_bits, label_bits, 1) + 2
+
+
+def _bits(x: int) -> int:
+    return int(x).bit_length()
+
+
+def choose_group_size(
+    floors: list[int], label_bits: int, mode: str, bit_budget: int | None
+) -> tuple[int, int]:
+    """Pick k (points per group) and addr_bits for sorted floors.
+
+    tight: the k that minimises total depth, with addr_bits measured from the gaps inside groups.
+    paper: the paper's m = sqrt(N log N) groups, k = N/m (addr_bits is then set by the caller).
+    bit_budget: the largest k whose crafted integers fit in the budget, as in SPEC §5.2.
+    """
+    n = len(floors)
+    if n <= 1:
+        return 1, 0
+    gap_bits = np.array([_bits(b - a) for a, b in zip(floors[:-1], floors[1:], strict=True)], dtype=np.int64)
+    if mode == "paper" and bit_budget is None:
+        m = max(1, math.ceil(math.sqrt(n * math.log2(n))))
+        k = math.ceil(n / m)
+        return k, int(gap_bits.max())
+
+    def addr_bits(k: int) -> int:
+        if k == 1:
+            return 0
+        inside = np.arange(1, n) % k != 0  # gap i sits between points i-1 and i
+        return int(gap_bits[inside].max()) if inside.any() else 0
+
+    best = None
+    k_max = n if bit_budget is None else max(1, n)
+    for k in range(1, k_max + 1):
+        a = addr_bits(k)
+        if bit_budget is not None and max(a * (k - 1), label_bits * k) > bit_budget and k > 1:
+            break
+        cost = stage_depth(math.ceil(n / k), k, a, label_bits)
+        if best is None or cost < best[0]:
+            best = (cost, k, a)
+        if bit_budget is None and k > 4 * math.isqrt(n) + 4:
+            break
+    return best[1], best[2]
+
+
+def plan_groups(
+    floors: list[int], stored: list[int], k: int, addr_bits: int, label_bits: int
+) -> GroupPlan:
+    """Cut the sorted labelled points into groups of k and craft their integers U and W."""
+    groups = []
+    for s in range(0, len(floors), k):
+        fl, st = floors[s : s + k], stored[s : s + k]
+        u = 0
+        for i in range(1, k):
+            delta = fl[i] - fl[i - 1] if i < len(fl) else 0
+            u = (u << addr_bits) | delta
+        w = 0
+        for i in range(k):
+            w = (w << label_bits) | (st[i] if i < len(st) else 0)
+        groups.append(Group(lo=fl[0], hi=fl[-1] + 1, addresses=u, labels=w))
+    return GroupPlan(k=k, addr_bits=addr_bits, label_bits=label_bits, groups=tuple(groups))
+
+
+def _nz(*pairs: tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    return tuple((c, w) for c, w in pairs if w != 0)
+
+
+def _trapezoid(reads_weight: tuple[tuple[int, int], ...], lo: int, hi: int, extra_bias: int = 0):
+    """Reads and biases of 4 units whose signed sum (+, -, -, +) is 1 on [lo - 1/4, hi + 1/4] and 0 outside
+    (lo - 1/2, hi + 1/2), for x = sum of reads (weights are pre-multiplied by 4)."""
+    return [
+        (reads_weight, -4 * lo + 2 + extra_bias, 1),
+        (reads_weight, -4 * lo + 1 + extra_bias, -1),
+        (reads_weight, -4 * hi - 1 + extra_bias, -1),
+        (reads_weight, -4 * hi - 2 + extra_bias, 1),
+    ]
+
+
+def build_blocks(
+    form: tuple[tuple[int, int], ...], plan: GroupPlan, scratch: Scratch, no_match: int, snap: int
+) -> list[FFN]:
+    """Stages I-III as FFN layers. `form`: t = sum(w * Z[c]); `snap` = M with t + M >= 0 on the data."""
+    s = scratch
+    blocks: list[FFN] = []
+    # Stage I: t and D; y starts at the no-match value
+    blocks.append(
+        FFN(units=(Unit(reads=form, bias=snap, writes=((s.t, 1), (s.D, 1))),),
+            shift=_nz((s.t, -snap), (s.D, -snap), (s.y, no_match)))
+    )
+    # Stage II: 3 groups per block
+    per = UNITS_PER_BLOCK // 4
+    for b in range(0, len(plan.groups), per):
+        units = []
+        for grp in plan.groups[b : b + per]:
+            for reads, bias, sign in _trapezoid(((s.t, 4),), grp.lo, grp.hi):
+                units.append(Unit(reads=reads, bias=bias,
+                                  writes=_nz((s.U, sign * grp.addresses), (s.W, sign * grp.labels),
+                                             (s.D, -sign * grp.lo))))
+        blocks.append(FFN(units=tuple(units)))
+    # Stage III
+    k, ab, lb = plan.k, plan.addr_bits, plan.label_bits
+    B = max(ab, lb, 1)
+    stage3: list[list[Unit]] = [[] for _ in range(k * B + 2)]
+    cw = (s.cw0, s.cw1)
+    for i in range(k):
+        for j in range(ab if i > 0 else 0):
+            p = ab * (k - 1 - i) + (ab - 1 - j)
+            stage3[i * B + j] += [
+                Unit(reads=((s.U, 1),), bias=1 - (1 << p), writes=((s.U, -(1 << p)), (s.D, -(1 << (ab - 1 - j))))),
+                Unit(reads=((s.U, 1),), bias=-(1 << p), writes=((s.U, 1 << p), (s.D, 1 << (ab - 1 - j)))),
+            ]
+        for j in range(lb):
+            p = lb * (k - 1 - i) + (lb - 1 - j)
+            stage3[i * B + j] += [
+                Unit(reads=((s.W, 1),), bias=1 - (1 << p), writes=((s.W, -(1 << p)), (cw[i % 2], 1 << (lb - 1 - j)))),
+                Unit(reads=((s.W, 1),), bias=-(1 << p), writes=((s.W, 1 << p), (cw[i % 2], -(1 << (lb - 1 - j))))),
+            ]
+        gate_at = (i + 1) * B
+        for reads, bias, sign in _trapezoid(((s.D, 4),), 0, 1):
+            stage3[gate_at].append(Unit(reads=reads, bias=bias, writes=((s.g, sign),)))
+        stage3[gate_at + 1] += [
+            Unit(reads=((s.g, 1 << lb), (cw[i % 2], 1)), bias=-(1 << lb), writes=((s.y, 1),)),
+            Unit(reads=((s.g, 1),), bias=0, writes=((s.g, -1),)),
+            Unit(reads=((cw[i % 2], 1),), bias=0, writes=((cw[i % 2], -1),)),
+        ]
+    blocks.extend(FFN(units=tuple(u)) for u in stage3)
+    return blocks

@@ -1,0 +1,154 @@
+"""memorize(points, labels): the plain ReLU memorizer of SPEC §4 as an exact model (the compile driver
+for point sets). Stages: validate -> Stage I (projection) -> Stage II plan -> blocks -> ExactModel.
+
+Labels >= 0 are classes; -1 marks an extra point that must come out as "no label" (-1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .construct.memorizer import FLOAT_SNAP, Scratch, build_blocks, choose_group_size, plan_groups
+from .construct.projection import project
+from .model.exact import exact_dyadic
+from .model.layers import Block, ExactModel, InputLayer
+
+NO_LABEL = -1
+POINT_COORDS = ("x", "t", "D", "U", "W", "cw0", "cw1", "g", "y")
+
+
+class DataError(ValueError):
+    """Input that cannot be memorized; the message names the offending rows and what to do."""
+
+
+def _rows(idx, limit: int = 5) -> str:
+    idx = [int(i) for i in idx]
+    more = f" (and {len(idx) - limit} more)" if len(idx) > limit else ""
+    return ", ".join(map(str, idx[:limit])) + more
+
+
+def check_points(points, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a point set; returns float64 points [V, d] and int64 labels [V]."""
+    try:
+        x = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"points must be a numeric [V, d] array: {e}") from None
+    y = np.asarray(labels)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise DataError(f"points must have shape [V, d], got {x.shape}")
+    if x.shape[0] == 0:
+        raise DataError("no points: give at least one labelled point")
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise DataError(f"labels must have shape [{x.shape[0]}] to match points, got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        else:
+            raise DataError("labels must be integers (a class >= 0, or -1 for an extra point)")
+    y = y.astype(np.int64)
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if bad.size:
+        raise DataError(f"points contain NaN or inf at rows {_rows(bad)}; remove or fix those rows")
+    bad = np.flatnonzero(y < NO_LABEL)
+    if bad.size:
+        raise DataError(f"labels below -1 at rows {_rows(bad)}; use a class >= 0 or -1 for an extra point")
+    if not (y >= 0).any():
+        raise DataError("no labelled point (every label is -1): nothing to memorize")
+    return x, y
+
+
+def dedupe(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge identical points; identical points with different labels are refused, naming the rows."""
+    uniq, first, inverse = np.unique(x, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if len(uniq) == len(x):
+        return x, y
+    lab = np.full(len(uniq), np.iinfo(np.int64).min)
+    order = np.argsort(inverse, kind="stable")
+    for i in order:
+        u = inverse[i]
+        if lab[u] == np.iinfo(np.int64).min:
+            lab[u] = y[i]
+        elif lab[u] != y[i]:
+            j = int(first[u])
+            raise DataError(
+                f"rows {j} and {int(i)} are the same point with different labels ({lab[u]} and {y[i]}); "
+                "a function cannot memorize both: drop or relabel one"
+            )
+    return uniq, lab
+
+
+@dataclass(frozen=True)
+class PointStats:
+    r: float  # max norm
+    delta: float  # min distance between distinct points
+
+
+def separation(x: np.ndarray) -> PointStats:
+    """(r, delta) of SPEC §1 by nearest-neighbour search (a k-d tree), not all pairs."""
+    from scipy.spatial import cKDTree
+
+    r = float(np.linalg.norm(x, axis=1).max()) if len(x) else 0.0
+    if len(x) < 2:
+        return PointStats(r, math.inf)
+    dist, _ = cKDTree(x).query(x, k=2)
+    return PointStats(r, float(dist[:, 1].min()))
+
+
+def paper_range(v: int, r: float, delta: float, d: int) -> float:
+    """The worst-case projected range R = 20 r V^2 / delta * sqrt(pi d) of SPEC §4 (r >= 1, delta <= 1)."""
+    r, delta = max(r, 1.0), min(delta, 1.0)
+    return 20 * r * v * v / delta * math.sqrt(math.pi * max(d, 1))
+
+
+def memorize(points, labels, *, mode: str = "tight", bit_budget: int | None = None, seed: int = 0) -> ExactModel:
+    """Build a width-12 ReLU network (residual FFN blocks) mapping every labelled point to its label and
+    every extra point (label -1) to -1. Exact integer weights; same inputs and seed give the same model."""
+    if mode not in ("tight", "paper"):
+        raise DataError(f"mode must be 'tight' or 'paper', got {mode!r}")
+    x, y = dedupe(*check_points(points, labels))
+    num, den = exact_dyadic(x)
+    proj = project(num, den, seed=seed, directions=1 if mode == "paper" else 4)
+    floors = proj.floors()
+    t_max = max(abs(int(v)) for v in proj.values) // den + 1
+    if bit_budget is not None and (4 * t_max + 2).bit_length() > bit_budget:
+        i, j = proj.closest
+        raise DataError(
+            f"bit budget {bit_budget} is too small for this data: rows {i} and {j} are {float(np.linalg.norm(x[i] - x[j])):.3g} "
+            f"apart, which needs a projected range of {(4 * t_max + 2).bit_length()} bits; raise --bit-budget "
+            "or spread those points"
+        )
+    lab_idx = [int(i) for i in proj.order if y[i] >= 0]
+    fl = [int(floors[i]) for i in lab_idx]
+    stored = [int(y[i]) - NO_LABEL for i in lab_idx]
+    label_bits = max(stored).bit_length()
+    k, addr_bits = choose_group_size(fl, label_bits, mode, bit_budget)
+    stats = separation(x)
+    if mode == "paper" and bit_budget is None:
+        addr_bits = max(addr_bits, math.ceil(math.log2(paper_range(len(x), stats.r, stats.delta, x.shape[1]))))
+    plan = plan_groups(fl, stored, k, addr_bits, label_bits)
+    c = {name: i for i, name in enumerate(POINT_COORDS)}
+    scratch = Scratch(**{name: c[name] for name in POINT_COORDS if name != "x"})
+    snap = 1 << (t_max.bit_length() + 1)
+    ffns = build_blocks(((c["x"], 1),), plan, scratch, NO_LABEL, snap)
+    weights = tuple(tuple(proj.direction) if name == "x" else (0,) * x.shape[1] for name in POINT_COORDS)
+    meta = {
+        "mode": mode, "seed": seed, "bit_budget": bit_budget, "N": len(lab_idx), "V": len(x), "d": x.shape[1],
+        "C": int(y.max()) + 1, "r": stats.r, "delta": stats.delta, "k": k, "groups": len(plan.groups),
+        "addr_bits": addr_bits, "label_bits": label_bits, "snap": snap,
+        "stages": {"projection": 1, "groups": math.ceil(len(plan.groups) / 3), "extraction": len(ffns) - 1 - math.ceil(len(plan.groups) / 3)},
+    }
+    _ = FLOAT_SNAP
+    return ExactModel(
+        coords=POINT_COORDS,
+        input=InputLayer(kind="vectors", dim=x.shape[1], weights=weights),
+        blocks=tuple(Block(ffn=f) for f in ffns),
+        output=c["y"],
+        setting="points",
+        meta=meta,
+    )

@@ -1,0 +1,181 @@
+"""Exact executor: runs an `ExactModel` on a batch with integer arithmetic only; no float on the path.
+
+The stream is held as integer numerators over one common denominator `den` (the input's dyadic scale
+times the attention's window length), so every FFN step is integer arithmetic on object arrays of Python
+ints, vectorised over examples. A coordinate that is still exactly zero is held as None and costs nothing.
+
+Three exact savings, none of which skips a weight of the model:
+- blocks before the first attention are token-wise, so they run once per distinct input token and the
+  result is gathered back to every position;
+- blocks after the last attention are token-wise too, so they run only at the positions that are read;
+- the output is compared as numerators (y * den == label * den), never divided.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .layers import FFN, ExactModel, UniformAttention
+from .exact import exact_dyadic
+
+
+@dataclass(frozen=True)
+class ExactOutput:
+    """Outputs y = numerators / den at the read positions: numerators is an object array [B, reads]."""
+
+    numerators: np.ndarray
+    den: int
+
+    def values(self) -> np.ndarray:
+        """Exact outputs as ints where integral, else as Fractions."""
+        from fractions import Fraction
+
+        den = self.den
+        flat = [n // den if n % den == 0 else Fraction(n, den) for n in self.numerators.ravel()]
+        return np.array(flat, dtype=object).reshape(self.numerators.shape)
+
+    def equals(self, labels: np.ndarray) -> np.ndarray:
+        """Boolean mask: output exactly equal to the integer label (compares numerators)."""
+        lab = np.asarray(labels).astype(object).reshape(self.numerators.shape)
+        return np.asarray(self.numerators == lab * self.den, dtype=bool)
+
+
+def _add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def _scaled(arr, w):
+    return arr if w == 1 else (-arr if w == -1 else arr * w)
+
+
+def run_ffn(stream: list, ffn: FFN, den: int, size: int) -> list:
+    """One residual FFN layer on the stream (list of coordinate arrays or None); returns the new stream."""
+    hidden = []
+    for unit in ffn.units:
+        pre = None
+        for c, w in unit.reads:
+            if stream[c] is not None:
+                pre = _add(pre, _scaled(stream[c], w))
+        bias = unit.bias * den
+        if pre is None:
+            hidden.append(np.full(size, max(bias, 0), dtype=object) if bias > 0 else None)
+            continue
+        if bias:
+            pre = pre + bias
+        hidden.append(np.maximum(pre, 0))
+    new = list(stream)
+    for unit, h in zip(ffn.units, hidden, strict=True):
+        if h is None:
+            continue
+        for c, w in unit.writes:
+            new[c] = _add(new[c], _scaled(h, w))
+    for c, b in ffn.shift:
+        new[c] = _add(new[c], np.full(size, b * den, dtype=object))
+    return new
+
+
+def run_attention(stream: list, att: UniformAttention, den: int, batch: int, n: int) -> tuple[list, int]:
+    """Uniform attention on [batch*n] columns; returns the stream over the new denominator."""
+    scale = math.lcm(*range(1, n + 1)) if att.causal else n
+    new = [None if z is None else z * scale for z in stream]
+    for out, inp, w in att.moves:
+        z = stream[inp]
+        if z is None:
+            continue
+        z = z.reshape(batch, n)
+        if att.causal:
+            weights = np.array([scale // k for k in range(1, n + 1)], dtype=object)
+            mixed = np.cumsum(z, axis=1) * weights
+        else:
+            mixed = np.repeat(z.sum(axis=1, keepdims=True), n, axis=1)
+        new[out] = _add(new[out], _scaled(mixed.reshape(-1), w))
+    return new, den * scale
+
+
+def embed(model: ExactModel, tokens: np.ndarray) -> tuple[list, int]:
+    """E_in on a 2-D array of distinct tokens: rows are token ids ([T]) or vectors ([T, d(+1)])."""
+    layer = model.input
+    m = len(model.coords)
+    if layer.kind == "ids":
+        table = np.array(layer.table, dtype=object)
+        rows = table[np.asarray(tokens, dtype=np.int64)]
+        stream = [None if not rows[:, c].any() else rows[:, c].copy() for c in range(m)]
+        return stream, 1
+    num, den = exact_dyadic(np.asarray(tokens, dtype=np.float64))
+    weights = np.array(layer.weights, dtype=object)
+    stream = []
+    for c in range(m):
+        row = weights[c]
+        stream.append(None if not any(row) else num.dot(row))
+    return stream, den
+
+
+def _token_rows(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
+    """Flatten [B, n(, d)] inputs to one row per position, joining positions when the model uses them."""
+    layer = model.input
+    batch, n = inputs.shape[0], inputs.shape[1]
+    if layer.kind == "ids":
+        ids = np.asarray(inputs, dtype=np.int64)
+        if layer.positions:
+            ids = ids * layer.seq_len + np.arange(n)[None, :]
+        return ids.reshape(batch * n)
+    vec = np.asarray(inputs, dtype=np.float64).reshape(batch * n, -1)
+    if layer.positions:
+        pos = np.tile(np.arange(n, dtype=np.float64), batch)[:, None] * layer.position_scale
+        vec = np.concatenate([vec, pos], axis=1)
+    return vec
+
+
+def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last") -> ExactOutput:
+    """Run the model exactly. `inputs`: points [B, d] (plain network), vectors [B, n, d] or ids [B, n].
+
+    `read`: "last" (next-token), "all" (seq2seq) or an explicit array of positions.
+    """
+    inputs = np.asarray(inputs)
+    if model.setting == "points":
+        inputs = inputs[:, None] if model.input.kind == "ids" else inputs[:, None, :]
+    batch, n = inputs.shape[0], inputs.shape[1]
+    if model.input.positions and n != model.input.seq_len:
+        raise ValueError(f"model was built for sequences of length {model.input.seq_len}, got {n}")
+    rows = _token_rows(model, inputs)
+    positions = (
+        np.array([n - 1]) if isinstance(read, str) and read == "last"
+        else np.arange(n) if isinstance(read, str) else np.asarray(read)
+    )
+    att_at = [i for i, b in enumerate(model.blocks) if b.attention is not None]
+    first_att = att_at[0] if att_at else len(model.blocks)
+    last_att = att_at[-1] if att_at else -1
+
+    # token-wise prefix, once per distinct token
+    if rows.ndim == 1:
+        uniq, inverse = np.unique(rows, return_inverse=True)
+    else:
+        uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+    stream, den = embed(model, uniq)
+    for block in model.blocks[:first_att]:
+        stream = run_ffn(stream, block.ffn, den, len(uniq))
+    inverse = inverse.reshape(-1)
+    stream = [None if z is None else z[inverse] for z in stream]
+    size = batch * n
+
+    for block in model.blocks[first_att : last_att + 1]:
+        if block.attention is not None:
+            stream, den = run_attention(stream, block.attention, den, batch, n)
+        stream = run_ffn(stream, block.ffn, den, size)
+
+    cols = (np.arange(batch)[:, None] * n + positions[None, :]).reshape(-1)
+    stream = [None if z is None else z[cols] for z in stream]
+    size = len(cols)
+    for block in model.blocks[max(last_att + 1, first_att) :]:
+        stream = run_ffn(stream, block.ffn, den, size)
+    y = stream[model.output]
+    if y is None:
+        y = np.zeros(size, dtype=object)
+    return ExactOutput(numerators=y.reshape(batch, len(positions)), den=den)
