@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .construct.memorizer import FLOAT_SNAP, Scratch, build_blocks, choose_group_size, plan_groups
+from .construct.memorizer import Scratch, build_blocks, choose_group_size, plan_groups
 from .construct.projection import project
 from .model.exact import exact_dyadic
 from .model.layers import Block, ExactModel, InputLayer
@@ -139,11 +139,10 @@ def memorize(points, labels, *, mode: str = "tight", bit_budget: int | None = No
     weights = tuple(tuple(proj.direction) if name == "x" else (0,) * x.shape[1] for name in POINT_COORDS)
     meta = {
         "mode": mode, "seed": seed, "bit_budget": bit_budget, "N": len(lab_idx), "V": len(x), "d": x.shape[1],
-        "C": int(y.max()) + 1, "r": stats.r, "delta": stats.delta, "k": k, "groups": len(plan.groups),
+        "C": int(y.max()) + 1, "r": stats.r, "delta": stats.delta if math.isfinite(stats.delta) else None, "k": k, "groups": len(plan.groups),
         "addr_bits": addr_bits, "label_bits": label_bits, "snap": snap,
         "stages": {"projection": 1, "groups": math.ceil(len(plan.groups) / 3), "extraction": len(ffns) - 1 - math.ceil(len(plan.groups) / 3)},
     }
-    _ = FLOAT_SNAP
     return ExactModel(
         coords=POINT_COORDS,
         input=InputLayer(kind="vectors", dim=x.shape[1], weights=weights),

@@ -1,0 +1,97 @@
+"""Key tokens A (Lemma B.1) and integer token values f (Lemma B.2).
+
+Invariant of the result: the window ids L * SID(w) / len(w), SID(w) = sum over the window of f(token),
+are distinct integers over all distinct windows; checked exactly by sorting, never pair by pair.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .context import Windows
+
+
+@dataclass(frozen=True)
+class TokenValues:
+    key_tokens: np.ndarray  # sorted distinct-token indices in A
+    values: tuple[int, ...]  # f for every distinct token (0 outside A)
+    window_ids: tuple[int, ...]  # L * SID / len per window
+    tries: int
+
+
+def key_tokens(windows: Windows, n_tokens: int, seed: int) -> np.ndarray:
+    """Greedy key tokens: while two distinct windows agree on A, add a token on which they differ.
+
+    Batched: each round hashes every window restricted to A (random 64-bit token hashes, wrapping sums),
+    and adds one separating token per group of colliding windows, so each added token splits a group and
+    |A| <= #windows - 1 as in Lemma B.1. Hash collisions can only add a token, never drop a needed one; the
+    exact check of the token values downstream is the guarantee.
+    """
+    rng = np.random.default_rng(seed)
+    h = rng.integers(1, np.iinfo(np.int64).max, size=n_tokens, dtype=np.int64).astype(np.uint64)
+    in_a = np.zeros(n_tokens, dtype=bool)
+    freq = np.bincount(windows.tok, minlength=n_tokens)
+    starts = windows.ptr[:-1]
+    while True:
+        contrib = np.where(in_a[windows.tok], windows.cnt.astype(np.uint64) * h[windows.tok], np.uint64(0))
+        with np.errstate(over="ignore"):
+            key = np.add.reduceat(contrib, starts) if len(contrib) else np.zeros(0, np.uint64)
+        order = np.argsort(key, kind="stable")
+        ks = key[order]
+        same = np.flatnonzero(ks[1:] == ks[:-1])
+        if same.size == 0:
+            break
+        heads = same[np.r_[True, np.diff(same) > 1]]  # first index of each collision group in sorted order
+        added = False
+        for i in heads:
+            w1, w2 = order[i], order[i + 1]
+            r1 = dict(zip(windows.tok[windows.ptr[w1]:windows.ptr[w1 + 1]].tolist(),
+                          windows.cnt[windows.ptr[w1]:windows.ptr[w1 + 1]].tolist(), strict=True))
+            r2 = dict(zip(windows.tok[windows.ptr[w2]:windows.ptr[w2 + 1]].tolist(),
+                          windows.cnt[windows.ptr[w2]:windows.ptr[w2 + 1]].tolist(), strict=True))
+            diff = [t for t in set(r1) | set(r2) if r1.get(t, 0) != r2.get(t, 0) and not in_a[t]]
+            if diff:
+                best = max(diff, key=lambda t: (freq[t], -t))
+                in_a[best] = True
+                added = True
+        if not added:
+            break
+    return np.flatnonzero(in_a)
+
+
+def _window_ids(windows: Windows, f: np.ndarray, scale: int) -> list[int]:
+    big = f.max(initial=0) * int(windows.cnt.max(initial=1)) * len(windows.cnt) >= 2**62
+    vals = f.astype(object) if big else f.astype(np.int64)
+    sid = np.add.reduceat(vals[windows.tok] * windows.cnt, windows.ptr[:-1])
+    return [int(s) * (scale // int(ln)) for s, ln in zip(sid, windows.length, strict=True)]
+
+
+def token_values(
+    windows: Windows, n_tokens: int, key: np.ndarray, scale: int, mode: str, seed: int, max_tries: int = 64
+) -> TokenValues:
+    """Values f on A with distinct window ids. tight: uniform in [1, K], K doubling from #windows (small
+    values, fewer bits downstream). paper: Lemma B.2's f = ceil(N^2 |A| sqrt(pi) v) + floor(2 N^2 |A| sqrt(pi))
+    for a random unit v."""
+    rng = np.random.default_rng(seed)
+    W, a = len(windows), max(len(key), 1)
+    K = max(2, W)
+    for tries in range(1, max_tries + 1):
+        f = np.zeros(n_tokens, dtype=object if mode == "paper" else np.int64)
+        if mode == "paper":
+            v = rng.standard_normal(len(key))
+            v /= np.linalg.norm(v) or 1.0
+            c = W * W * a * math.sqrt(math.pi)
+            for t, vx in zip(key, v, strict=True):
+                f[t] = math.ceil(c * vx) + math.floor(2 * c)
+        else:
+            f[key] = rng.integers(1, K + 1, size=len(key))
+            K *= 2
+        ids = _window_ids(windows, f, scale)
+        srt = sorted(ids)
+        if all(x != y for x, y in zip(srt[:-1], srt[1:], strict=True)):
+            return TokenValues(key_tokens=key, values=tuple(int(x) for x in f), window_ids=tuple(ids), tries=tries)
+    raise ValueError(f"no token values with distinct window ids after {max_tries} tries; the windows may not be "
+                     "distinct on the key tokens")

@@ -1,0 +1,105 @@
+"""The Transformer assembly of Theorem 4.1 / Corollary 4.1 (SPEC §3, §5.3):
+
+    E_in -> F1 = (phi~ (+) F) -> uniform attention (sid <- mean phi~) -> F2 (memorizer on contexts) -> E_out
+
+Token ids use the embedding of Theorem E.1 (phi~ and F are table columns, F1 has no blocks); token vectors
+get F = the Stage I projection of the distinct tokens and phi~ = a memorizer that gives key tokens their
+value f and every other token 0. F2 memorizes the context vectors (F(x_k), L * mean phi~) with the labels.
+F1 and F2 share their scratch coordinates: F1 leaves U, W, cw, g at zero on every token of the data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model.layers import FFN
+from .memorizer import FLOAT_SNAP, GroupPlan, Scratch, build_blocks, choose_group_size, plan_groups
+from .projection import Projection, project
+
+IDS_COORDS = ("phi", "F", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y")
+VECTOR_COORDS = ("x", "F", "D1", "phi", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y")
+
+
+class BudgetError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class LineMemorizer:
+    """A memorizer built on a projection: its plan and FFN blocks."""
+
+    projection: Projection
+    plan: GroupPlan
+    blocks: tuple[FFN, ...]
+    snap: int
+
+
+def memorize_on_line(
+    proj: Projection,
+    form: tuple[tuple[int, int], ...],
+    labelled: np.ndarray,
+    stored: list[int],
+    scratch: Scratch,
+    no_match: int,
+    mode: str,
+    bit_budget: int | None,
+    paper_bits: int,
+    what: str,
+) -> LineMemorizer:
+    """Stages II-III for the points `labelled` (indices into proj) with their stored values (>= 1)."""
+    rank = np.empty(len(proj.order), dtype=np.int64)
+    rank[proj.order] = np.arange(len(proj.order))
+    srt = np.argsort(rank[labelled], kind="stable")
+    labelled = np.asarray(labelled)[srt]
+    stored = [stored[i] for i in srt]
+    floors = proj.floors()
+    fl = [int(floors[i]) for i in labelled]
+    t_max = max(abs(int(v)) for v in proj.values) // proj.den + 1
+    label_bits = max(stored).bit_length()
+    if bit_budget is not None:
+        need = max((4 * t_max + 2).bit_length(), label_bits)
+        if need > bit_budget:
+            raise BudgetError(f"{what}: bit budget {bit_budget} is too small: the projected range needs "
+                              f"{(4 * t_max + 2).bit_length()} bits and the stored values {label_bits} bits")
+    k, addr_bits = choose_group_size(fl, label_bits, mode, bit_budget)
+    if mode == "paper" and bit_budget is None:
+        addr_bits = max(addr_bits, paper_bits)
+    plan = plan_groups(fl, stored, k, addr_bits, label_bits)
+    snap = FLOAT_SNAP if bit_budget is not None and t_max < 1 << 50 else 1 << (t_max.bit_length() + 1)
+    return LineMemorizer(proj, plan, tuple(build_blocks(form, plan, scratch, no_match, snap)), snap)
+
+
+def embedding_table(vocab: int, present: np.ndarray, f: tuple[int, ...], coords: tuple[str, ...]) -> tuple:
+    """Rows of E_in for token ids: phi = f(x) for key tokens, F = x (the id itself, already distinct)."""
+    m = len(coords)
+    phi, F = coords.index("phi"), coords.index("F")
+    rows = [[0] * m for _ in range(vocab)]
+    for i in range(vocab):
+        rows[i][F] = i
+    for j, tok in enumerate(present):
+        rows[int(tok)][phi] = f[j]
+    return tuple(tuple(r) for r in rows)
+
+
+def context_points(ctx_token: np.ndarray, ctx_window: np.ndarray, F_num: list[int], den: int,
+                   window_ids: tuple[int, ...]) -> np.ndarray:
+    """F2's points (F(x_k), L * mean phi~) as integer numerators over `den`, one row per context."""
+    pts = np.empty((len(ctx_token), 2), dtype=object)
+    for i, (t, w) in enumerate(zip(ctx_token, ctx_window, strict=True)):
+        pts[i, 0] = F_num[int(t)]
+        pts[i, 1] = window_ids[int(w)] * den
+    return pts
+
+
+def paper_f2_bits(N: int, n: int, d: int, r: float, delta: float) -> int:
+    """log2 of R^2 = 400 sqrt(3d) n^3 r N^5 / delta * pi (SPEC §3 step 6), halved: R."""
+    r, delta = max(r, 1.0), min(delta, 1.0)
+    r2 = 400 * math.sqrt(3 * max(d, 1)) * n**3 * r * N**5 / delta * math.pi
+    return math.ceil(math.log2(math.sqrt(r2)))
+
+
+def f2_projection(points: np.ndarray, den: int, seed: int, mode: str) -> Projection:
+    return project(points, den, seed=seed + 1, directions=1 if mode == "paper" else 4)

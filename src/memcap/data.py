@@ -1,0 +1,212 @@
+"""Datasets of token sequences with labels: loading, generating, validating (SPEC §1).
+
+A Dataset holds either token ids (int [N, n]) or token vectors (float [N, n, d]), and labels per sequence
+([N], next-token) or per token ([N, n], seq2seq). Invariant of a Dataset that `validate` returned: no NaN
+or inf, no ragged rows, at least one example, integer labels >= 0, shapes that agree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .memorize import DataError, _rows
+
+
+@dataclass(frozen=True)
+class Dataset:
+    labels: np.ndarray  # int64 [N] (next-token) or [N, n] (seq2seq)
+    tokens: np.ndarray | None = None  # int64 [N, n]
+    vectors: np.ndarray | None = None  # float64 [N, n, d]
+
+    @property
+    def kind(self) -> str:
+        return "ids" if self.tokens is not None else "vectors"
+
+    @property
+    def inputs(self) -> np.ndarray:
+        return self.tokens if self.tokens is not None else self.vectors
+
+    @property
+    def N(self) -> int:
+        return self.inputs.shape[0]
+
+    @property
+    def n(self) -> int:
+        return self.inputs.shape[1]
+
+    @property
+    def d(self) -> int:
+        return 1 if self.vectors is None else self.vectors.shape[2]
+
+    @property
+    def setting(self) -> str:
+        return "seq2seq" if self.labels.ndim == 2 else "next-token"
+
+    @property
+    def C(self) -> int:
+        return int(self.labels.max()) + 1
+
+
+def validate(labels, tokens=None, vectors=None, source: str = "dataset") -> Dataset:
+    """Check and normalise a dataset; raises DataError naming the example and field at fault."""
+    if (tokens is None) == (vectors is None):
+        raise DataError(f"{source}: give exactly one of `tokens` (int [N, n]) or `vectors` (float [N, n, d])")
+    field = "tokens" if tokens is not None else "vectors"
+    try:
+        x = np.asarray(tokens if tokens is not None else vectors)
+    except ValueError:
+        x = None
+    if x is None or x.dtype == object:
+        raise DataError(f"{source}: `{field}` is ragged: every example must have the same length n (pad or cut)")
+    want = 2 if field == "tokens" else 3
+    if x.ndim != want:
+        raise DataError(f"{source}: `{field}` must have shape {'[N, n]' if want == 2 else '[N, n, d]'}, got {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0 or (want == 3 and x.shape[2] == 0):
+        raise DataError(f"{source}: empty dataset ({field} shape {x.shape}); give at least one example")
+    if field == "tokens":
+        if not np.issubdtype(x.dtype, np.integer):
+            if np.issubdtype(x.dtype, np.floating) and np.isfinite(x).all() and (x == np.round(x)).all():
+                x = x.astype(np.int64)
+            else:
+                raise DataError(f"{source}: `tokens` must be integer ids")
+        bad = np.flatnonzero((x < 0).any(axis=1))
+        if bad.size:
+            raise DataError(f"{source}: negative token ids in examples {_rows(bad)}")
+        x = x.astype(np.int64)
+    else:
+        x = x.astype(np.float64)
+        bad = np.flatnonzero(~np.isfinite(x).reshape(x.shape[0], -1).all(axis=1))
+        if bad.size:
+            raise DataError(f"{source}: NaN or inf in `vectors` of examples {_rows(bad)}")
+    y = np.asarray(labels)
+    if y.dtype == object:
+        raise DataError(f"{source}: `labels` is ragged")
+    if y.shape not in ((x.shape[0],), (x.shape[0], x.shape[1])):
+        raise DataError(f"{source}: `labels` must have shape [{x.shape[0]}] (next-token) or "
+                        f"[{x.shape[0]}, {x.shape[1]}] (seq2seq), got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all():
+            y = y.astype(np.int64)
+        else:
+            raise DataError(f"{source}: `labels` must be integer classes >= 0")
+    bad = np.flatnonzero((y.reshape(y.shape[0], -1) < 0).any(axis=1))
+    if bad.size:
+        raise DataError(f"{source}: negative labels in examples {_rows(bad)}; classes are integers >= 0")
+    y = y.astype(np.int64)
+    return Dataset(labels=y, tokens=x if field == "tokens" else None, vectors=x if field == "vectors" else None)
+
+
+def load(path: str | Path) -> Dataset:
+    """Load a `.npz` (`tokens` or `vectors`, and `labels`) or a `.jsonl` file (one example per line:
+    {"tokens": [...]} or {"vectors": [[...], ...]}, and "label": int or "labels": [...])."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"no such file: {path}")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            keys = set(z.files)
+            if "labels" not in keys:
+                raise DataError(f"{path}: missing array `labels` (found {sorted(keys)})")
+            return validate(z["labels"], tokens=z["tokens"] if "tokens" in keys else None,
+                            vectors=z["vectors"] if "vectors" in keys else None, source=str(path))
+    if path.suffix in (".jsonl", ".json"):
+        rows, labels = [], []
+        field = None
+        for i, line in enumerate(path.read_text().splitlines()):
+            if not line.strip():
+                continue
+            try:
+                ex = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}: line {i + 1} is not JSON: {e}") from None
+            f = "tokens" if "tokens" in ex else "vectors" if "vectors" in ex else None
+            if f is None or not ({"label", "labels"} & ex.keys()):
+                raise DataError(f"{path}: line {i + 1} needs `tokens` or `vectors`, and `label` or `labels`")
+            if field is not None and f != field:
+                raise DataError(f"{path}: line {i + 1} has `{f}` but earlier lines have `{field}`")
+            field = f
+            rows.append(ex[f])
+            labels.append(ex["label"] if "label" in ex else ex["labels"])
+        if not rows:
+            raise DataError(f"{path}: no examples")
+        lengths = {len(r) for r in rows}
+        if len(lengths) > 1:
+            first = next(i for i, r in enumerate(rows) if len(r) != len(rows[0]))
+            raise DataError(f"{path}: ragged: example {first} has length {len(rows[first])}, example 0 has {len(rows[0])}")
+        try:
+            arr = np.array(rows, dtype=np.float64 if field == "vectors" else None)
+            lab = np.array(labels)
+        except ValueError as e:
+            raise DataError(f"{path}: ragged or non-numeric examples: {e}") from None
+        return validate(lab, **{field: arr}, source=str(path))
+    raise DataError(f"{path}: unknown format {path.suffix!r}; use .npz or .jsonl")
+
+
+def save(ds: Dataset, path: str | Path) -> Path:
+    path = Path(path)
+    arrays = {"labels": ds.labels, ("tokens" if ds.kind == "ids" else "vectors"): ds.inputs}
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def _random_labels(rng, token_ids: np.ndarray, C: int, setting: str) -> np.ndarray:
+    """Uniform labels; for seq2seq a token that repeats inside a sequence repeats its label, so that the
+    data is consistent for a permutation-equivariant model (SPEC §1)."""
+    N, n = token_ids.shape
+    if setting == "next-token":
+        return rng.integers(0, C, size=N)
+    if setting != "seq2seq":
+        raise DataError(f"setting must be 'next-token' or 'seq2seq', got {setting!r}")
+    labels = rng.integers(0, C, size=(N, n))
+    for i in range(N):
+        _, first, inv = np.unique(token_ids[i], return_index=True, return_inverse=True)
+        labels[i] = labels[i, first[inv.reshape(-1)]]
+    return labels
+
+
+def random_ids(N: int, n: int, vocab: int, C: int, seed: int = 0, setting: str = "next-token") -> Dataset:
+    """N sequences of n ids drawn uniformly from [vocab], labels uniform in [C]."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, vocab, size=(N, n))
+    return validate(_random_labels(rng, tokens, C, setting), tokens=tokens)
+
+
+def random_vectors(N: int, n: int, d: int, C: int, seed: int = 0, setting: str = "next-token") -> Dataset:
+    """N sequences of n tokens drawn uniformly from [0, 1)^d, labels uniform in [C]."""
+    rng = np.random.default_rng(seed)
+    vectors = rng.random((N, n, d))
+    ids = np.unique(vectors.reshape(N * n, d), axis=0, return_inverse=True)[1].reshape(N, n)
+    return validate(_random_labels(rng, ids, C, setting), vectors=vectors)
+
+
+def text_windows(path: str | Path, n: int, unit: str = "byte", stride: int = 1, limit: int | None = None) -> Dataset:
+    """Next-token windows of a text file: each example is n consecutive tokens, its label the token after.
+
+    unit="byte" uses raw bytes (vocabulary 256); unit="char" numbers the file's distinct characters in
+    sorted order. A window that recurs is kept once, with the token after its first occurrence, so that
+    the data is a function (the same window followed by two different tokens could not be memorized).
+    """
+    raw = Path(path).read_bytes()
+    if unit == "byte":
+        seq = np.frombuffer(raw, dtype=np.uint8).astype(np.int64)
+    elif unit == "char":
+        text = raw.decode("utf-8", errors="replace")
+        alphabet = sorted(set(text))
+        index = {c: i for i, c in enumerate(alphabet)}
+        seq = np.array([index[c] for c in text], dtype=np.int64)
+    else:
+        raise DataError(f"unit must be 'byte' or 'char', got {unit!r}")
+    if len(seq) <= n:
+        raise DataError(f"{path}: {len(seq)} tokens, need more than the window length n={n}")
+    starts = np.arange(0, len(seq) - n, stride)
+    if limit is not None:
+        starts = starts[:limit]
+    windows = seq[starts[:, None] + np.arange(n)[None, :]]
+    labels = seq[starts + n]
+    _, first = np.unique(windows, axis=0, return_index=True)
+    first = np.sort(first)
+    return validate(labels[first], tokens=windows[first], source=str(path))

@@ -1,0 +1,70 @@
+"""Size of a model in the paper's convention (SPEC §2) and in honest counts.
+
+params (paper convention, every matrix entry, zeros too):
+    input + L * [4 m s H + 2 (m + 1) q] + m        (E_out is m entries; H = s = 1 for a Transformer,
+                                                    H = 0 for a plain ReLU network)
+nonzero_params counts stored nonzeros; max_bits / total_bits are over the nonzero parameters, a
+parameter's bits being the bit length of its integer magnitude.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .layers import ExactModel
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    m: int
+    q: int
+    H: int
+    s: int
+    depth: int
+    width: int
+    params: int
+    nonzero_params: int
+    max_bits: int
+    total_bits: int
+    attention_blocks: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _values(model: ExactModel):
+    """Every stored parameter value, once (the attention's W^O W^V is stored as W^V and W^O with s = 1)."""
+    layer = model.input
+    for row in layer.weights:
+        yield from row
+    for row in layer.table:
+        yield from row
+    for block in model.blocks:
+        for u in block.ffn.units:
+            yield from (w for _, w in u.reads)
+            yield u.bias
+            yield from (w for _, w in u.writes)
+        yield from (w for _, w in block.ffn.shift)
+        if block.attention is not None:
+            for _, _, w in block.attention.moves:
+                yield 1  # W^V entry
+                yield w  # W^O entry
+    yield 1  # E_out
+
+
+def model_stats(model: ExactModel) -> ModelStats:
+    m = len(model.coords)
+    q = max((len(b.ffn.units) for b in model.blocks), default=0)
+    H = s = 1 if model.is_transformer else 0
+    layer = model.input
+    d_in = layer.dim + (1 if layer.positions and layer.kind == "vectors" else 0)
+    input_params = len(layer.table) * m if layer.kind == "ids" else m * d_in
+    L = len(model.blocks)
+    params = input_params + L * (4 * m * s * H + 2 * (m + 1) * q) + m
+    nz = [abs(int(v)) for v in _values(model) if v != 0]
+    return ModelStats(
+        m=m, q=q, H=H, s=s, depth=L, width=max(m, s * H, q), params=params, nonzero_params=len(nz),
+        max_bits=max((v.bit_length() for v in nz), default=0),
+        total_bits=sum(v.bit_length() for v in nz),
+        attention_blocks=sum(1 for b in model.blocks if b.attention is not None and b.attention.moves),
+    )
