@@ -19,9 +19,8 @@ from .construct.memorizer import Scratch
 from .construct.projection import project
 from .construct.tokens import key_tokens, token_values
 from .construct.transformer import (
-    IDS_COORDS,
-    VECTOR_COORDS,
     context_points,
+    coords_for,
     embedding_table,
     f2_projection,
     memorize_on_line,
@@ -99,9 +98,9 @@ def compile(
     tv = token_values(ctx.windows, V, A, ctx.scale, mode, seed)
     lap("key tokens and values")
 
-    coords = IDS_COORDS if ds.kind == "ids" else VECTOR_COORDS
+    coords = coords_for(ds.kind, float_safe=bit_budget is not None)
     c = {name: i for i, name in enumerate(coords)}
-    shared = {"U": c["U"], "W": c["W"], "cw0": c["cw0"], "cw1": c["cw1"], "g": c["g"]}
+    shared = {name: c[name] for name in ("U", "W", "cw0", "cw1", "g", "i0", "i1") if name in c}
     f1_blocks: list = []
     meta_f1: dict = {}
     if ds.kind == "ids":

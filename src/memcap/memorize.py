@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .construct.memorizer import Scratch, build_blocks, choose_group_size, plan_groups
+from .construct.memorizer import Scratch, stage2_depth, build_blocks, choose_group_size, plan_groups
 from .construct.projection import project
 from .model.exact import exact_dyadic
 from .model.layers import Block, ExactModel, InputLayer
 
 NO_LABEL = -1
-POINT_COORDS = ("x", "t", "D", "U", "W", "cw0", "cw1", "g", "y")
+POINT_COORDS = ("x", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0", "i1")
 
 
 class DataError(ValueError):
@@ -132,19 +132,21 @@ def memorize(points, labels, *, mode: str = "tight", bit_budget: int | None = No
     if mode == "paper" and bit_budget is None:
         addr_bits = max(addr_bits, math.ceil(math.log2(paper_range(len(x), stats.r, stats.delta, x.shape[1]))))
     plan = plan_groups(fl, stored, k, addr_bits, label_bits)
-    c = {name: i for i, name in enumerate(POINT_COORDS)}
-    scratch = Scratch(**{name: c[name] for name in POINT_COORDS if name != "x"})
+    names = POINT_COORDS if bit_budget is not None else POINT_COORDS[:-2]
+    c = {name: i for i, name in enumerate(names)}
+    scratch = Scratch(**{name: c[name] for name in names if name != "x"})
     snap = 1 << (t_max.bit_length() + 1)
     ffns = build_blocks(((c["x"], 1),), plan, scratch, NO_LABEL, snap)
-    weights = tuple(tuple(proj.direction) if name == "x" else (0,) * x.shape[1] for name in POINT_COORDS)
+    weights = tuple(tuple(proj.direction) if name == "x" else (0,) * x.shape[1] for name in names)
     meta = {
         "mode": mode, "seed": seed, "bit_budget": bit_budget, "N": len(lab_idx), "V": len(x), "d": x.shape[1],
         "C": int(y.max()) + 1, "r": stats.r, "delta": stats.delta if math.isfinite(stats.delta) else None, "k": k, "groups": len(plan.groups),
         "addr_bits": addr_bits, "label_bits": label_bits, "snap": snap,
-        "stages": {"projection": 1, "groups": math.ceil(len(plan.groups) / 3), "extraction": len(ffns) - 1 - math.ceil(len(plan.groups) / 3)},
+        "stages": {"projection": 1, "groups": stage2_depth(len(plan.groups), scratch.float_safe),
+                   "extraction": len(ffns) - 1 - stage2_depth(len(plan.groups), scratch.float_safe)},
     }
     return ExactModel(
-        coords=POINT_COORDS,
+        coords=names,
         input=InputLayer(kind="vectors", dim=x.shape[1], weights=weights),
         blocks=tuple(Block(ffn=f) for f in ffns),
         output=c["y"],

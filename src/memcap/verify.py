@@ -57,3 +57,32 @@ def verify(model: ExactModel, ds: Dataset, batch: int = 20000,
     if model.input.kind != ds.kind:
         raise ValueError(f"model takes token {model.input.kind}, the dataset has token {ds.kind}")
     return verify_arrays(model, ds.inputs, ds.labels, batch, progress)
+
+
+@dataclass(frozen=True)
+class FloatVerification:
+    checked: int
+    positions: int
+    wrong: int  # positions where round(float64 output) != label
+    max_deviation: float  # max |float64 output - label| over all read positions
+    exact_match: bool  # every float64 output equals the label exactly (no rounding needed)
+
+
+def verify_torch(model: ExactModel, ds: Dataset, batch: int = 4096) -> FloatVerification:
+    """Run the float64 torch module on every example and compare with the labels."""
+    import torch
+
+    from .torch_model import to_torch
+
+    net = to_torch(model)
+    x = torch.from_numpy(ds.inputs)
+    wrong, dev, positions = 0, 0.0, 0
+    with torch.no_grad():
+        for s in range(0, ds.N, batch):
+            out = net(x[s : s + batch])[..., 0]
+            out = out[:, -1] if model.setting != "seq2seq" else out
+            lab = torch.from_numpy(ds.labels[s : s + batch]).to(torch.float64).reshape(out.shape)
+            wrong += int((torch.round(out) != lab).sum())
+            dev = max(dev, float((out - lab).abs().max()))
+            positions += out.numel()
+    return FloatVerification(ds.N, positions, wrong, dev, dev == 0.0)

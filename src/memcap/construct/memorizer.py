@@ -15,6 +15,9 @@ Stage III chunk by chunk, one bit of U and one bit of W per block (step pairs re
           D = t - floor(t_i). A trapezoid on D in [0, 1] gates the chunk's label into y. Gate and add of
           chunk i run inside the digit blocks of chunk i + 1 (the residual writes are additive and every
           unit reads the stream before its block), so a chunk costs max(addr_bits, label_bits) blocks.
+Float-safe variant (used with a bit budget, SPEC §5.2): Stage II first writes each group's indicator
+to a coordinate (i0, i1) and multiplies the big integers by it one block later, so that no float64 product
+of a large ramp value and a large weight is ever formed; every other product is by a power of two.
 Addresses are stored as deltas between consecutive floors, so a chunk needs the bits of the largest gap
 inside a group, not of the whole range; the trapezoid margins of 1/4 leave float64 room to round t.
 """
@@ -44,6 +47,12 @@ class Scratch:
     cw1: int
     g: int
     y: int
+    i0: int | None = None  # indicator slots of the float-safe Stage II
+    i1: int | None = None
+
+    @property
+    def float_safe(self) -> bool:
+        return self.i0 is not None
 
 
 @dataclass(frozen=True)
@@ -63,14 +72,14 @@ class GroupPlan:
     label_bits: int
     groups: tuple[Group, ...]
 
-    @property
-    def depth(self) -> int:
-        return stage_depth(len(self.groups), self.k, self.addr_bits, self.label_bits)
+
+def stage2_depth(groups: int, float_safe: bool) -> int:
+    return math.ceil(groups / 2) + 1 if float_safe else math.ceil(groups / 3)
 
 
-def stage_depth(groups: int, k: int, addr_bits: int, label_bits: int) -> int:
+def stage_depth(groups: int, k: int, addr_bits: int, label_bits: int, float_safe: bool = False) -> int:
     """Blocks of Stage I + II + III for this plan."""
-    return 1 + math.ceil(groups / 3) + k * max(addr_bits, label_bits, 1) + 2
+    return 1 + stage2_depth(groups, float_safe) + k * max(addr_bits, label_bits, 1) + 2
 
 
 def _bits(x: int) -> int:
@@ -107,7 +116,7 @@ def choose_group_size(
         a = addr_bits(k)
         if bit_budget is not None and max(a * (k - 1), label_bits * k) > bit_budget and k > 1:
             break
-        cost = stage_depth(math.ceil(n / k), k, a, label_bits)
+        cost = stage_depth(math.ceil(n / k), k, a, label_bits, float_safe=bit_budget is not None)
         if best is None or cost < best[0]:
             best = (cost, k, a)
         if bit_budget is None and k > 4 * math.isqrt(n) + 4:
@@ -159,16 +168,31 @@ def build_blocks(
         FFN(units=(Unit(reads=form, bias=snap, writes=((s.t, 1), (s.D, 1))),),
             shift=_nz((s.t, -snap), (s.D, -snap), (s.y, no_match)))
     )
-    # Stage II: 3 groups per block
-    per = UNITS_PER_BLOCK // 4
-    for b in range(0, len(plan.groups), per):
-        units = []
-        for grp in plan.groups[b : b + per]:
-            for reads, bias, sign in _trapezoid(((s.t, 4),), grp.lo, grp.hi):
-                units.append(Unit(reads=reads, bias=bias,
-                                  writes=_nz((s.U, sign * grp.addresses), (s.W, sign * grp.labels),
-                                             (s.D, -sign * grp.lo))))
-        blocks.append(FFN(units=tuple(units)))
+    # Stage II: 3 groups per block, or 2 (indicator, then product) when float-safe
+    if not s.float_safe:
+        for b in range(0, len(plan.groups), 3):
+            units = []
+            for grp in plan.groups[b : b + 3]:
+                for reads, bias, sign in _trapezoid(((s.t, 4),), grp.lo, grp.hi):
+                    units.append(Unit(reads=reads, bias=bias,
+                                      writes=_nz((s.U, sign * grp.addresses), (s.W, sign * grp.labels),
+                                                 (s.D, -sign * grp.lo))))
+            blocks.append(FFN(units=tuple(units)))
+    else:
+        slots = (s.i0, s.i1)
+        batches = [plan.groups[b : b + 2] for b in range(0, len(plan.groups), 2)]
+        for b in range(len(batches) + 1):
+            units = []
+            if b < len(batches):
+                for slot, grp in zip(slots, batches[b], strict=False):
+                    for reads, bias, sign in _trapezoid(((s.t, 4),), grp.lo, grp.hi):
+                        units.append(Unit(reads=reads, bias=bias, writes=((slot, sign),)))
+            if b > 0:
+                for slot, grp in zip(slots, batches[b - 1], strict=False):
+                    units.append(Unit(reads=((slot, 1),), bias=0,
+                                      writes=_nz((s.U, grp.addresses), (s.W, grp.labels), (s.D, -grp.lo),
+                                                 (slot, -1))))
+            blocks.append(FFN(units=tuple(units)))
     # Stage III
     k, ab, lb = plan.k, plan.addr_bits, plan.label_bits
     B = max(ab, lb, 1)

@@ -15,15 +15,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..memorize import DataError
 from ..model.layers import FFN
 from .memorizer import FLOAT_SNAP, GroupPlan, Scratch, build_blocks, choose_group_size, plan_groups
 from .projection import Projection, project
 
-IDS_COORDS = ("phi", "F", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y")
-VECTOR_COORDS = ("x", "F", "D1", "phi", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y")
+IDS_COORDS = ("phi", "F", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0", "i1")
+VECTOR_COORDS = ("x", "F", "D1", "phi", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0", "i1")
 
 
-class BudgetError(ValueError):
+def coords_for(kind: str, float_safe: bool) -> tuple[str, ...]:
+    """Stream coordinates of a compiled Transformer (the indicator slots only where float-safe)."""
+    names = IDS_COORDS if kind == "ids" else VECTOR_COORDS
+    return names if float_safe else names[:-2]
+
+
+class BudgetError(DataError):
     pass
 
 

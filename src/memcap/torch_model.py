@@ -1,0 +1,151 @@
+"""The one PyTorch model of memcap: the Transformer of SPEC §2 (attention + residual FFN blocks, no
+LayerNorm, no 1/sqrt(s) scale), used both by `to_torch` (built weights) and by the trainer (learned ones).
+
+A block's attention is present only where config.attention_at says so; with W_Q = 0 it is the uniform
+attention of the paper (every score 0, weight exactly 1/n in exact arithmetic, rounded 1/n in float).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .model.layers import ExactModel
+from .model.stats import model_stats
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    m: int  # residual width
+    q: int  # FFN hidden width
+    blocks: int
+    attention_at: tuple[int, ...]  # blocks that have attention
+    s: int = 1  # head size (one head)
+    vocab: int = 0  # > 0: token ids through an embedding table
+    d_in: int = 0  # > 0: token vectors through a linear E_in
+    seq_len: int = 0
+    positions: bool = False  # ids: id * n + k; vectors: one more input coordinate k * position_scale
+    position_scale: float = 0.0
+    attention: str = "softmax"  # or "hardmax"
+    causal: bool = False
+    uniform: bool = True  # W_Q fixed at 0 (the paper's uniform attention)
+    out_dim: int = 1
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.q = nn.Linear(cfg.m, cfg.s, bias=False)
+        self.k = nn.Linear(cfg.m, cfg.s, bias=False)
+        self.v = nn.Linear(cfg.m, cfg.s, bias=False)
+        self.o = nn.Linear(cfg.s, cfg.m, bias=False)
+        if cfg.uniform:
+            nn.init.zeros_(self.q.weight)
+            self.q.weight.requires_grad_(False)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        scores = self.k(z) @ self.q(z).transpose(1, 2)  # [B, key, query]: column-wise softmax over keys
+        n = z.shape[1]
+        if self.cfg.causal:
+            mask = torch.ones(n, n, dtype=torch.bool, device=z.device).triu(1)  # key > query
+            scores = scores.masked_fill(mask, float("-inf"))
+        if self.cfg.attention == "hardmax":
+            top = scores.max(dim=1, keepdim=True).values
+            w = (scores == top).to(z.dtype)
+            w = w / w.sum(dim=1, keepdim=True)
+        else:
+            w = torch.softmax(scores, dim=1)
+        return self.o(w.transpose(1, 2) @ self.v(z))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: TransformerConfig, attention: bool):
+        super().__init__()
+        self.attn = Attention(cfg) if attention else None
+        self.w1 = nn.Linear(cfg.m, cfg.q)
+        self.w2 = nn.Linear(cfg.q, cfg.m)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.attn is not None:
+            z = z + self.attn(z)
+        return z + self.w2(torch.relu(self.w1(z)))
+
+
+class MemTransformer(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        if cfg.vocab:
+            self.embed = nn.Embedding(cfg.vocab, cfg.m)
+        else:
+            self.embed = nn.Linear(cfg.d_in + (1 if cfg.positions else 0), cfg.m, bias=False)
+        self.blocks = nn.ModuleList(Block(cfg, i in cfg.attention_at) for i in range(cfg.blocks))
+        self.e_out = nn.Linear(cfg.m, cfg.out_dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: ids [B, n] or vectors [B, n, d]; returns [B, n, out_dim]."""
+        cfg = self.cfg
+        n = x.shape[1]
+        if cfg.vocab:
+            if cfg.positions:
+                x = x * cfg.seq_len + torch.arange(n, device=x.device)[None, :]
+            z = self.embed(x)
+        else:
+            if cfg.positions:
+                pos = torch.arange(n, device=x.device, dtype=x.dtype)[None, :, None] * cfg.position_scale
+                x = torch.cat([x, pos.expand(x.shape[0], n, 1)], dim=2)
+            z = self.embed(x)
+        for block in self.blocks:
+            z = block(z)
+        return self.e_out(z)
+
+
+class NotFloatExact(ValueError):
+    pass
+
+
+def to_torch(model: ExactModel, force: bool = False) -> MemTransformer:
+    """The float64 nn.Module with the same blocks as `model`. Refused (NotFloatExact) unless every weight
+    fits float64's 53-bit significand; then the exact executor (`memcap verify`) is the way to run it."""
+    st = model_stats(model)
+    if st.max_bits > 53 and not force:
+        raise NotFloatExact(
+            f"this model has weights of up to {st.max_bits} bits; float64 holds 53. Run it with the exact "
+            "executor (memcap verify / memcap predict), or compile with --bit-budget 48 for a float64 model."
+        )
+    layer = model.input
+    att_at = tuple(i for i, b in enumerate(model.blocks) if b.attention is not None)
+    s = max([len(model.blocks[i].attention.moves) for i in att_at] or [1])
+    cfg = TransformerConfig(
+        m=len(model.coords), q=max(st.q, 1), blocks=len(model.blocks), attention_at=att_at, s=max(s, 1),
+        vocab=len(layer.table) if layer.kind == "ids" else 0, d_in=layer.dim if layer.kind == "vectors" else 0,
+        seq_len=layer.seq_len, positions=layer.positions, position_scale=layer.position_scale,
+        attention=model.blocks[att_at[0]].attention.kind if att_at else "softmax",
+        causal=bool(att_at) and model.blocks[att_at[0]].attention.causal,
+    )
+    net = MemTransformer(cfg).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        if layer.kind == "ids":
+            net.embed.weight.copy_(torch.tensor([[float(v) for v in r] for r in layer.table], dtype=torch.float64))
+        else:
+            net.embed.weight.copy_(torch.tensor([[float(v) for v in r] for r in layer.weights], dtype=torch.float64))
+        for blk, eb in zip(net.blocks, model.blocks, strict=True):
+            for j, u in enumerate(eb.ffn.units):
+                for c, w in u.reads:
+                    blk.w1.weight[j, c] += float(w)
+                blk.w1.bias[j] = float(u.bias)
+                for c, w in u.writes:
+                    blk.w2.weight[c, j] += float(w)
+            for c, w in eb.ffn.shift:
+                blk.w2.bias[c] += float(w)
+            if eb.attention is not None:
+                for h, (o, i, w) in enumerate(eb.attention.moves):
+                    blk.attn.v.weight[h, i] = 1.0
+                    blk.attn.o.weight[o, h] = float(w)
+        net.e_out.weight[0, model.output] = 1.0
+    return net.eval()
