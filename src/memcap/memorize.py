@@ -62,12 +62,13 @@ def check_points(points, labels) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def dedupe(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Merge identical points; identical points with different labels are refused, naming the rows."""
+def dedupe(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge identical points; identical points with different labels are refused, naming the rows.
+    Returns the distinct points, their labels and the input row of each."""
     uniq, first, inverse = np.unique(x, axis=0, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
     if len(uniq) == len(x):
-        return x, y
+        return x, y, np.arange(len(x))
     lab = np.full(len(uniq), np.iinfo(np.int64).min)
     order = np.argsort(inverse, kind="stable")
     for i in order:
@@ -80,7 +81,7 @@ def dedupe(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 f"rows {j} and {int(i)} are the same point with different labels ({lab[u]} and {y[i]}); "
                 "a function cannot memorize both: drop or relabel one"
             )
-    return uniq, lab
+    return uniq, lab, first
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def memorize(points, labels, *, mode: str = "tight", bit_budget: int | None = No
     every extra point (label -1) to -1. Exact integer weights; same inputs and seed give the same model."""
     if mode not in ("tight", "paper"):
         raise DataError(f"mode must be 'tight' or 'paper', got {mode!r}")
-    x, y = dedupe(*check_points(points, labels))
+    x, y, rows = dedupe(*check_points(points, labels))
     num, den = exact_dyadic(x)
     proj = project(num, den, seed=seed, directions=1 if mode == "paper" else 4)
     floors = proj.floors()
@@ -119,8 +120,9 @@ def memorize(points, labels, *, mode: str = "tight", bit_budget: int | None = No
     if bit_budget is not None and (4 * t_max + 2).bit_length() > bit_budget:
         i, j = proj.closest
         raise DataError(
-            f"bit budget {bit_budget} is too small for this data: rows {i} and {j} are {float(np.linalg.norm(x[i] - x[j])):.3g} "
-            f"apart, which needs a projected range of {(4 * t_max + 2).bit_length()} bits; raise --bit-budget "
+            f"bit budget {bit_budget} is too small for this data: the projection needs a range of "
+            f"{(4 * t_max + 2).bit_length()} bits to keep rows {rows[i]} and {rows[j]} (distance "
+            f"{float(np.linalg.norm(x[i] - x[j])):.3g}, the closest pair on the line) 2 apart; raise --bit-budget "
             "or spread those points"
         )
     lab_idx = [int(i) for i in proj.order if y[i] >= 0]

@@ -1,0 +1,1 @@
+"""Hypothesis strategies for memcap's property tests (shipped in the package, as zarr does)."""

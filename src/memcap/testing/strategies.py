@@ -1,0 +1,67 @@
+"""Hypothesis strategies: valid point sets (incl. adversarial ones) and valid token-id datasets."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+
+@st.composite
+def point_sets(draw, max_points: int = 40, max_d: int = 4):
+    """Distinct points with labels (-1 = extra); some collinear, some exactly at a minimum separation,
+    coordinates spanning 1e-9 .. 1e9."""
+    d = draw(st.integers(1, max_d))
+    V = draw(st.integers(1, max_points))
+    style = draw(st.sampled_from(["random", "collinear", "grid", "scales"]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    if style == "random":
+        x = rng.standard_normal((V, d)) * draw(st.sampled_from([1e-3, 1.0, 1e3]))
+    elif style == "collinear":
+        direction = rng.standard_normal(d)
+        x = np.outer(rng.permutation(V).astype(float), direction)
+    elif style == "grid":  # exactly delta apart along the first axis
+        delta = draw(st.sampled_from([1e-9, 0.5, 1.0, 7.0]))
+        x = np.zeros((V, d))
+        x[:, 0] = np.arange(V) * delta
+    else:
+        x = rng.standard_normal((V, d)) * (10.0 ** rng.integers(-9, 10, size=(V, 1)))
+    x = np.unique(x, axis=0)
+    C = draw(st.sampled_from([2, 10, 1000]))
+    y = rng.integers(0, C, size=len(x))
+    extra = rng.random(len(x)) < draw(st.sampled_from([0.0, 0.3]))
+    y[extra] = -1
+    if (y < 0).all():
+        y[0] = 0
+    return x, y
+
+
+@st.composite
+def id_datasets(draw, max_N: int = 30, max_n: int = 6):
+    """Token-id datasets with labels that are consistent for a permutation-equivariant model."""
+    from ..data import random_ids
+
+    N = draw(st.integers(1, max_N))
+    n = draw(st.integers(1, max_n))
+    vocab = draw(st.integers(1, 20))
+    C = draw(st.sampled_from([2, 10, 1000]))
+    setting = draw(st.sampled_from(["next-token", "seq2seq"]))
+    ds = random_ids(N, n, vocab, C, seed=draw(st.integers(0, 2**16)), setting=setting)
+    return _make_consistent(ds)
+
+
+def _make_consistent(ds):
+    """Give every context (current token, multiset) the label of its first occurrence."""
+    from ..data import validate
+
+    tokens, labels = ds.tokens, ds.labels.copy()
+    seen: dict = {}
+    N, n = tokens.shape
+    for i in range(N):
+        key_ms = tuple(sorted(tokens[i].tolist()))
+        if labels.ndim == 1:
+            labels[i] = seen.setdefault((key_ms, int(tokens[i, -1])), int(labels[i]))
+        else:
+            for k in range(n):
+                labels[i, k] = seen.setdefault((key_ms, int(tokens[i, k])), int(labels[i, k]))
+    return validate(labels, tokens=tokens)

@@ -1,0 +1,139 @@
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from memcap.construct.memorizer import Group, GroupPlan, Scratch, build_blocks
+from memcap.memorize import DataError, memorize
+from memcap.model import fileio
+from memcap.model.executor import run
+from memcap.model.layers import Block, ExactModel
+from memcap.model.stats import model_stats
+from memcap.testing.strategies import point_sets
+
+
+def data(N, d, C, extra, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((N + extra, d))
+    y = np.concatenate([rng.integers(0, C, N), -np.ones(extra, dtype=np.int64)])
+    return x, y
+
+
+def assert_memorizes(model, x, y):
+    out = run(model, x)
+    assert out.equals(y).all(), np.flatnonzero(~out.equals(y).ravel())[:10]
+
+
+@pytest.mark.parametrize("N", [1, 2, 3, 10, 100, 1000])
+@pytest.mark.parametrize("d", [1, 3, 16])
+@pytest.mark.parametrize("C", [2, 10, 1000])
+def test_memorizes_labelled_and_extra_points(N, d, C):
+    x, y = data(N, d, C, extra=min(10 * N, 2000), seed=N * 7 + d)
+    model = memorize(x, y)
+    assert_memorizes(model, x, y)
+    assert model_stats(model).width <= 12
+
+
+@pytest.mark.slow
+def test_memorizes_ten_thousand_points():
+    x, y = data(10_000, 16, 10, extra=0)
+    assert_memorizes(memorize(x, y), x, y)
+
+
+def test_tight_is_no_deeper_and_no_wider_in_bits_than_paper():
+    for seed, (N, d, C) in enumerate([(50, 3, 10), (500, 16, 2), (300, 1, 1000)]):
+        x, y = data(N, d, C, extra=N, seed=seed)
+        tight, paper = model_stats(memorize(x, y)), model_stats(memorize(x, y, mode="paper"))
+        assert tight.depth <= paper.depth and tight.max_bits <= paper.max_bits
+        assert_memorizes(memorize(x, y, mode="paper"), x, y)
+
+
+@pytest.mark.parametrize("B", [16, 32, 48])
+def test_bit_budget_bounds_every_weight(B):
+    rng = np.random.default_rng(B)
+    x = rng.integers(0, 300, size=(400, 1 if B == 16 else 2)).astype(float)
+    x = np.unique(x, axis=0)
+    y = rng.integers(0, 10, len(x))
+    model = memorize(x, y, bit_budget=B)
+    st = model_stats(model)
+    assert st.max_bits <= B + 3, st.max_bits
+    assert st.width <= 13
+    assert_memorizes(model, x, y)
+
+
+def test_bit_budget_too_small_names_the_closest_pair():
+    x = np.array([[0.0], [1e-6], [5.0]])
+    with pytest.raises(DataError, match="keep rows 0 and 1"):
+        memorize(x, np.array([0, 1, 0]), bit_budget=8)
+
+
+def _model_from_plan(plan, form_model):
+    c = {n: i for i, n in enumerate(form_model.coords)}
+    scratch = Scratch(**{n: c[n] for n in form_model.coords if n != "x"})
+    ffns = build_blocks(((c["x"], 1),), plan, scratch, -1, form_model.meta["snap"])
+    return ExactModel(coords=form_model.coords, input=form_model.input, blocks=tuple(Block(ffn=f) for f in ffns),
+                      output=form_model.output, setting="points")
+
+
+def test_changing_any_chunk_of_any_crafted_integer_breaks_verification():
+    from memcap.construct.memorizer import plan_groups
+    from memcap.construct.projection import project
+    from memcap.model.exact import exact_dyadic
+
+    x, y = data(60, 3, 10, extra=0, seed=3)
+    model = memorize(x, y)
+    num, den = exact_dyadic(x)
+    proj = project(num, den, seed=0, directions=4)
+    fl = [int(v) for v in proj.floors()[proj.order]]
+    stored = [int(y[i]) + 1 for i in proj.order]
+    k, ab, lb = model.meta["k"], model.meta["addr_bits"], model.meta["label_bits"]
+    plan = plan_groups(fl, stored, k, ab, lb)
+    assert_memorizes(_model_from_plan(plan, model), x, y)  # the rebuilt plan is the model's plan
+    checked = 0
+    for gi, g in enumerate(plan.groups):
+        for chunk in range(k):
+            for field, width, value in (("addresses", ab, g.addresses), ("labels", lb, g.labels)):
+                if field == "addresses" and (chunk == 0 or width == 0):
+                    continue
+                shift = width * (k - 1 - chunk)
+                part = (value >> shift) & ((1 << width) - 1)
+                new_part = part + 1 if part + 1 < (1 << width) else part - 1
+                tampered = value - (part << shift) + (new_part << shift)
+                groups = list(plan.groups)
+                groups[gi] = Group(**{**g.__dict__, field: tampered})
+                bad = _model_from_plan(GroupPlan(k, ab, lb, tuple(groups)), model)
+                assert not run(bad, x).equals(y).all(), (gi, chunk, field)
+                checked += 1
+    assert checked >= len(plan.groups) * k
+
+
+def test_same_seed_same_bytes_and_exact_round_trip(tmp_path):
+    x, y = data(200, 4, 10, extra=50)
+    a, b = fileio.save(memorize(x, y, seed=5), tmp_path / "a"), fileio.save(memorize(x, y, seed=5), tmp_path / "b")
+    for f in ("model.json", "weights.safetensors"):
+        assert (a / f).read_bytes() == (b / f).read_bytes()
+    loaded = fileio.load(a)
+    assert loaded == memorize(x, y, seed=5)
+    assert_memorizes(loaded, x, y)
+
+
+@pytest.mark.parametrize(
+    "x, y, match",
+    [
+        (np.array([[0.0], [np.nan]]), np.array([0, 1]), "NaN or inf at rows 1"),
+        (np.zeros((3, 2)), np.array([0, 1]), "labels must have shape"),
+        (np.array([[1.0], [1.0], [2.0]]), np.array([0, 1, 0]), "rows 0 and 1 are the same point"),
+        (np.zeros((0, 2)), np.zeros(0), "no points"),
+        (np.array([[0.0], [1.0]]), np.array([0, -2]), "labels below -1 at rows 1"),
+        (np.array([[0.0], [1.0]]), np.array([-1, -1]), "no labelled point"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(x, y, match):
+    with pytest.raises(DataError, match=match):
+        memorize(x, y)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(point_sets())
+def test_any_valid_point_set_is_memorized(ps):
+    x, y = ps
+    assert_memorizes(memorize(x, y), x, y)
