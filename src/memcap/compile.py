@@ -95,6 +95,8 @@ def compile(
     V = len(present)
     greedy = ds.kind == "vectors" and not causal
     A = key_tokens(ctx.windows, V, seed) if greedy else np.arange(V)
+    if not A.size:  # one window: nothing to tell apart, but phi~ needs one labelled token to exist
+        A = np.arange(1)
     tv = token_values(ctx.windows, V, A, ctx.scale, mode, seed)
     lap("key tokens and values")
 
@@ -115,8 +117,6 @@ def compile(
         sep = separation(present)
         stats_r, stats_delta = sep.r, sep.delta if math.isfinite(sep.delta) else 1.0
         stored = [tv.values[int(a)] for a in A]
-        if not A.size:
-            raise DataError("internal: no key tokens")
         mem1 = memorize_on_line(
             proj1, ((c["x"], 1),), A, stored, Scratch(t=c["F"], D=c["D1"], y=c["phi"], **shared), 0,
             mode, bit_budget, math.ceil(math.log2(paper_range(V, sep.r, stats_delta, present.shape[1]))),
