@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .construct.memorizer import Scratch, stage2_depth, build_blocks, choose_group_size, plan_groups
+from .construct.memorizer import Scratch, build_blocks, choose_group_size, plan_groups, stage2_depth
 from .construct.projection import project
 from .model.exact import exact_dyadic
 from .model.layers import Block, ExactModel, InputLayer

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layers import FFN, ExactModel, UniformAttention
 from .exact import exact_dyadic
+from .layers import FFN, ExactModel, UniformAttention
 
 
 @dataclass(frozen=True)

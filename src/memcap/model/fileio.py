@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .layers import FFN, Block, ExactModel, InputLayer, Unit, UniformAttention
+from .layers import FFN, Block, ExactModel, InputLayer, UniformAttention, Unit
 
 FORMAT = "memcap-model"
 VERSION = 1
