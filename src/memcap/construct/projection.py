@@ -41,7 +41,7 @@ class Projection:
 
 def _evaluate(num: np.ndarray, den: int, a: list[int]) -> tuple[np.ndarray, np.ndarray, int, int]:
     t = num.dot(np.array(a, dtype=object)) if num.shape[1] else np.zeros(num.shape[0], dtype=object)
-    order = np.array(sorted(range(len(t)), key=t.__getitem__), dtype=np.int64)
+    order = np.argsort(t, kind="stable")
     if len(t) < 2:
         return t, order, 2 * den, 0
     gaps = t[order[1:]] - t[order[:-1]]
@@ -71,6 +71,8 @@ def project(num: np.ndarray, den: int, seed: int, directions: int = 1, gap: int 
         raise ProjectionError("need a non-empty [V, d] array of points")
     rng = np.random.default_rng(seed)
     best: Projection | None = None
+    if num.shape[0] > 100_000:  # each extra direction costs a full exact pass; at this size one will do
+        directions = 1
     for _ in range(directions):
         v = rng.standard_normal(num.shape[1]) if num.shape[1] else np.zeros(0)
         norm = float(np.linalg.norm(v)) or 1.0

@@ -62,11 +62,14 @@ def key_tokens(windows: Windows, n_tokens: int, seed: int) -> np.ndarray:
     return np.flatnonzero(in_a)
 
 
-def _window_ids(windows: Windows, f: np.ndarray, scale: int) -> list[int]:
-    big = f.max(initial=0) * int(windows.cnt.max(initial=1)) * len(windows.cnt) >= 2**62
-    vals = f.astype(object) if big else f.astype(np.int64)
+def _window_ids(windows: Windows, f: np.ndarray, scale: int) -> np.ndarray:
+    """L * SID / len per window: int64 where it provably fits, else Python ints (object)."""
+    longest = int(np.diff(windows.ptr).max(initial=1)) * int(windows.cnt.max(initial=1))
+    small = int(f.max(initial=0)) * longest * scale < 2**62
+    vals = f.astype(np.int64) if small else f.astype(object)
     sid = np.add.reduceat(vals[windows.tok] * windows.cnt, windows.ptr[:-1])
-    return [int(s) * (scale // int(ln)) for s, ln in zip(sid, windows.length, strict=True)]
+    mult = scale // windows.length
+    return sid * (mult if small else mult.astype(object))
 
 
 def token_values(
@@ -90,8 +93,9 @@ def token_values(
             f[key] = rng.integers(1, K + 1, size=len(key))
             K *= 2
         ids = _window_ids(windows, f, scale)
-        srt = sorted(ids)
-        if all(x != y for x, y in zip(srt[:-1], srt[1:], strict=True)):
-            return TokenValues(key_tokens=key, values=tuple(int(x) for x in f), window_ids=tuple(ids), tries=tries)
+        srt = np.sort(ids)
+        if not (srt[1:] == srt[:-1]).any():
+            return TokenValues(key_tokens=key, values=tuple(int(x) for x in f), window_ids=tuple(int(i) for i in ids),
+                               tries=tries)
     raise ValueError(f"no token values with distinct window ids after {max_tries} tries; the windows may not be "
                      "distinct on the key tokens")
