@@ -247,3 +247,33 @@ def demo_cmd(N: int = typer.Option(2000, "--N"), n: int = typer.Option(16, "--n"
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("scale")
+def scale_cmd(out: Path = typer.Option(Path("out/sweep.jsonl"), "-o"), quick: bool = False,
+              N: str = typer.Option(None, "--N", help="comma-separated N for a custom next-token sweep"),
+              n: int = typer.Option(16, "--n"), vocab: int = 1000, C: int = typer.Option(10, "--C"),
+              setting: str = "next-token", mode: str = "tight", bit_budget: int = typer.Option(None)):
+    """Compile and verify a sweep; one JSONL row per model; a rerun resumes."""
+    from .scale import default_sweep, sweep
+
+    if N:
+        configs = [dict(setting=setting, N=int(x), n=n, vocab=vocab, C=C, mode=mode, bit_budget=bit_budget, seed=0)
+                   for x in N.split(",")]
+    else:
+        configs = default_sweep(quick)
+    rows = sweep(configs, out, progress=lambda i, k, c: err.print(f"[{i + 1}/{k}] {c}"))
+    console.print(f"{len(rows)} rows in {out}")
+
+
+@app.command("report")
+def report_cmd(out: Path = typer.Option(Path("out/report"), "-o"), sweep_file: Path = typer.Option(None, "--sweep"),
+               quick: bool = False):
+    """Run (or resume) the default sweep and write report.md / report.html with figures and CSVs."""
+    from .report import write_report
+    from .scale import default_sweep, sweep
+
+    path = sweep_file or out / "sweep.jsonl"
+    rows = sweep(default_sweep(quick), path, progress=lambda i, k, c: err.print(f"[{i + 1}/{k}] {c}"))
+    md = write_report(rows, out)
+    console.print(f"wrote {md} and {md.with_suffix('.html')}")

@@ -1,0 +1,56 @@
+import json
+
+from memcap.bounds import all_bounds, check_lower_bounds, thm43_min_params
+from memcap.report import write_report
+from memcap.scale import fits, sweep
+
+CONFIGS = [dict(setting="next-token", N=N, n=8, vocab=200, C=10, mode="tight", bit_budget=None, seed=0)
+           for N in (10, 30, 100, 300)] + [
+    dict(setting="seq2seq", N=N, n=4, d=3, C=10, mode="tight", bit_budget=None, seed=0) for N in (5, 20, 60)]
+
+
+def strip(rows):
+    return [{k: v for k, v in r.items() if k not in ("compile_s", "verify_s")} for r in rows]
+
+
+def test_every_lower_bound_holds_for_every_built_model(tmp_path):
+    rows = sweep(CONFIGS, tmp_path / "s.jsonl")
+    assert len(rows) == len(CONFIGS)
+    for r in rows:
+        c = r["config"]
+        checks = check_lower_bounds(r, c["N"], c["n"], c["C"], c["setting"])
+        assert checks and all(ok for *_, ok in checks), checks
+        assert r["lower_bounds_hold"]
+
+
+def test_resumed_sweep_equals_uninterrupted(tmp_path):
+    full = sweep(CONFIGS, tmp_path / "full.jsonl")
+    part = tmp_path / "part.jsonl"
+    sweep(CONFIGS[:3], part)
+    with part.open("a") as f:  # a run killed mid-write leaves a torn line
+        f.write(json.dumps(full[3])[:40])
+    resumed = sweep(CONFIGS, part)
+    assert strip(resumed) == strip(full)
+    assert strip([json.loads(x) for x in part.read_text().splitlines()]) == strip(full)
+
+
+def test_report_and_fits(tmp_path):
+    rows = sweep(CONFIGS, tmp_path / "s.jsonl")
+    md = write_report(rows, tmp_path / "rep")
+    text = md.read_text()
+    assert "Fitted log-log slopes" in text and (tmp_path / "rep" / "report.html").exists()
+    for f in ("params_vs_N", "params_vs_n", "bits_vs_N", "depth_by_stage"):
+        assert (tmp_path / "rep" / f"{f}.png").stat().st_size > 1000
+        assert (tmp_path / "rep" / f"{f}.csv").read_text().count("\n") >= 2 or f == "params_vs_n"
+    fs = fits(rows)
+    assert 0 < fs["next-token tight, params vs N"]["slope"] < 1
+
+
+def test_thm43_bound_solves_its_inequality():
+    import math
+
+    for nN in (10, 1000, 10**6):
+        W = thm43_min_params(nN)
+        assert abs(nN - 9 * W * W * math.log2(48 * math.e * nN)) < 1e-6 * nN
+    names = {b.name for b in all_bounds(1000, 8, 6, 10, setting="seq2seq")}
+    assert "seq2seq hardmax lower bound" in names and "Madden et al. 2024 (next-token, positions)" in names
