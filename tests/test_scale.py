@@ -4,7 +4,7 @@ from memcap.bounds import all_bounds, check_lower_bounds, thm43_min_params
 from memcap.report import write_report
 from memcap.scale import fits, sweep
 
-CONFIGS = [dict(setting="next-token", N=N, n=8, vocab=200, C=10, mode="tight", bit_budget=None, seed=0)
+CONFIGS = [dict(setting="next-token", N=N, n=16, vocab=1000, C=10, mode="tight", bit_budget=None, seed=0)
            for N in (10, 30, 100, 300)] + [
     dict(setting="seq2seq", N=N, n=4, d=3, C=10, mode="tight", bit_budget=None, seed=0) for N in (5, 20, 60)]
 

@@ -137,7 +137,9 @@ def save(model: ExactModel, path: str | Path) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / "model.json").write_text(json.dumps(to_json(model), sort_keys=True, separators=(",", ":")) + "\n")
-    save_file(_dense(model), str(path / "weights.safetensors"), metadata={"memcap": f"{FORMAT} v{VERSION}; exact weights in model.json"})  # one key: header order is fixed
+    # one metadata key: safetensors writes a map's keys in no fixed order, and the bytes must not vary
+    save_file(_dense(model), str(path / "weights.safetensors"),
+              metadata={"memcap": f"{FORMAT} v{VERSION}; exact weights in model.json"})
     return path
 
 
