@@ -24,6 +24,18 @@ def _csv(path: Path, header: list[str], rows: list[list]) -> None:
         w.writerows(rows)
 
 
+def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend: int | None) -> None:
+    """Label, lay out, save and close one figure (legend: its font size, or None for no legend)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if legend is not None:
+        ax.legend(fontsize=legend)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _series(rows, **where):
     rs = select(rows, **where)
     return [r["config"]["N"] for r in rs], rs
@@ -35,11 +47,13 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
     # 1. params vs N
     fig, ax = plt.subplots(figsize=(7, 5))
     data_rows = []
-    for label, where in [("next-token tight", dict(setting="next-token", mode="tight", bit_budget=None, n=16, vocab=1000)),
-                         ("next-token paper constants", dict(setting="next-token", mode="paper", n=16)),
-                         ("next-token 48-bit budget", dict(setting="next-token", bit_budget=48, n=16)),
-                         ("next-token vectors d=6", dict(setting="next-token", d=6)),
-                         ("seq2seq (x = nN)", dict(setting="seq2seq"))]:
+    for label, where in [
+        ("next-token tight", dict(setting="next-token", mode="tight", bit_budget=None, n=16, vocab=1000)),
+        ("next-token paper constants", dict(setting="next-token", mode="paper", n=16)),
+        ("next-token 48-bit budget", dict(setting="next-token", bit_budget=48, n=16)),
+        ("next-token vectors d=6", dict(setting="next-token", d=6)),
+        ("seq2seq (x = nN)", dict(setting="seq2seq")),
+    ]:
         Ns, rs = _series(rows, **where)
         if not rs:
             continue
@@ -50,13 +64,15 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
         xs = sorted({r[1] for r in data_rows})
         ax.loglog(xs, [x for x in xs], "k--", label="N (one parameter per example)")
         ax.loglog(xs, [math.sqrt(x) for x in xs], "k:", label="sqrt(N) (= lower bound, Thm 4.2, constant 1)")
-    ax.set_xlabel("N (seq2seq: nN)")
-    ax.set_ylabel("parameters (paper convention)")
-    ax.set_title("Built models: parameters grow like sqrt(N)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "params_vs_N.png", dpi=120)
-    plt.close(fig)
+    _finish(
+        fig,
+        ax,
+        out / "params_vs_N.png",
+        "N (seq2seq: nN)",
+        "parameters (paper convention)",
+        "Built models: parameters grow like sqrt(N)",
+        legend=8,
+    )
     _csv(out / "params_vs_N.csv", ["series", "N_or_nN", "params", "nonzero_params"], data_rows)
     figs.append(("params_vs_N.png", "Parameters of built models vs N, log-log, with N and sqrt(N) lines."))
     # 2. params vs n
@@ -66,12 +82,15 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.semilogx([r["config"]["n"] for r in rs], [r["params"] for r in rs], "o-")
     ax.set_ylim(0, max([r["params"] for r in rs] or [1]) * 1.3)
-    ax.set_xlabel("sequence length n")
-    ax.set_ylabel("parameters")
-    ax.set_title(f"Next-token, N={rs[0]['config']['N'] if rs else '?'}: parameters do not grow with n")
-    fig.tight_layout()
-    fig.savefig(out / "params_vs_n.png", dpi=120)
-    plt.close(fig)
+    _finish(
+        fig,
+        ax,
+        out / "params_vs_n.png",
+        "sequence length n",
+        "parameters",
+        f"Next-token, N={rs[0]['config']['N'] if rs else '?'}: parameters do not grow with n",
+        legend=None,
+    )
     _csv(out / "params_vs_n.csv", ["n", "params"], [[r["config"]["n"], r["params"]] for r in rs])
     figs.append(("params_vs_n.png", "Parameters vs sequence length at fixed N."))
     # 3. bits vs N
@@ -80,17 +99,13 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
     if rs:
         ax.loglog(Ns, [r["total_bits"] for r in rs], "o-", label="total bits (sum over parameters)")
         ax.loglog(Ns, [r["max_bits"] for r in rs], "s-", label="max bits of one parameter")
-        ax.loglog(Ns, [N * math.log2(r["config"]["C"]) for N, r in zip(Ns, rs, strict=True)], "k--",
-                  label="information floor N log2 C")
-    ax.set_xlabel("N")
-    ax.set_ylabel("bits")
-    ax.set_title("Bits of the tight next-token models")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "bits_vs_N.png", dpi=120)
-    plt.close(fig)
-    _csv(out / "bits_vs_N.csv", ["N", "total_bits", "max_bits", "floor"],
-         [[N, r["total_bits"], r["max_bits"], N * math.log2(r["config"]["C"])] for N, r in zip(Ns, rs, strict=True)])
+        ax.loglog(Ns, [N * math.log2(r["config"]["C"]) for N, r in zip(Ns, rs, strict=True)], "k--", label="information floor N log2 C")
+    _finish(fig, ax, out / "bits_vs_N.png", "N", "bits", "Bits of the tight next-token models", legend=8)
+    _csv(
+        out / "bits_vs_N.csv",
+        ["N", "total_bits", "max_bits", "floor"],
+        [[N, r["total_bits"], r["max_bits"], N * math.log2(r["config"]["C"])] for N, r in zip(Ns, rs, strict=True)],
+    )
     figs.append(("bits_vs_N.png", "Total and max bits vs the N log2 C floor."))
     # 4. depth by stage
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -100,15 +115,20 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
         vals = [r["stages"].get(stage, 0) for r in rs]
         ax.bar(labels, vals, bottom=bottoms, label=stage)
         bottoms = [b + v for b, v in zip(bottoms, vals, strict=True)]
-    ax.set_xlabel("N (next-token, tight, token ids: phi~ is the embedding, 0 blocks)")
-    ax.set_ylabel("blocks")
-    ax.set_title("Depth split by stage")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "depth_by_stage.png", dpi=120)
-    plt.close(fig)
-    _csv(out / "depth_by_stage.csv", ["N", "phi", "attention", "F2"],
-         [[N, r["stages"].get("phi", 0), r["stages"].get("attention", 0), r["stages"].get("F2", 0)] for N, r in zip(Ns, rs, strict=True)])
+    _finish(
+        fig,
+        ax,
+        out / "depth_by_stage.png",
+        "N (next-token, tight, token ids: phi~ is the embedding, 0 blocks)",
+        "blocks",
+        "Depth split by stage",
+        legend=10,
+    )
+    _csv(
+        out / "depth_by_stage.csv",
+        ["N", "phi", "attention", "F2"],
+        [[N, r["stages"].get("phi", 0), r["stages"].get("attention", 0), r["stages"].get("F2", 0)] for N, r in zip(Ns, rs, strict=True)],
+    )
     figs.append(("depth_by_stage.png", "Blocks per stage: phi~, the attention block, F2."))
     return figs
 
@@ -117,28 +137,46 @@ def write_report(rows: list[dict], out: Path) -> Path:
     out = Path(out)
     figs = figures(rows, out)
     fs = fits(rows)
-    md = ["# memcap: measured capacity of built Transformers", "",
-          f"{len(rows)} models, each verified exactly on every example before its row was written.", "",
-          "## Fitted log-log slopes (95% CI)", "", "| series | slope | 95% CI | points | params < N at |",
-          "|---|---|---|---|---|"]
+    md = [
+        "# memcap: measured capacity of built Transformers",
+        "",
+        f"{len(rows)} models, each verified exactly on every example before its row was written.",
+        "",
+        "## Fitted log-log slopes (95% CI)",
+        "",
+        "| series | slope | 95% CI | points | params < N at |",
+        "|---|---|---|---|---|",
+    ]
     for name, f in fs.items():
         at = f.get("params_below_N_at")
-        md.append(f"| {name} | {f['slope']:.3f} | [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}] | {f['points']} | "
-                  f"{format(at, '.3g') if at else '-'} |")
-    md += ["", "Expectations (issue #4): next-token slope vs N in [0.4, 0.6], vs n <= 0.1; "
-           "seq2seq vs nN in [0.4, 0.6]. The token-id models carry a constant embedding table "
-           "(vocabulary x m entries), which flattens their slope at small N. "
-           "The 48-bit series is expected to be steeper: Theorem F.1 gives O~(N/B) parameters for B-bit weights, "
-           "so at fixed B the slope tends to 1. Logs hidden by O~ bend every curve up a little at small N.", ""]
-    md += ["## Models", "", "| setting | N | n | mode | budget | params | nonzero | depth | width | max bits | total bits "
-           "| lower bounds | compile s | verify s |", "|" + "---|" * 14]
-    for r in sorted(rows, key=lambda r: (r["config"]["setting"], r["config"]["mode"], str(r["config"]["bit_budget"]),
-                                         r["config"]["N"], r["config"]["n"])):
+        md.append(
+            f"| {name} | {f['slope']:.3f} | [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}] | {f['points']} | {format(at, '.3g') if at else '-'} |"
+        )
+    md += [
+        "",
+        "Expectations (issue #4): next-token slope vs N in [0.4, 0.6], vs n <= 0.1; "
+        "seq2seq vs nN in [0.4, 0.6]. The token-id models carry a constant embedding table "
+        "(vocabulary x m entries), which flattens their slope at small N. "
+        "The 48-bit series is expected to be steeper: Theorem F.1 gives O~(N/B) parameters for B-bit weights, "
+        "so at fixed B the slope tends to 1. Logs hidden by O~ bend every curve up a little at small N.",
+        "",
+    ]
+    md += [
+        "## Models",
+        "",
+        "| setting | N | n | mode | budget | params | nonzero | depth | width | max bits | total bits | lower bounds | compile s | verify s |",
+        "|" + "---|" * 14,
+    ]
+    for r in sorted(
+        rows, key=lambda r: (r["config"]["setting"], r["config"]["mode"], str(r["config"]["bit_budget"]), r["config"]["N"], r["config"]["n"])
+    ):
         c = r["config"]
-        md.append(f"| {c['setting']}{' d=' + str(c['d']) if 'd' in c else ''} | {c['N']} | {c['n']} | {c['mode']} | "
-                  f"{c['bit_budget'] or '-'} | {r['params']} | {r['nonzero_params']} | {r['depth']} | {r['width']} | "
-                  f"{r['max_bits']} | {r['total_bits']} | {'hold' if r['lower_bounds_hold'] else 'VIOLATED'} | "
-                  f"{r['compile_s']} | {r['verify_s']} |")
+        md.append(
+            f"| {c['setting']}{' d=' + str(c['d']) if 'd' in c else ''} | {c['N']} | {c['n']} | {c['mode']} | "
+            f"{c['bit_budget'] or '-'} | {r['params']} | {r['nonzero_params']} | {r['depth']} | {r['width']} | "
+            f"{r['max_bits']} | {r['total_bits']} | {'hold' if r['lower_bounds_hold'] else 'VIOLATED'} | "
+            f"{r['compile_s']} | {r['verify_s']} |"
+        )
     md += ["", "## Figures", ""]
     for f, cap in figs:
         md += [f"![{cap}]({f})", "", f"*{cap}* Data: `{f.replace('.png', '.csv')}`.", ""]
@@ -170,6 +208,5 @@ def write_report(rows: list[dict], out: Path) -> Path:
         page.append(b)
     if in_table:
         page.append("</table>")
-    (out / "report.html").write_text("<!doctype html><meta charset=utf-8><title>memcap report</title>\n"
-                                     + "\n".join(page) + "\n")
+    (out / "report.html").write_text("<!doctype html><meta charset=utf-8><title>memcap report</title>\n" + "\n".join(page) + "\n")
     return out / "report.md"
