@@ -277,3 +277,5 @@ def report_cmd(out: Path = typer.Option(Path("out/report"), "-o"), sweep_file: P
     rows = sweep(default_sweep(quick), path, progress=lambda i, k, c: err.print(f"[{i + 1}/{k}] {c}"))
     md = write_report(rows, out)
     console.print(f"wrote {md} and {md.with_suffix('.html')}")
+
+from . import cli_train  # noqa: E402,F401  (registers train, worker, repro, compare)

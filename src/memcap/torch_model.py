@@ -1,5 +1,7 @@
-"""The one PyTorch model of memcap: the Transformer of SPEC §2 (attention + residual FFN blocks, no
-LayerNorm, no 1/sqrt(s) scale), used both by `to_torch` (built weights) and by the trainer (learned ones).
+"""The one PyTorch model file of memcap. `MemTransformer` is the Transformer of SPEC §2 (attention +
+residual FFN blocks, no LayerNorm, no 1/sqrt(s) scale), used both by `to_torch` (built weights) and by the
+trainer (learned ones, `paper_config`: the architecture of the paper's Appendix H). `StandardTransformer`
+is the usual small pre-LayerNorm Transformer with learned positions, for comparison.
 
 A block's attention is present only where config.attention_at says so; with W_Q = 0 it is the uniform
 attention of the paper (every score 0, weight exactly 1/n in exact arithmetic, rounded 1/n in float).
@@ -85,8 +87,9 @@ class MemTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg, i in cfg.attention_at) for i in range(cfg.blocks))
         self.e_out = nn.Linear(cfg.m, cfg.out_dim, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: ids [B, n] or vectors [B, n, d]; returns [B, n, out_dim]."""
+    def forward(self, x: torch.Tensor, read: int | None = None) -> torch.Tensor:
+        """x: ids [B, n] or vectors [B, n, d]; returns [B, n, out_dim], or [B, out_dim] at position `read`.
+        Blocks after the last attention are token-wise, so with `read` only that position goes through them."""
         cfg = self.cfg
         n = x.shape[1]
         if cfg.vocab:
@@ -98,9 +101,79 @@ class MemTransformer(nn.Module):
                 pos = torch.arange(n, device=x.device, dtype=x.dtype)[None, :, None] * cfg.position_scale
                 x = torch.cat([x, pos.expand(x.shape[0], n, 1)], dim=2)
             z = self.embed(x)
-        for block in self.blocks:
+        last_attention = max(cfg.attention_at, default=-1)
+        for i, block in enumerate(self.blocks):
+            if read is not None and i == last_attention + 1:
+                z = z[:, read : read + 1 if read != -1 else None]
             z = block(z)
-        return self.e_out(z)
+        if read is not None and last_attention + 1 >= len(self.blocks):
+            z = z[:, read : read + 1 if read != -1 else None]
+        return self.e_out(z)[:, 0] if read is not None else self.e_out(z)
+
+
+def paper_config(blocks: int, n: int, out_dim: int, d_in: int = 0, vocab: int = 0, m: int = 2, q: int = 8) -> TransformerConfig:
+    """The paper's experimental model (Appendix H): E_out . F2 . F^UA . F1 . E_in, with F1 and F2 each a
+    stack of `blocks` residual FFN blocks and one uniform attention layer between them (W_Q = 0, s = m)."""
+    if blocks < 1:
+        raise ValueError(f"blocks must be >= 1, got {blocks}")
+    return TransformerConfig(m=m, q=q, blocks=2 * blocks, attention_at=(blocks,), s=m, vocab=vocab, d_in=d_in,
+                             seq_len=n, uniform=True, out_dim=out_dim)
+
+
+@dataclass(frozen=True)
+class StandardConfig:
+    """A small pre-LayerNorm Transformer: learned positions, softmax multi-head attention with the
+    1/sqrt(head size) scale, ReLU MLP of width mlp * width, a final LayerNorm."""
+
+    width: int
+    layers: int
+    heads: int
+    seq_len: int
+    out_dim: int
+    d_in: int = 0
+    vocab: int = 0
+    mlp: int = 4
+
+
+class StandardLayer(nn.Module):
+    def __init__(self, cfg: StandardConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.width)
+        self.attn = nn.MultiheadAttention(cfg.width, cfg.heads, batch_first=True)
+        self.ln2 = nn.LayerNorm(cfg.width)
+        self.mlp = nn.Sequential(nn.Linear(cfg.width, cfg.mlp * cfg.width), nn.ReLU(), nn.Linear(cfg.mlp * cfg.width, cfg.width))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.ln1(z)
+        z = z + self.attn(h, h, h, need_weights=False)[0]
+        return z + self.mlp(self.ln2(z))
+
+
+class StandardTransformer(nn.Module):
+    def __init__(self, cfg: StandardConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab, cfg.width) if cfg.vocab else nn.Linear(cfg.d_in, cfg.width)
+        self.pos = nn.Parameter(torch.zeros(cfg.seq_len, cfg.width))
+        nn.init.normal_(self.pos, std=0.02)
+        self.layers = nn.ModuleList(StandardLayer(cfg) for _ in range(cfg.layers))
+        self.ln = nn.LayerNorm(cfg.width)
+        self.head = nn.Linear(cfg.width, cfg.out_dim)
+
+    def forward(self, x: torch.Tensor, read: int | None = None) -> torch.Tensor:
+        z = self.embed(x) + self.pos[: x.shape[1]]
+        for layer in self.layers:
+            z = layer(z)
+        out = self.head(self.ln(z))
+        return out[:, read] if read is not None else out
+
+
+def build(cfg: TransformerConfig | StandardConfig) -> nn.Module:
+    return MemTransformer(cfg) if isinstance(cfg, TransformerConfig) else StandardTransformer(cfg)
+
+
+def trainable_params(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
 class NotFloatExact(ValueError):

@@ -1,0 +1,176 @@
+"""The training half of memcap's command line (issue #5): train, the reproductions, worker, compare.
+Thin like cli.py: each command parses, calls the library, prints."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from .cli import _load_dataset, app, console, err, fail
+
+repro_app = typer.Typer(no_args_is_help=True, help="Reproduce the paper's Appendix H experiments (trained models).")
+app.add_typer(repro_app, name="repro")
+
+STORAGE_HELP = "Optuna storage: an SQLite file path (default) or any SQLAlchemy URL, e.g. postgresql://user@host/db"
+
+
+def _bar(total: int | None, what: str):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    prog = Progress(TextColumn(what), BarColumn(), TextColumn("{task.completed}/{task.total}" if total else "{task.completed}"),
+                    TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
+    return prog, prog.add_task(what, total=total)
+
+
+@app.command("train")
+def train_cmd(data: Path, arch: str = typer.Option("paper", help="paper (Appendix H model) or standard (LayerNorm, learned positions)"),
+              blocks: int = typer.Option(2, help="paper: FFN blocks before and after the attention"),
+              m: int = 4, q: int = 8, width: int = 16, layers: int = 2, heads: int = 2,
+              lr: float = 1e-2, warmup: int = 50, epochs: int = 1000, batch_size: int = typer.Option(None, help="default: full batch"),
+              threshold: float = 0.01, seed: int = 0, device: str = "auto",
+              checkpoint: Path = typer.Option(None, help="directory: saved every 100 epochs; an existing one resumes")):
+    """Train one model on a dataset (.npz/.jsonl) until training error < threshold."""
+    from .torch_model import StandardConfig, paper_config
+    from .train import tasks
+    from .train.trainer import Checkpoint, TrainConfig, train
+
+    task = tasks.from_dataset(_load_dataset(data), name=data.name)
+    if arch == "paper":
+        model_cfg = paper_config(blocks, task.n, task.out_dim, d_in=task.d, vocab=task.vocab, m=m, q=q)
+    elif arch == "standard":
+        model_cfg = StandardConfig(width=width, layers=layers, heads=heads, seq_len=task.n, out_dim=task.out_dim, d_in=task.d, vocab=task.vocab)
+    else:
+        fail(f"--arch must be paper or standard, got {arch!r}")
+    prog, bar = _bar(epochs, "training")
+    with prog:
+        try:
+            _, res = train(model_cfg, task, TrainConfig(lr=lr, warmup=warmup, epochs=epochs, batch_size=batch_size, threshold=threshold,
+                                                         seed=seed, device=device),
+                           callbacks=(lambda e, lo, er: prog.update(bar, completed=e + 1, description=f"loss {lo:.4f} error {er:.4f}"),),
+                           checkpoint=Checkpoint(checkpoint) if checkpoint else None)
+        except ValueError as e:
+            fail(str(e))
+    console.print_json(json.dumps(res.__dict__))
+    raise typer.Exit(0 if res.memorized else 1)
+
+
+def _run_sweep(exp, storage: str, workers: int, out: Path, heartbeat: int = 10):
+    from .train import sweep
+
+    st = sweep.open_storage(storage, heartbeat)
+    try:
+        sweep.publish(st, exp)
+    except ValueError as e:
+        fail(str(e))
+    t0 = time.perf_counter()
+    err.print(f"experiment {exp.name} in {storage}; {workers} local worker(s); more can join with: "
+              f"memcap worker --storage {storage} --experiment {exp.name}")
+    if workers:
+        prog, bar = _bar(None, "trials finished")
+        with prog:
+            sweep.run_local(storage, exp.name, workers, heartbeat, on_poll=lambda k: prog.update(bar, completed=k))
+    rows = sweep.table(st, exp)
+    err.print(f"{sweep.finished_trials(st, exp.name)} trials in the storage; this run {time.perf_counter() - t0:.0f} s")
+    return rows
+
+
+@repro_app.command("fig3")
+def fig3_cmd(data: str = typer.Option("digits", help="digits (scikit-learn, bundled) or random"),
+             m: int = typer.Option(4, help="embedding width; the paper's is 2 (see the report for why 4)"),
+             trials: int = typer.Option(4, help="Optuna trials per candidate (the paper used 10)"),
+             epochs: int = 1000, max_blocks: int = 32, storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP),
+             workers: int = 2, out: Path = typer.Option(Path("out/trained"), "-o"), seed: int = 0):
+    """Fig 3: minimum #blocks that memorizes N = 600..1700 examples."""
+    from . import report_trained
+    from .train.experiments import fig3
+
+    exp = fig3(data, m=m, n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed)
+    rows = _run_sweep(exp, storage, workers, out)
+    console.print(report_trained.capacity(exp, rows, out).read_text())
+
+
+@repro_app.command("n-independence")
+def nindep_cmd(ns: str = typer.Option("10,100,1000,10000", "--n", help="comma-separated sequence lengths"),
+               trials: int = 2, epochs: int = 1000, max_blocks: int = 8,
+               storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP), workers: int = 2,
+               out: Path = typer.Option(Path("out/trained"), "-o"), seed: int = 0):
+    """N = 500 random sequences, labels +-1, MSE: minimum #blocks as n grows (paper: 4 for every n)."""
+    from . import report_trained
+    from .train.experiments import n_independence
+
+    exp = n_independence(tuple(int(x) for x in ns.split(",")), n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed)
+    rows = _run_sweep(exp, storage, workers, out)
+    console.print(report_trained.capacity(exp, rows, out).read_text())
+
+
+@repro_app.command("curves")
+def curves_cmd(N: int = typer.Option(1000, "--N"), blocks: str = "1,2,4,8", m: int = 4, epochs: int = 1000, seed: int = 0,
+               out: Path = typer.Option(Path("out/trained"), "-o")):
+    """Figs 1–2: loss and accuracy curves vs #blocks at a fixed N (digits)."""
+    from . import report_trained
+    from .train import tasks
+    from .train.experiments import curves
+    from .train.sweep import set_threads
+
+    set_threads(1)
+    task = tasks.digits(seed).subset(N)
+    items = curves(task, tuple(int(b) for b in blocks.split(",")), m=m, epochs=epochs, seed=seed,
+                   on_done=lambda c: err.print(f"{c.blocks} blocks: accuracy {c.accuracy[-1]:.4f} (lr {c.lr:g})"))
+    console.print(report_trained.curves(items, N, task.name, out).read_text())
+
+
+@repro_app.command("bits-per-param")
+def bpp_cmd(arch: str = "paper", sizes: str = typer.Option(None, help="paper: #blocks list; standard: widths (default 1,2,4 / 4,8)"),
+            C: int = typer.Option(2, "--C"), max_N: int = typer.Option(4000, "--max-N"), step: int = 25, trials: int = 2,
+            epochs: int = 1000, storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP), workers: int = 2,
+            out: Path = typer.Option(Path("out/trained"), "-o"), seed: int = 0):
+    """Bits per parameter on random labels: largest N memorized x log2 C / parameters, beside the anchors."""
+    from . import report_trained
+    from .train.experiments import bits_per_param, bpp_rows
+
+    size_list = tuple(int(x) for x in (sizes or ("1,2,4" if arch == "paper" else "4,8")).split(","))
+    exp = bits_per_param(arch, size_list, C=C, max_N=max_N, step=step, n_trials=trials, epochs=epochs, seed=seed)
+    rows = bpp_rows(exp, _run_sweep(exp, storage, workers, out))
+    console.print(report_trained.bits_per_param(exp, rows, out).read_text())
+
+
+@app.command("worker")
+def worker_cmd(storage: str = typer.Option(..., help=STORAGE_HELP), experiment: str = typer.Option(..., help="the experiment's name"),
+               heartbeat: int = 10, max_trials: int = typer.Option(None, help="stop after this many trials")):
+    """Join a sweep: take trials from the shared storage until every search is done."""
+    from .train import sweep
+
+    sweep.set_threads(1)
+    st = sweep.open_storage(storage, heartbeat)
+    try:
+        ran = sweep.work(st, experiment, max_trials=max_trials, on_trial=lambda r: err.print(
+            f"{r.point}/{r.candidate} k={r.k}: memorized={r.memorized} error={r.error:.4f} {r.seconds:.1f}s"))
+    except ValueError as e:
+        fail(str(e))
+    console.print(f"this worker ran {ran} trials")
+
+
+@app.command("compare")
+def compare_cmd(data: Path, m: int = 4, trials: int = 4, epochs: int = 1000, max_blocks: int = 32,
+                storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP), workers: int = 2, seed: int = 0):
+    """Built vs trained on one dataset: the construction's parameters and bits beside the smallest trained
+    model of the paper's architecture that memorizes it."""
+    from .compare import compare
+
+    ds = _load_dataset(data)
+    try:
+        res = compare(ds, data.name, storage=storage, workers=workers, m=m, n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed,
+                      progress=lambda msg: err.print(msg))
+    except ValueError as e:
+        fail(str(e))
+    from rich.table import Table
+
+    t = Table(title=f"built vs trained on {data.name} (N = {ds.N}, n = {ds.n}, C = {ds.C})")
+    for col in ("model", "parameters", "nonzero", "max bits", "total bits", "memorized", "wall s"):
+        t.add_column(col)
+    for r in res:
+        t.add_row(*(str(r[k]) for k in ("model", "params", "nonzero", "max_bits", "total_bits", "memorized", "seconds")))
+    console.print(t)

@@ -1,0 +1,137 @@
+"""Tables and figures for trained capacity (issue #5): Fig 3 and n-independence tables beside the paper's
+numbers, the Figs 1–2 curves, bits per parameter beside the anchors. Every figure has its data beside it
+as CSV, and every table states its method, sizes and seeds, so a reader needs no code to judge it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .train.experiments import ANCHORS, Curve  # noqa: E402
+from .train.sweep import Experiment  # noqa: E402
+
+
+def _csv(path: Path, rows: list[dict]) -> None:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, keys)
+        w.writeheader()
+        w.writerows([{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()} for r in rows])
+
+
+def _method(exp: Experiment) -> str:
+    lr, wu = exp.lr, exp.warmup
+    return (f"Method: {exp.n_trials} (learning rate, warm-up) settings per candidate from a scrambled Sobol design "
+            f"(lr {lr[0]:g}..{lr[1]:g} log-uniform, warm-up {wu[0]}..{wu[1]} epochs), AdamW, full batch, at most {exp.epochs} "
+            f"epochs, memorized = training error < {exp.threshold}; trial k uses seed {exp.seed}+k; gallop then bisect over "
+            f"{exp.size} in {exp.candidates[0]}..{exp.candidates[-1]}. Model/task: {json.dumps(exp.spec, sort_keys=True)}.")
+
+
+def capacity(exp: Experiment, rows: list[dict], out: Path) -> Path:
+    """Minimum model size per point (Fig 3, n-independence), with the paper's numbers where it has them."""
+    out.mkdir(parents=True, exist_ok=True)
+    paper = {int(k): v for k, v in exp.extra.get("paper_min_blocks", {}).items()}
+    table = [{exp.axis: r[exp.axis], f"min_{exp.size}": r["answer"] if r["done"] else None,
+              f"paper_min_{exp.size}": paper.get(r[exp.axis]), "params": r.get("params"), "lr": r.get("lr"),
+              "warmup": r.get("warmup"), "epochs": r.get("epochs"), "trials": r["trials"], "train_seconds": r["train_seconds"],
+              "tested": r["tested"], "done": r["done"]} for r in rows]
+    _csv(out / f"{exp.name}.csv", table)
+    cap = exp.candidates[-1]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = [t[exp.axis] for t in table]
+    ys = [t[f"min_{exp.size}"] for t in table]
+    ax.plot([x for x, y in zip(xs, ys, strict=True) if y], [y for y in ys if y], "o-", label=f"memcap, {exp.spec['kind']} (this run)")
+    if any(ys):
+        x0, y0 = next((x, y) for x, y in zip(xs, ys, strict=True) if y)
+        ax.plot(xs, [y0 * math.sqrt(x / x0) for x in xs], ":", color="gray", label="~ sqrt growth from the first point")
+    if paper:
+        ax.plot(list(paper), list(paper.values()), "s--", label=f"paper ({exp.extra.get('paper_data', '')})")
+    ax.set_xscale("log" if exp.axis == "n" else "linear")
+    ax.set_xlabel(f"{exp.axis} (number of {'examples' if exp.axis == 'N' else 'tokens per sequence'})")
+    ax.set_ylabel(f"minimum #{exp.size} that memorizes (error < {exp.threshold})")
+    ax.set_title(f"{exp.name}: smallest model that memorizes" + (f" (none up to {cap}: not plotted)" if None in ys else ""))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / f"{exp.name}.png", dpi=120)
+    plt.close(fig)
+    lines = [f"# {exp.name}", "", _method(exp), "",
+             f"| {exp.axis} | min #{exp.size} (memcap) | paper | params | lr | warm-up | epochs | trials run |", "|" + "---|" * 8]
+    for t in table:
+        got = t[f"min_{exp.size}"] if t["done"] else "running"
+        got = f"none <= {cap}" if t["done"] and got is None else got
+        cells = [t[exp.axis], got, t[f"paper_min_{exp.size}"], t["params"], t["lr"] and round(t["lr"], 5), t["warmup"], t["epochs"], t["trials"]]
+        lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
+    lines += ["", f"![{exp.name}]({exp.name}.png)", ""]
+    if paper:
+        lines += ["The paper's column is MultiNLI (2–3 classes, pretrained-token inputs) with m = 2; ours is "
+                  f"{exp.spec['kind']} with {exp.spec.get('C', 10)} classes and m = {exp.spec.get('m')}. Different data and "
+                  "widths, so the numbers differ; what should carry over is the slow (about sqrt N) growth.", ""]
+    path = out / f"{exp.name}.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def curves(items: list[Curve], N: int, task_name: str, out: Path) -> Path:
+    """Figs 1–2: training loss and accuracy per epoch, one line per #blocks; final accuracy vs #blocks."""
+    out.mkdir(parents=True, exist_ok=True)
+    _csv(out / "curves.csv", [{"blocks": c.blocks, "lr": c.lr, "epoch": e, "loss": lo, "accuracy": a}
+                               for c in items for e, (lo, a) in enumerate(zip(c.loss, c.accuracy, strict=True))])
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for c in items:
+        axes[0].plot(c.loss, label=f"{c.blocks} blocks")
+        axes[1].plot(c.accuracy, label=f"{c.blocks} blocks")
+    axes[0].set_yscale("log")
+    axes[0].set_title("training loss")
+    axes[1].set_title("training accuracy")
+    for a in axes[:2]:
+        a.set_xlabel("epoch")
+        a.legend(fontsize=7)
+    axes[2].plot([c.blocks for c in items], [c.accuracy[-1] for c in items], "o-")
+    axes[2].set_xlabel("#blocks")
+    axes[2].set_ylabel("final training accuracy")
+    axes[2].set_title(f"accuracy vs #blocks, N = {N}")
+    fig.suptitle(f"{task_name}: the paper's model (Figs 1–2 protocol)")
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=120)
+    plt.close(fig)
+    lines = [f"# Loss and accuracy vs #blocks, N = {N} ({task_name})", "",
+             "| #blocks | params | best lr | final loss | final accuracy | memorized |", "|---|---|---|---|---|---|"]
+    lines += [f"| {c.blocks} | {c.params} | {c.lr:g} | {c.loss[-1]:.4g} | {c.accuracy[-1]:.4f} | {c.memorized} |" for c in items]
+    lines += ["", "![curves](curves.png)", ""]
+    path = out / "curves.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def bits_per_param(exp: Experiment, rows: list[dict], out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    _csv(out / f"{exp.name}.csv", rows)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ok = [r for r in rows if r["bits_per_param"]]
+    ax.plot([r["params"] for r in ok], [r["bits_per_param"] for r in ok], "o-", label=f"memcap trained ({exp.spec['arch']})")
+    for i, (name, v) in enumerate(ANCHORS.items()):
+        ax.axhline(v, ls="--", color=f"C{i + 1}", lw=1, label=f"{name}: {v}")
+    ax.set_xscale("log")
+    ax.set_xlabel("trainable parameters")
+    ax.set_ylabel("bits per parameter (largest N x log2 C / params)")
+    ax.set_title(f"{exp.name}: memorized bits per parameter")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / f"{exp.name}.png", dpi=120)
+    plt.close(fig)
+    lines = [f"# {exp.name}: bits per parameter", "", _method(exp), "",
+             f"| {exp.axis} | params | largest N memorized | bits | bits/param |", "|---|---|---|---|---|"]
+    lines += [f"| {r[exp.axis]} | {r['params'] or '-'} | {r['largest_N'] or '-'} | {r['bits']:.0f} | {r['bits_per_param'] or '-'} |"
+              for r in rows]
+    lines += ["", "Anchors: " + "; ".join(f"{k} {v}" for k, v in ANCHORS.items()) + ".", "", f"![bpp]({exp.name}.png)", ""]
+    path = out / f"{exp.name}.md"
+    path.write_text("\n".join(lines))
+    return path

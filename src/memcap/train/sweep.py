@@ -1,0 +1,363 @@
+"""Capacity sweeps over an Optuna storage, shared by any number of workers (issue #5).
+
+An Experiment is a list of points (e.g. N = 600..1700); at each point a gallop-and-bisect search (search.py)
+looks for the smallest model that memorizes (or the largest N a fixed model memorizes). Testing one
+candidate is one Optuna study whose trials are `n_trials` (learning rate, warm-up) settings of a scrambled
+Sobol design; the candidate memorizes when one of its trials reaches training error < threshold.
+
+Invariants:
+- Every decision is read from the storage under one lock (a file lock beside an SQLite file, an advisory
+  lock on PostgreSQL): creating a study, enqueuing its plan and taking a trial. So two workers never train
+  the same trial, and a trial is never planned twice.
+- The design points and the seeds depend only on the trial's index k, not on which worker asks or when, so
+  a sweep gives the same table however many workers share it and however often it is killed and resumed:
+  a killed worker's trial stops sending heartbeats, is failed after the grace period, and is queued again
+  with the same parameters (Optuna's RetryFailedTrialCallback).
+- Adaptive samplers (TPE) would make the table depend on the order in which trials finish; the fixed design
+  is what buys reproducibility, at the price of some tuning efficiency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import math
+import time
+import warnings
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.trial import TrialState
+from scipy.stats import qmc
+
+from ..torch_model import StandardConfig, TransformerConfig, paper_config
+from . import tasks
+from .search import next_step
+from .trainer import TrainConfig, train
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+# heartbeats with ask/tell are what lets a worker die without losing its trial; Optuna flags them experimental
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A sweep. `spec` holds the task and model fields; each point sets spec[axis], each tested candidate
+    sets spec[size]. size "blocks"/"layers"/"width" searches the smallest model ("min"); size "N" searches
+    the largest dataset a fixed model memorizes ("max")."""
+
+    name: str
+    spec: dict  # task: kind (digits|random), seed, N, n, d, C, signs; model: arch (paper|standard), m, q, blocks, width, layers, heads
+    axis: str
+    points: tuple[int, ...]
+    size: str
+    candidates: tuple[int, ...]
+    n_trials: int = 4
+    epochs: int = 1000
+    threshold: float = 0.01
+    lr: tuple[float, float] = (1e-3, 1e-1)
+    warmup: tuple[int, int] = (0, 200)
+    seed: int = 0
+    extra: dict = field(default_factory=dict)  # free-form notes carried into the table (e.g. paper numbers)
+
+    @property
+    def direction(self) -> str:
+        return "max" if self.size == "N" else "min"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @staticmethod
+    def from_json(text: str) -> Experiment:
+        d = json.loads(text)
+        return Experiment(**{**d, "points": tuple(d["points"]), "candidates": tuple(d["candidates"]),
+                             "lr": tuple(d["lr"]), "warmup": tuple(d["warmup"])})
+
+    def study_name(self, point: int, candidate: int) -> str:
+        return f"{self.name}/{self.axis}={point}/{self.size}={candidate}"
+
+    def plan(self) -> list[dict]:
+        """The n_trials (lr, warm-up) settings: a scrambled Sobol design over log lr x warm-up."""
+        u = qmc.Sobol(d=2, scramble=True, seed=self.seed).random(max(2, 1 << math.ceil(math.log2(max(self.n_trials, 1)))))
+        lo, hi = math.log(self.lr[0]), math.log(self.lr[1])
+        return [{"lr": float(math.exp(lo + a * (hi - lo))), "warmup": int(round(self.warmup[0] + b * (self.warmup[1] - self.warmup[0])))}
+                for a, b in u[: self.n_trials]]
+
+    def setup(self, point: int, candidate: int) -> tuple[tasks.Task, TransformerConfig | StandardConfig]:
+        s = {**self.spec, self.axis: point, self.size: candidate}
+        return _task(s), _model(s, _task(s))
+
+
+_TASKS: dict[str, tasks.Task] = {}
+
+
+def _task(s: dict) -> tasks.Task:
+    key = json.dumps({k: s.get(k) for k in ("kind", "seed", "N", "n", "d", "C", "signs", "path")}, sort_keys=True)
+    if key not in _TASKS:
+        if s["kind"] == "digits":
+            _TASKS.clear()
+            _TASKS[key] = tasks.digits(s.get("seed", 0)).subset(s["N"])
+        elif s["kind"] == "random":
+            _TASKS.clear()  # the n-independence tasks reach 10^4 x 500 x 6 floats: keep one at a time
+            _TASKS[key] = tasks.random_vectors(s["N"], s["n"], s["d"], s.get("C", 2), s.get("seed", 0), s.get("signs", False))
+        elif s["kind"] == "file":
+            from ..data import load
+
+            _TASKS.clear()
+            task = tasks.from_dataset(load(s["path"]), name=Path(s["path"]).name)
+            if task.fingerprint != s["fingerprint"]:
+                raise ValueError(f"{s['path']} changed since the experiment was made (fingerprint {task.fingerprint}, "
+                                 f"expected {s['fingerprint']}); start a new experiment")
+            _TASKS[key] = task.subset(s["N"])
+        else:
+            raise ValueError(f"unknown task kind {s['kind']!r}: use digits, random or file")
+    return _TASKS[key]
+
+
+def _model(s: dict, task: tasks.Task) -> TransformerConfig | StandardConfig:
+    if s["arch"] == "paper":
+        return paper_config(s["blocks"], task.n, task.out_dim, d_in=task.d, vocab=task.vocab, m=s.get("m", 2), q=s.get("q", 8))
+    if s["arch"] == "standard":
+        return StandardConfig(width=s["width"], layers=s["layers"], heads=s.get("heads", 1), seq_len=task.n,
+                              out_dim=task.out_dim, d_in=task.d, vocab=task.vocab, mlp=s.get("mlp", 4))
+    raise ValueError(f"unknown arch {s['arch']!r}: use paper or standard")
+
+
+# ---------------------------------------------------------------- storage, lock
+
+
+def open_storage(url: str, heartbeat: int = 10, grace: int | None = None) -> RDBStorage:
+    """Any SQLAlchemy URL; a bare path means an SQLite file."""
+    if "://" not in url:
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{Path(url).resolve()}"
+    return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace or 3 * heartbeat,
+                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=None))
+
+
+@contextlib.contextmanager
+def sweep_lock(storage: RDBStorage, name: str) -> Iterator[None]:
+    url = str(storage.engine.url)
+    if url.startswith("sqlite"):
+        # SQLite ignores SELECT ... FOR UPDATE, so Optuna's own guard against two workers taking one waiting
+        # trial does not hold there: serialise on a file lock beside the database
+        path = Path(storage.engine.url.database + ".lock")
+        with open(path, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    elif url.startswith("postgresql"):
+        key = zlib.crc32(name.encode())
+        with storage.engine.connect() as conn:  # released by the server if this worker dies
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
+    else:
+        raise ValueError(f"shared sweeps need SQLite or PostgreSQL storage; got {storage.engine.url.drivername}")
+
+
+def publish(storage: RDBStorage, exp: Experiment) -> None:
+    """Record the experiment under its name, so `memcap worker --experiment NAME` can join it; refuses to
+    overwrite a different experiment of the same name."""
+    with sweep_lock(storage, exp.name):
+        study = optuna.create_study(storage=storage, study_name=exp.name, load_if_exists=True)
+        old = study.user_attrs.get("experiment")
+        if old is not None and old != exp.to_json():
+            raise ValueError(f"storage already holds a different experiment named {exp.name!r}; pick another --name or storage")
+        study.set_user_attr("experiment", exp.to_json())
+
+
+def load_experiment(storage: RDBStorage, name: str) -> Experiment:
+    try:
+        study = optuna.load_study(storage=storage, study_name=name)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage) if "/" not in s.study_name]
+        raise ValueError(f"no experiment {name!r} in this storage; it has: {', '.join(names) or 'none'}") from None
+    return Experiment.from_json(study.user_attrs["experiment"])
+
+
+# ---------------------------------------------------------------- reading outcomes
+
+
+def _outcome(trials: list, n_trials: int) -> bool | None:
+    """True: some trial memorized; False: every planned trial finished without; None: still open."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    if any(t.user_attrs.get("memorized") for t in done):
+        return True
+    return False if len({t.user_attrs["k"] for t in done}) >= n_trials else None
+
+
+def _outcomes(storage: RDBStorage, exp: Experiment, point: int) -> dict[int, bool | None]:
+    prefix = f"{exp.name}/{exp.axis}={point}/{exp.size}="
+    out = {}
+    for s in storage.get_all_studies():
+        if s.study_name.startswith(prefix):
+            trials = storage.get_all_trials(s._study_id, deepcopy=False)
+            out[int(s.study_name[len(prefix):])] = _outcome(trials, exp.n_trials)
+    return out
+
+
+def _claim(storage: RDBStorage, exp: Experiment) -> tuple[optuna.Study, optuna.Trial, int, int] | None | str:
+    """Under the lock: find the next trial any point needs and take it. Returns None when every point's
+    search is done, "busy" when the open trials are all running elsewhere."""
+    busy = False
+    for point in exp.points:
+        outcomes = _outcomes(storage, exp, point)
+        step = next_step(exp.candidates, {k: v for k, v in outcomes.items() if v is not None}, exp.direction)
+        if step.done:
+            continue
+        name = exp.study_name(point, step.test)
+        study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True, direction="minimize")
+        planned = {t.user_attrs.get("k") for t in study.get_trials(deepcopy=False)}
+        for k, params in enumerate(exp.plan()):
+            if k not in planned:  # idempotent: a worker killed while planning leaves the rest to the next
+                study.enqueue_trial(params, user_attrs={"k": k})
+        fail_stale_trials(study)
+        if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            busy = True
+            continue
+        trial = study.ask()
+        storage.record_heartbeat(trial._trial_id)
+        return study, trial, point, step.test
+    return "busy" if busy else None
+
+
+@dataclass(frozen=True)
+class TrialReport:
+    point: int
+    candidate: int
+    k: int
+    lr: float
+    warmup: int
+    memorized: bool
+    error: float
+    epochs: int
+    seconds: float
+    params: int
+
+
+def work(storage: RDBStorage, name: str, poll: float = 1.0, max_trials: int | None = None,
+         on_trial: Callable[[TrialReport], None] | None = None) -> int:
+    """Run trials of experiment `name` until its every search is done (or `max_trials`); returns how many
+    this worker ran."""
+    exp = load_experiment(storage, name)
+    ran = 0
+    last_beat = [0.0]
+    while max_trials is None or ran < max_trials:
+        with sweep_lock(storage, exp.name):
+            got = _claim(storage, exp)
+        if got is None:
+            return ran
+        if got == "busy":
+            time.sleep(poll)
+            continue
+        study, trial, point, candidate = got
+        task, model_cfg = exp.setup(point, candidate)
+        k = trial.user_attrs["k"]
+        lr, warmup = trial.suggest_float("lr", *exp.lr, log=True), trial.suggest_int("warmup", *exp.warmup)
+
+        def beat(epoch: int, loss: float, error: float, trial_id: int = trial._trial_id) -> None:
+            now = time.monotonic()
+            if now - last_beat[0] >= storage.heartbeat_interval / 2:
+                storage.record_heartbeat(trial_id)
+                last_beat[0] = now
+
+        cfg = TrainConfig(lr=lr, warmup=warmup, epochs=exp.epochs, threshold=exp.threshold, seed=exp.seed + k)
+        _, res = train(model_cfg, task, cfg, callbacks=(beat,))
+        for key, val in (("memorized", res.memorized), ("epochs", res.epochs), ("seconds", res.seconds), ("params", res.params)):
+            trial.set_user_attr(key, val)
+        study.tell(trial, res.error)
+        ran += 1
+        if on_trial:
+            on_trial(TrialReport(point, candidate, k, lr, warmup, res.memorized, res.error, res.epochs, res.seconds, res.params))
+    return ran
+
+
+# ---------------------------------------------------------------- the table
+
+
+def table(storage: RDBStorage, exp: Experiment) -> list[dict]:
+    """One row per point: the search's answer and the trial that memorized there; the same rows whatever
+    the number of workers, kills and resumes (timings aside)."""
+    rows = []
+    for point in exp.points:
+        outcomes = _outcomes(storage, exp, point)
+        step = next_step(exp.candidates, {k: v for k, v in outcomes.items() if v is not None}, exp.direction)
+        row = {exp.axis: point, "done": step.done, "answer": step.answer, "tested": dict(sorted(outcomes.items())),
+               "trials": 0, "train_seconds": 0.0}
+        for cand in outcomes:
+            study = optuna.load_study(storage=storage, study_name=exp.study_name(point, cand))
+            done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+            row["trials"] += len(done)
+            row["train_seconds"] += sum(t.user_attrs.get("seconds", 0.0) for t in done)
+            if step.done and cand == step.answer:
+                win = min((t for t in done if t.user_attrs.get("memorized")), key=lambda t: t.user_attrs["k"])
+                row.update(k=win.user_attrs["k"], lr=win.params["lr"], warmup=win.params["warmup"], epochs=win.user_attrs["epochs"],
+                           params=win.user_attrs["params"], error=win.value)
+        row["train_seconds"] = round(row["train_seconds"], 2)
+        rows.append(row)
+    return rows
+
+
+def deterministic_part(rows: list[dict]) -> list[dict]:
+    """The rows without what depends on timing: seconds, and how many extra trials concurrent workers ran."""
+    return [{k: v for k, v in r.items() if k not in ("train_seconds", "trials")} for r in rows]
+
+
+def with_overrides(exp: Experiment, **kw) -> Experiment:
+    return replace(exp, **{k: v for k, v in kw.items() if v is not None})
+
+
+def set_threads(n: int = 1) -> None:
+    """Tiny models train fastest on one thread, and one thread keeps float sums in one order."""
+    torch.set_num_threads(n)
+
+
+def _worker_main(url: str, name: str, heartbeat: int, grace: int | None) -> None:
+    set_threads(1)
+    work(open_storage(url, heartbeat, grace), name)
+
+
+def run_local(url: str, name: str, workers: int = 2, heartbeat: int = 10, grace: int | None = None,
+              on_poll: Callable[[int], None] | None = None, poll: float = 2.0) -> None:
+    """Start `workers` worker processes on this machine and wait for them; `on_poll(trials_finished)` is
+    called every `poll` seconds. More workers elsewhere may join through `memcap worker`."""
+    import multiprocessing as mp
+
+    storage = open_storage(url, heartbeat, grace)
+    ctx = mp.get_context("spawn")  # a fresh interpreter: no torch thread pools or open connections inherited
+    procs = [ctx.Process(target=_worker_main, args=(url, name, heartbeat, grace)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        while any(p.is_alive() for p in procs):
+            if on_poll:
+                on_poll(finished_trials(storage, name))
+            time.sleep(poll)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+    bad = [p.exitcode for p in procs if p.exitcode]
+    if bad:
+        raise RuntimeError(f"{len(bad)} worker(s) exited with codes {bad}; rerun the same command to resume")
+
+
+def finished_trials(storage: RDBStorage, name: str) -> int:
+    n = 0
+    for s in storage.get_all_studies():
+        if s.study_name.startswith(name + "/"):
+            n += sum(t.state == TrialState.COMPLETE for t in storage.get_all_trials(s._study_id, deepcopy=False))
+    return n

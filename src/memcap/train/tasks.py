@@ -1,0 +1,96 @@
+"""Training tasks: tensors to fit, the loss, and where the output is read (SPEC §8).
+
+A Task is what the trainer needs and nothing more. Invariant: `fingerprint` changes whenever the data, the
+loss or the read position does, so a checkpoint or a sweep never mixes runs of different tasks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data import Dataset
+from ..memorize import DataError
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    x: torch.Tensor  # ids int64 [N, n] or vectors float32 [N, n, d]
+    y: torch.Tensor  # class ids int64 ([N] or [N, n]) or targets +-1 float32 [N]
+    loss: str  # "ce" or "mse"
+    read: int | None  # the position whose output is trained (-1: the last); None: every position (seq2seq)
+    classes: int  # output width for "ce"; 1 for "mse"
+
+    @property
+    def N(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def d(self) -> int:
+        return self.x.shape[2] if self.x.ndim == 3 else 0
+
+    @property
+    def vocab(self) -> int:
+        return int(self.x.max()) + 1 if self.x.ndim == 2 else 0
+
+    @property
+    def out_dim(self) -> int:
+        return 1 if self.loss == "mse" else self.classes
+
+    @property
+    def bits(self) -> float:
+        """Information in the labels: log2(C) per label (the floor N log C of SPEC §9)."""
+        return float(self.y.numel() * np.log2(max(self.classes, 2)))
+
+    @property
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for t in (self.x, self.y):
+            h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
+            h.update(t.contiguous().numpy().tobytes())
+        h.update(f"{self.loss}/{self.read}/{self.classes}".encode())
+        return h.hexdigest()[:16]
+
+    def subset(self, N: int) -> Task:
+        if not 1 <= N <= self.N:
+            raise DataError(f"task {self.name} has {self.N} examples; asked for the first {N}")
+        return Task(f"{self.name}[:{N}]", self.x[:N], self.y[:N], self.loss, self.read, self.classes)
+
+
+def from_dataset(ds: Dataset, name: str = "dataset") -> Task:
+    """Next-token datasets train the last position's output; seq2seq ones every position's."""
+    x = torch.from_numpy(ds.tokens.copy()) if ds.kind == "ids" else torch.from_numpy(ds.vectors.astype(np.float32))
+    y = torch.from_numpy(ds.labels.astype(np.int64))
+    return Task(name, x, y, "ce", -1 if ds.setting == "next-token" else None, ds.C)
+
+
+def digits(seed: int = 0) -> Task:
+    """scikit-learn's bundled digits (no download): each 8x8 image is a sequence of n = 8 rows, d = 8,
+    pixel values / 16, 10 classes; shuffled with `seed` so that the first N are a random subset."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    order = np.random.default_rng(seed).permutation(len(d.target))
+    x = torch.from_numpy((d.images[order] / 16.0).astype(np.float32))
+    y = torch.from_numpy(d.target[order].astype(np.int64))
+    return Task(f"digits(seed={seed})", x, y, "ce", -1, 10)
+
+
+def random_vectors(N: int, n: int, d: int, C: int = 2, seed: int = 0, signs: bool = False) -> Task:
+    """Tokens Uniform[0,1)^d; labels uniform over C classes, or +-1 for MSE (`signs`, the paper's
+    n-independence experiment)."""
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.random((N, n, d)).astype(np.float32))
+    if signs:
+        y = torch.from_numpy(rng.choice([-1.0, 1.0], size=N).astype(np.float32))
+        return Task(f"random(N={N},n={n},d={d},+-1,seed={seed})", x, y, "mse", -1, 2)
+    y = torch.from_numpy(rng.integers(0, C, size=N).astype(np.int64))
+    return Task(f"random(N={N},n={n},d={d},C={C},seed={seed})", x, y, "ce", -1, C)

@@ -1,0 +1,188 @@
+"""Training a model to memorize a dataset (SPEC §8): AdamW, linear warm-up, full batch or minibatch,
+cross-entropy or MSE, stop as soon as the training error is below the threshold.
+
+Invariant: the same TrainConfig, model config, data and seed give the same weights bit for bit, whether the
+run is uninterrupted or resumed from a checkpoint (model, optimizer and sampler state are all saved). The
+trainer prints nothing: progress goes to callbacks, so the CLI adds a progress bar and tests add nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..torch_model import StandardConfig, TransformerConfig, build, trainable_params
+from .tasks import Task
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    lr: float = 1e-2
+    warmup: int = 50  # epochs of linear warm-up from lr/warmup to lr
+    epochs: int = 1000
+    batch_size: int | None = None  # None: full batch
+    weight_decay: float = 0.0
+    threshold: float = 0.01  # memorized when the training error is below this
+    seed: int = 0
+    device: str = "auto"  # "auto": CUDA when present, else CPU
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    memorized: bool
+    error: float  # training error of the final weights
+    loss: float
+    epochs: int  # epochs run (the weights after this many updates)
+    seconds: float
+    params: int
+    device: str
+
+
+class Callback(Protocol):
+    def __call__(self, epoch: int, loss: float, error: float) -> None: ...
+
+
+@dataclass
+class Checkpoint:
+    """Where and how often to save; a run given an existing checkpoint of the same configuration resumes."""
+
+    directory: Path
+    every: int = 100
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _lr_at(cfg: TrainConfig, epoch: int) -> float:
+    return cfg.lr * min(1.0, (epoch + 1) / max(cfg.warmup, 1))
+
+
+def _loss_and_misses(task: Task, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, int]:
+    if task.loss == "mse":
+        out = out.squeeze(-1)
+        return nn.functional.mse_loss(out, y), int((torch.sign(out) != y).sum())
+    logits = out.reshape(-1, out.shape[-1])
+    target = y.reshape(-1)
+    return nn.functional.cross_entropy(logits, target), int((logits.argmax(-1) != target).sum())
+
+
+def _memorized(misses: int, task: Task, threshold: float) -> bool:
+    # compared on counts: 6 misses in 600 is an error of exactly 0.01, which is not below 0.01
+    return misses < threshold * task.y.numel()
+
+
+def evaluate(net: nn.Module, task: Task, device: torch.device | None = None) -> tuple[float, float]:
+    """(loss, error) of `net` on the whole task."""
+    device = device or next(net.parameters()).device
+    with torch.no_grad():
+        loss, misses = _loss_and_misses(task, net(task.x.to(device), read=task.read), task.y.to(device))
+    return float(loss), misses / task.y.numel()
+
+
+def _state_paths(directory: Path) -> tuple[Path, Path]:
+    return directory / "state.safetensors", directory / "state.json"
+
+
+def _save(ck: Checkpoint, net: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, epoch: int, key: str) -> None:
+    ck.directory.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    osd = opt.state_dict()
+    for i, st in osd["state"].items():
+        for k, v in st.items():
+            tensors[f"opt.{i}.{k}"] = v.detach().cpu().contiguous().reshape(v.shape)
+    tensors["rng"] = gen.get_state()
+    tpath, jpath = _state_paths(ck.directory)
+    ttmp, jtmp = tpath.with_name(tpath.name + ".tmp"), jpath.with_name(jpath.name + ".tmp")
+    save_file(tensors, str(ttmp))
+    jtmp.write_text(json.dumps({"key": key, "epoch": epoch, "param_groups": osd["param_groups"]}))
+    # the JSON (which names the epoch) is replaced last: a kill between the two renames leaves new tensors
+    # with an old epoch, which the key check cannot see, so both are written before either is renamed
+    ttmp.replace(tpath)
+    jtmp.replace(jpath)
+
+
+def _load(ck: Checkpoint, net: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, key: str) -> int:
+    tpath, jpath = _state_paths(ck.directory)
+    if not (tpath.exists() and jpath.exists()):
+        return 0
+    meta = json.loads(jpath.read_text())
+    if meta["key"] != key:
+        raise ValueError(f"checkpoint {ck.directory} is of another run ({meta['key'][:200]}); give a fresh directory")
+    tensors = load_file(str(tpath))
+    net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict[int, dict] = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, i, name = k.split(".", 2)
+            state.setdefault(int(i), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    gen.set_state(tensors["rng"])
+    return int(meta["epoch"])
+
+
+def run_key(model_cfg: TransformerConfig | StandardConfig, cfg: TrainConfig, task: Task) -> str:
+    return json.dumps({"model": type(model_cfg).__name__, **asdict(model_cfg), "train": asdict(cfg), "task": task.fingerprint},
+                      sort_keys=True, default=str)
+
+
+def train(model_cfg: TransformerConfig | StandardConfig, task: Task, cfg: TrainConfig = TrainConfig(),
+          callbacks: tuple[Callback, ...] = (), checkpoint: Checkpoint | None = None) -> tuple[nn.Module, TrainResult]:
+    """Train a fresh model of `model_cfg` on `task` until its training error < cfg.threshold or cfg.epochs
+    updates; returns the model and what happened. With `checkpoint`, state is saved every `every` epochs
+    and an existing checkpoint of the same run is resumed."""
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    net = build(model_cfg).to(device)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=_lr_at(cfg, 0), weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    key = run_key(model_cfg, cfg, task)
+    start = _load(checkpoint, net, opt, gen, key) if checkpoint else 0
+    x, y = task.x.to(device), task.y.to(device)
+    N = x.shape[0]
+    t0 = time.perf_counter()
+    epoch, loss_v, err_v, memorized = start, float("nan"), 1.0, False
+    while True:
+        if cfg.batch_size is None or cfg.batch_size >= N:
+            loss, misses = _loss_and_misses(task, net(x, read=task.read), y)
+            loss_v, err_v = float(loss.detach()), misses / y.numel()
+            # the error of the current weights is known before the update: stop on it, so the weights
+            # returned are exactly the ones that scored it
+            memorized = _memorized(misses, task, cfg.threshold)
+            if memorized or epoch >= cfg.epochs:
+                break
+            batches = [None]
+        else:
+            loss_v, err_v = evaluate(net, task, device)
+            memorized = _memorized(round(err_v * y.numel()), task, cfg.threshold)
+            if memorized or epoch >= cfg.epochs:
+                break
+            batches = torch.randperm(N, generator=gen).split(cfg.batch_size)
+        for g in opt.param_groups:
+            g["lr"] = _lr_at(cfg, epoch)
+        for idx in batches:
+            if idx is not None:
+                loss, _ = _loss_and_misses(task, net(x[idx.to(device)], read=task.read), y[idx.to(device)])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        for cb in callbacks:
+            cb(epoch, loss_v, err_v)
+        epoch += 1
+        if checkpoint and epoch % checkpoint.every == 0:
+            _save(checkpoint, net, opt, gen, epoch, key)
+    if checkpoint:
+        _save(checkpoint, net, opt, gen, epoch, key)
+    result = TrainResult(memorized=memorized, error=err_v, loss=loss_v, epochs=epoch,
+                         seconds=round(time.perf_counter() - t0, 3), params=trainable_params(net), device=str(device))
+    return net.eval(), result
