@@ -82,12 +82,14 @@ def fig3_cmd(data: str = typer.Option("digits", help="digits (scikit-learn, bund
              m: int = typer.Option(4, help="embedding width; the paper's is 2 (see the report for why 4)"),
              trials: int = typer.Option(4, help="Optuna trials per candidate (the paper used 10)"),
              epochs: int = 1000, max_blocks: int = 32, storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP),
-             workers: int = 2, out: Path = typer.Option(Path("out/trained"), "-o"), seed: int = 0):
+             workers: int = 2, out: Path = typer.Option(Path("out/trained"), "-o"), seed: int = 0,
+             N: str = typer.Option(None, "--N", help="comma-separated N (default: the paper's 600,700,...,1700)")):
     """Fig 3: minimum #blocks that memorizes N = 600..1700 examples."""
     from . import report_trained
-    from .train.experiments import fig3
+    from .train.experiments import PAPER_FIG3, fig3
 
-    exp = fig3(data, m=m, n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed)
+    points = tuple(int(x) for x in N.split(",")) if N else tuple(PAPER_FIG3)
+    exp = fig3(data, m=m, n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed, points=points)
     rows = _run_sweep(exp, storage, workers, out)
     console.print(report_trained.capacity(exp, rows, out).read_text())
 

@@ -28,7 +28,7 @@ def compare(ds: Dataset, name: str, storage: str, workers: int = 2, m: int = 4, 
     model = compile(ds, seed=seed)
     res = verify(model, ds)
     st = model_stats(model)
-    built = {"model": "built (construction)", "params": st.params, "nonzero": st.nonzero, "max_bits": st.max_bits,
+    built = {"model": "built (construction)", "params": st.params, "nonzero": st.nonzero_params, "max_bits": st.max_bits,
              "total_bits": st.total_bits, "memorized": f"{res.positions - res.wrong}/{res.positions} exact",
              "seconds": round(time.perf_counter() - t0, 2)}
     progress(f"built: {st.params} parameters, verified {res.positions - res.wrong}/{res.positions}")

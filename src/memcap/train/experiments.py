@@ -32,7 +32,8 @@ def fig3(data: str = "digits", m: int = 4, q: int = 8, n_trials: int = 4, epochs
         spec = dict(kind="random", n=8, d=8, C=10, seed=seed)
     else:
         raise ValueError(f"data must be digits or random, got {data!r}")
-    return Experiment(name=f"fig3-{data}-m{m}", spec={**spec, "arch": "paper", "m": m, "q": q}, axis="N", points=tuple(points),
+    tag = "" if tuple(points) == tuple(PAPER_FIG3) else "-N" + "_".join(map(str, points))
+    return Experiment(name=f"fig3-{data}-m{m}{tag}", spec={**spec, "arch": "paper", "m": m, "q": q}, axis="N", points=tuple(points),
                       size="blocks", candidates=tuple(range(1, max_blocks + 1)), n_trials=n_trials, epochs=epochs, seed=seed,
                       extra={"paper_min_blocks": {str(k): v for k, v in PAPER_FIG3.items()}, "paper_data": "MultiNLI subsets"})
 

@@ -1,0 +1,64 @@
+"""The training commands end to end, at toy sizes."""
+
+import json
+
+from typer.testing import CliRunner
+
+from memcap.cli import app
+
+runner = CliRunner()
+
+
+def test_train_command_memorizes_and_resumes(tmp_path):
+    ds = tmp_path / "ds.npz"
+    assert runner.invoke(app, ["data", "random", str(ds), "--N", "20", "--n", "4", "--vocab", "50", "--C", "2"]).exit_code == 0
+    args = ["train", str(ds), "--blocks", "2", "--lr", "0.03", "--warmup", "10", "--epochs", "800", "--checkpoint", str(tmp_path / "ck")]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    assert res["memorized"] and res["error"] < 0.01
+    assert (tmp_path / "ck" / "state.safetensors").exists()
+    r = runner.invoke(app, args)  # resumes from the final checkpoint: nothing left to train
+    assert r.exit_code == 0 and json.loads(r.output)["epochs"] == res["epochs"]
+    r = runner.invoke(app, ["train", str(ds), "--arch", "nope"])
+    assert r.exit_code == 2 and "--arch must be paper or standard" in r.output
+
+
+def test_fig3_command_writes_table_and_figure_beside_the_paper(tmp_path):
+    r = runner.invoke(app, ["repro", "fig3", "--N", "20,40", "--trials", "1", "--epochs", "200", "--max-blocks", "2",
+                            "--workers", "1", "--storage", str(tmp_path / "s.db"), "-o", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    name = "fig3-digits-m4-N20_40"
+    for ext in ("md", "png", "csv"):
+        assert (tmp_path / f"{name}.{ext}").exists()
+    md = (tmp_path / f"{name}.md").read_text()
+    assert "| 20 |" in md and "Sobol" in md and "MultiNLI" in md
+    # the same command again reads the finished sweep: no new trials
+    r2 = runner.invoke(app, ["repro", "fig3", "--N", "20,40", "--trials", "1", "--epochs", "200", "--max-blocks", "2",
+                             "--workers", "1", "--storage", str(tmp_path / "s.db"), "-o", str(tmp_path)])
+    assert r2.exit_code == 0 and (tmp_path / f"{name}.md").read_text() == md
+
+
+def test_worker_for_a_missing_experiment_names_what_is_there(tmp_path):
+    r = runner.invoke(app, ["worker", "--storage", str(tmp_path / "s.db"), "--experiment", "nothing"])
+    assert r.exit_code == 2 and "no experiment 'nothing'" in r.output
+
+
+def test_curves_and_bits_per_param_commands(tmp_path):
+    r = runner.invoke(app, ["repro", "curves", "--N", "30", "--blocks", "1,2", "--epochs", "30", "-o", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "curves.png").exists() and "| 2 |" in (tmp_path / "curves.md").read_text()
+    r = runner.invoke(app, ["repro", "bits-per-param", "--sizes", "1", "--max-N", "40", "--step", "10", "--trials", "1", "--epochs", "300",
+                            "--workers", "1", "--storage", str(tmp_path / "s.db"), "-o", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "bpp-paper-C2.md").read_text()
+    assert "bits/param" in md and "Morris" in md
+
+
+def test_compare_command_puts_built_beside_trained(tmp_path):
+    ds = tmp_path / "ds.npz"
+    runner.invoke(app, ["data", "random", str(ds), "--N", "16", "--n", "4", "--vocab", "40", "--C", "2"])
+    r = runner.invoke(app, ["compare", str(ds), "--trials", "1", "--epochs", "600", "--max-blocks", "4", "--workers", "1",
+                            "--storage", str(tmp_path / "s.db")])
+    assert r.exit_code == 0, r.output
+    assert "built (construction)" in r.output and "16/16 exact" in r.output and "information floor" in r.output
