@@ -28,7 +28,7 @@ def test_fig3_command_writes_table_and_figure_beside_the_paper(tmp_path):
     r = runner.invoke(app, ["repro", "fig3", "--N", "20,40", "--trials", "1", "--epochs", "200", "--max-blocks", "2",
                             "--workers", "1", "--storage", str(tmp_path / "s.db"), "-o", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    name = "fig3-digits-m4-N20_40"
+    name = "fig3-digits-m8-N20_40"
     for ext in ("md", "png", "csv"):
         assert (tmp_path / f"{name}.{ext}").exists()
     md = (tmp_path / f"{name}.md").read_text()

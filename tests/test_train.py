@@ -72,6 +72,23 @@ def test_read_position_equals_the_full_output():
     assert torch.allclose(net(x)[:, -1], net(x, read=-1)) and torch.allclose(net(x)[:, 2], net(x, read=2))
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_uniform_attention_shortcut_equals_softmax_of_zero_scores(causal):
+    from dataclasses import replace
+
+    from memcap.torch_model import MemTransformer
+
+    torch.manual_seed(0)
+    cfg = replace(paper_config(2, 7, 3, d_in=4), causal=causal)
+    fast = MemTransformer(cfg).double()
+    slow = MemTransformer(replace(cfg, uniform=False)).double()
+    slow.load_state_dict(fast.state_dict())
+    with torch.no_grad():
+        slow.blocks[2].attn.q.weight.zero_()
+    x = torch.rand(6, 7, 4, dtype=torch.float64)
+    assert torch.allclose(fast(x), slow(x), rtol=0, atol=1e-12)
+
+
 def test_paper_model_has_one_uniform_attention_between_equal_stacks():
     cfg = paper_config(4, 8, 10, d_in=8)
     net = build(cfg)

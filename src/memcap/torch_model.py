@@ -49,10 +49,18 @@ class Attention(nn.Module):
             self.q.weight.requires_grad_(False)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        scores = self.k(z) @ self.q(z).transpose(1, 2)  # [B, key, query]: column-wise softmax over keys
         n = z.shape[1]
+        if self.cfg.uniform:
+            # every score is 0, so softmax and hardmax both weigh each key 1/n (1/(k+1) under the causal
+            # mask): the same weights without the n x n score matrix (n = 10^4 would need 400 MB per example)
+            v = self.v(z)
+            if not self.cfg.causal:
+                return self.o((v * (1.0 / n)).sum(dim=1, keepdim=True)).expand(-1, n, -1)
+            counts = torch.arange(1, n + 1, device=z.device, dtype=z.dtype)[None, :, None]
+            return self.o(v.cumsum(dim=1) / counts)
+        scores = self.k(z) @ self.q(z).transpose(1, 2)  # [B, key, query]: column-wise softmax over keys
         if self.cfg.causal:
-            mask = torch.ones(n, n, dtype=torch.bool, device=z.device).triu(1)  # key > query
+            mask = torch.ones(n, n, dtype=torch.bool, device=z.device).tril(-1)  # [key, query]: key > query
             scores = scores.masked_fill(mask, float("-inf"))
         if self.cfg.attention == "hardmax":
             top = scores.max(dim=1, keepdim=True).values

@@ -9,6 +9,7 @@ trainer prints nothing: progress goes to callbacks, so the CLI adds a progress b
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from .tasks import Task
 class TrainConfig:
     lr: float = 1e-2
     warmup: int = 50  # epochs of linear warm-up from lr/warmup to lr
+    schedule: str = "cosine"  # after warm-up: "cosine" decay to 0 at `epochs`, or "constant"
     epochs: int = 1000
     batch_size: int | None = None  # None: full batch
     weight_decay: float = 0.0
@@ -64,7 +66,14 @@ def pick_device(name: str) -> torch.device:
 
 
 def _lr_at(cfg: TrainConfig, epoch: int) -> float:
-    return cfg.lr * min(1.0, (epoch + 1) / max(cfg.warmup, 1))
+    """Linear warm-up to cfg.lr, then cosine decay towards 0 at cfg.epochs: the late small steps are what
+    take full-batch training from a few per cent error to exact memorization."""
+    if epoch < cfg.warmup:
+        return cfg.lr * (epoch + 1) / cfg.warmup
+    if cfg.schedule == "constant":
+        return cfg.lr
+    span = max(cfg.epochs - cfg.warmup, 1)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(epoch - cfg.warmup, span) / span))
 
 
 def _loss_and_misses(task: Task, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, int]:
