@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hst
 
 from memcap.construct.memorizer import Group, GroupPlan, Scratch, build_blocks
 from memcap.memorize import DataError, memorize
@@ -137,3 +138,25 @@ def test_bad_input_gets_a_clear_error(x, y, match):
 def test_any_valid_point_set_is_memorized(ps):
     x, y = ps
     assert_memorizes(memorize(x, y), x, y)
+
+
+@given(hst.lists(hst.integers(-(1 << 70), 1 << 70), min_size=1, max_size=40),
+       hst.lists(hst.tuples(hst.integers(-(1 << 66), 1 << 66), hst.integers(-(1 << 66), 1 << 66)), min_size=1, max_size=6))
+@settings(max_examples=200, deadline=None)
+def test_ffn_step_is_exact_across_the_int64_boundary(values, units):
+    """The executor keeps small coordinates in int64 and big ones in Python ints; whatever mix, one FFN
+    step equals the same step done in Python ints."""
+    from memcap.model.executor import _fit, run_ffn
+    from memcap.model.layers import FFN, Unit
+
+    x = np.array(values, dtype=object)
+    small = np.array([v % 1000 for v in values], dtype=object)
+    stream = [_fit(x.copy()), _fit(small.copy()), None]
+    ffn = FFN(tuple(Unit(((0, w), (1, 3)), b, ((2, w), (1, -1))) for w, b in units), shift=((0, 1 << 63),))
+    got = run_ffn(stream, ffn, 1, len(values))
+    for i, v in enumerate(values):
+        s = values[i] % 1000
+        hs = [max(w * v + 3 * s + b, 0) for w, b in units]
+        assert got[0][i] == v + (1 << 63)
+        assert got[1][i] == s - sum(hs)
+        assert got[2][i] == sum(w * h for (w, _), h in zip(units, hs, strict=True))

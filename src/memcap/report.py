@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .scale import fits, select  # noqa: E402
+from .scale import checks, fits, select  # noqa: E402
 
 
 def _csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -152,6 +152,10 @@ def write_report(rows: list[dict], out: Path) -> Path:
         md.append(
             f"| {name} | {f['slope']:.3f} | [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}] | {f['points']} | {format(at, '.3g') if at else '-'} |"
         )
+    md += ["", "## Checks against the theorems", "", "| expectation | measured slope | agrees | why not |", "|---|---|---|---|"]
+    for c in checks(fs):
+        slope = "-" if c["slope"] is None else format(c["slope"], ".3f")
+        md.append(f"| {c['check']} | {slope} | {'yes' if c['ok'] else 'NO'} | {c['why'] or '-'} |")
     md += [
         "",
         "Expectations (issue #4): next-token slope vs N in [0.4, 0.6], vs n <= 0.1; "

@@ -6,13 +6,15 @@ position that the setting reads, for every example of the dataset.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .data import Dataset
-from .model.executor import run
+from .model.executor import ExactOutput, run
 from .model.layers import ExactModel
 
 
@@ -32,31 +34,60 @@ def read_positions(model: ExactModel) -> str:
     return "all" if model.setting == "seq2seq" else "last"
 
 
+_JOB: tuple = ()  # (model, inputs, read) for forked workers: inherited, never pickled
+
+
+def _run_slice(bounds: tuple[int, int]) -> ExactOutput:
+    model, inputs, read = _JOB
+    return run(model, inputs[bounds[0] : bounds[1]], read=read)
+
+
+def _outputs(model: ExactModel, inputs: np.ndarray, read: str, batch: int, workers: int) -> Iterator[tuple[int, ExactOutput]]:
+    """Exact outputs batch by batch; with workers > 1 the batches run in forked processes (the exact
+    arithmetic is the same, only spread over cores)."""
+    N = len(inputs)
+    if workers > 1 and N >= 2000 and "fork" in mp.get_all_start_methods():
+        batch = min(batch, -(-N // workers))
+    slices = [(s, min(s + batch, N)) for s in range(0, N, batch)]
+    if workers <= 1 or len(slices) == 1 or "fork" not in mp.get_all_start_methods():
+        for b in slices:
+            yield b[0], run(model, inputs[b[0] : b[1]], read=read)
+        return
+    global _JOB
+    _JOB = (model, inputs, read)
+    try:
+        with mp.get_context("fork").Pool(min(workers, len(slices))) as pool:
+            for b, out in zip(slices, pool.imap(_run_slice, slices), strict=True):
+                yield b[0], out
+    finally:
+        _JOB = ()
+
+
 def verify_arrays(model: ExactModel, inputs: np.ndarray, labels: np.ndarray, batch: int = 20000,
-                  progress: Callable[[int, int], None] | None = None) -> Verification:
+                  progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> Verification:
     inputs, labels = np.asarray(inputs), np.asarray(labels)
     N = len(inputs)
     read = "all" if model.setting == "seq2seq" else "last"
     wrong, misses, positions = 0, [], 0
-    for s in range(0, N, batch):
-        out = run(model, inputs[s : s + batch], read=read)
-        lab = labels[s : s + batch].reshape(out.numerators.shape)
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    for s, out in _outputs(model, inputs, read, batch, workers):
+        lab = labels[s : s + len(out.numerators)].reshape(out.numerators.shape)
         ok = out.equals(lab)
         positions += ok.size
         bad = np.argwhere(~ok)
         wrong += len(bad)
         misses.extend((int(i) + s, int(p)) for i, p in bad[: max(0, 10 - len(misses))])
         if progress:
-            progress(min(s + batch, N), N)
+            progress(min(s + len(out.numerators), N), N)
     return Verification(checked=N, positions=positions, wrong=wrong, misses=tuple(misses))
 
 
 def verify(model: ExactModel, ds: Dataset, batch: int = 20000,
-           progress: Callable[[int, int], None] | None = None) -> Verification:
+           progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> Verification:
     """Verify a compiled Transformer on a dataset (next-token: the last position; seq2seq: every one)."""
     if model.input.kind != ds.kind:
         raise ValueError(f"model takes token {model.input.kind}, the dataset has token {ds.kind}")
-    return verify_arrays(model, ds.inputs, ds.labels, batch, progress)
+    return verify_arrays(model, ds.inputs, ds.labels, batch, progress, workers)
 
 
 @dataclass(frozen=True)

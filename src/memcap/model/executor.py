@@ -1,8 +1,9 @@
 """Exact executor: runs an `ExactModel` on a batch with integer arithmetic only; no float on the path.
 
 The stream is held as integer numerators over one common denominator `den` (the input's dyadic scale
-times the attention's window length), so every FFN step is integer arithmetic on object arrays of Python
-ints, vectorised over examples. A coordinate that is still exactly zero is held as None and costs nothing.
+times the attention's window length), so every FFN step is integer arithmetic, vectorised over examples:
+int64 where a bound proves it cannot overflow, Python ints (object arrays) where it might. A coordinate
+that is still exactly zero is held as None and costs nothing.
 
 Three exact savings, none of which skips a weight of the model:
 - blocks before the first attention are token-wise, so they run once per distinct input token and the
@@ -43,16 +44,61 @@ class ExactOutput:
         return np.asarray(self.numerators == lab * self.den, dtype=bool)
 
 
+# Coordinates whose values fit are held as int64 arrays, the rest as object arrays of Python ints; every
+# int64 operation is first bounded with Python ints and done in objects when the bound reaches 2^62, so
+# the int64 path never overflows. Only the bit-extraction registers stay big; the rest runs at numpy speed.
+_SAFE = 1 << 62
+
+
+def _absmax(a: np.ndarray) -> int:
+    if not a.size:
+        return 0
+    return max(abs(int(a.max())), abs(int(a.min())))
+
+
+def _fit(a: np.ndarray) -> np.ndarray:
+    """An object array whose values fit, as int64."""
+    return a.astype(np.int64) if a.dtype == object and _absmax(a) < _SAFE else a
+
+
+def _const(size: int, v: int) -> np.ndarray:
+    return np.full(size, v, dtype=np.int64 if abs(v) < _SAFE else object)
+
+
 def _add(a, b):
     if a is None:
         return b
     if b is None:
         return a
-    return a + b
+    if a.dtype == object or b.dtype == object:
+        return a.astype(object) + b.astype(object) if a.dtype != b.dtype else a + b
+    if _absmax(a) + _absmax(b) < _SAFE:
+        return a + b
+    return a.astype(object) + b.astype(object)
 
 
 def _scaled(arr, w):
-    return arr if w == 1 else (-arr if w == -1 else arr * w)
+    if w == 1:
+        return arr
+    if w == -1:
+        return -arr
+    if arr.dtype != object and abs(w) < _SAFE and _absmax(arr) * abs(w) < _SAFE:
+        return arr * np.int64(w)
+    return arr.astype(object) * w
+
+
+def _add_sparse(target, idx: np.ndarray, vals: np.ndarray, owned: bool, size: int) -> np.ndarray:
+    """target + (vals at idx, 0 elsewhere), touching only idx: a group's indicator is nonzero on few examples,
+    and its crafted integer is big, so the dense product would be an object operation on every example."""
+    big = vals.dtype == object or (target is not None and (target.dtype == object or _absmax(target) + _absmax(vals) >= _SAFE))
+    if target is None:
+        target, owned = np.zeros(size, dtype=object if big else np.int64), True
+    if big and target.dtype != object:
+        target, owned = target.astype(object), True
+    if not owned:
+        target = target.copy()
+    target[idx] += vals.astype(object) if target.dtype == object else vals
+    return target
 
 
 def run_ffn(stream: list, ffn: FFN, den: int, size: int) -> list:
@@ -65,37 +111,51 @@ def run_ffn(stream: list, ffn: FFN, den: int, size: int) -> list:
                 pre = _add(pre, _scaled(stream[c], w))
         bias = unit.bias * den
         if pre is None:
-            hidden.append(np.full(size, max(bias, 0), dtype=object) if bias > 0 else None)
+            hidden.append(_const(size, bias) if bias > 0 else None)
             continue
         if bias:
-            pre = pre + bias
-        hidden.append(np.maximum(pre, 0))
+            pre = _add(pre, _const(size, bias))
+        h = np.maximum(pre, 0)
+        # after the ReLU the minimum is >= 0, so the maximum alone decides whether int64 holds it
+        hidden.append(h.astype(np.int64) if h.dtype == object and h.max() < _SAFE else h)
     new = list(stream)
+    owned: set[int] = set()  # coordinates whose array this call created, so may update in place
     for unit, h in zip(ffn.units, hidden, strict=True):
         if h is None:
             continue
+        nz = np.flatnonzero(h) if h.dtype != object else None
         for c, w in unit.writes:
-            new[c] = _add(new[c], _scaled(h, w))
+            if nz is not None and len(nz) * 8 < size:
+                new[c] = _add_sparse(new[c], nz, _scaled(h[nz], w), c in owned, size)
+                owned.add(c)
+            else:
+                new[c] = _add(new[c], _scaled(h, w))
+                owned.discard(c)
     for c, b in ffn.shift:
-        new[c] = _add(new[c], np.full(size, b * den, dtype=object))
+        new[c] = _add(new[c], _const(size, b * den))
+    # a register that was big can become small again (a digit extracted, a gate closed): back to int64
+    written = {c for u in ffn.units for c, _ in u.writes} | {c for c, _ in ffn.shift}
+    for c in written:
+        if new[c] is not None and new[c].dtype == object:
+            new[c] = _fit(new[c])
     return new
 
 
 def run_attention(stream: list, att: UniformAttention, den: int, batch: int, n: int) -> tuple[list, int]:
     """Uniform attention on [batch*n] columns; returns the stream over the new denominator."""
     scale = math.lcm(*range(1, n + 1)) if att.causal else n
-    new = [None if z is None else z * scale for z in stream]
+    new = [None if z is None else _scaled(z, scale) for z in stream]
     for out, inp, w in att.moves:
         z = stream[inp]
         if z is None:
             continue
-        z = z.reshape(batch, n)
+        z = z.astype(object).reshape(batch, n)  # sums over n positions: exact in objects, then fitted back
         if att.causal:
             weights = np.array([scale // k for k in range(1, n + 1)], dtype=object)
             mixed = np.cumsum(z, axis=1) * weights
         else:
             mixed = np.repeat(z.sum(axis=1, keepdims=True), n, axis=1)
-        new[out] = _add(new[out], _scaled(mixed.reshape(-1), w))
+        new[out] = _add(new[out], _scaled(_fit(mixed.reshape(-1)), w))
     return new, den * scale
 
 
@@ -106,14 +166,14 @@ def embed(model: ExactModel, tokens: np.ndarray) -> tuple[list, int]:
     if layer.kind == "ids":
         table = np.array(layer.table, dtype=object)
         rows = table[np.asarray(tokens, dtype=np.int64)]
-        stream = [None if not rows[:, c].any() else rows[:, c].copy() for c in range(m)]
+        stream = [None if not rows[:, c].any() else _fit(rows[:, c].copy()) for c in range(m)]
         return stream, 1
     num, den = exact_dyadic(np.asarray(tokens, dtype=np.float64))
     weights = np.array(layer.weights, dtype=object)
     stream = []
     for c in range(m):
         row = weights[c]
-        stream.append(None if not any(row) else num.dot(row))
+        stream.append(None if not any(row) else _fit(num.dot(row)))
     return stream, den
 
 
@@ -176,6 +236,5 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last") 
     for block in model.blocks[max(last_att + 1, first_att) :]:
         stream = run_ffn(stream, block.ffn, den, size)
     y = stream[model.output]
-    if y is None:
-        y = np.zeros(size, dtype=object)
+    y = np.zeros(size, dtype=object) if y is None else y.astype(object)  # Python ints out, whatever the path
     return ExactOutput(numerators=y.reshape(batch, len(positions)), den=den)
