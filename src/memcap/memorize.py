@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .construct.memorizer import Scratch, build_blocks, choose_group_size, plan_groups, stage2_depth
+from .construct.memorizer import Scratch, stage2_depth
 from .construct.projection import project
 from .model.exact import exact_dyadic
 from .model.layers import Block, ExactModel, InputLayer
@@ -112,38 +112,32 @@ def memorize(points, labels, *, mode: str = "tight", bit_budget: int | None = No
     every extra point (label -1) to -1. Exact integer weights; same inputs and seed give the same model."""
     if mode not in ("tight", "paper"):
         raise DataError(f"mode must be 'tight' or 'paper', got {mode!r}")
+    from .construct.transformer import BudgetError, memorize_on_line  # the Transformer's stages import DataError from here
+
     x, y, rows = dedupe(*check_points(points, labels))
     num, den = exact_dyadic(x)
     proj = project(num, den, seed=seed, directions=1 if mode == "paper" else 4)
-    floors = proj.floors()
-    t_max = max(abs(int(v)) for v in proj.values) // den + 1
-    if bit_budget is not None and (4 * t_max + 2).bit_length() > bit_budget:
-        i, j = proj.closest
-        raise DataError(
-            f"bit budget {bit_budget} is too small for this data: the projection needs a range of "
-            f"{(4 * t_max + 2).bit_length()} bits to keep rows {rows[i]} and {rows[j]} (distance "
-            f"{float(np.linalg.norm(x[i] - x[j])):.3g}, the closest pair on the line) 2 apart; raise --bit-budget "
-            "or spread those points"
-        )
-    lab_idx = [int(i) for i in proj.order if y[i] >= 0]
-    fl = [int(floors[i]) for i in lab_idx]
-    stored = [int(y[i]) - NO_LABEL for i in lab_idx]
-    label_bits = max(stored).bit_length()
-    k, addr_bits = choose_group_size(fl, label_bits, mode, bit_budget)
     stats = separation(x)
-    if mode == "paper" and bit_budget is None:
-        addr_bits = max(addr_bits, math.ceil(math.log2(paper_range(len(x), stats.r, stats.delta, x.shape[1]))))
-    plan = plan_groups(fl, stored, k, addr_bits, label_bits)
     names = POINT_COORDS if bit_budget is not None else POINT_COORDS[:-2]
     c = {name: i for i, name in enumerate(names)}
     scratch = Scratch(**{name: c[name] for name in names if name != "x"})
-    snap = 1 << (t_max.bit_length() + 1)
-    ffns = build_blocks(((c["x"], 1),), plan, scratch, NO_LABEL, snap)
+    labelled = np.flatnonzero(y >= 0)
+    paper_bits = math.ceil(math.log2(paper_range(len(x), stats.r, stats.delta, x.shape[1])))
+    try:
+        line = memorize_on_line(proj, ((c["x"], 1),), labelled, [int(y[i]) - NO_LABEL for i in labelled], scratch, NO_LABEL,
+                                mode, bit_budget, paper_bits, "points", float_snap=False)
+    except BudgetError as e:
+        i, j = proj.closest
+        raise DataError(
+            f"{e}, to keep rows {rows[i]} and {rows[j]} (distance {float(np.linalg.norm(x[i] - x[j])):.3g}, the closest "
+            "pair on the line) 2 apart: raise --bit-budget or spread those points"
+        ) from None
+    plan, ffns = line.plan, line.blocks
     weights = tuple(tuple(proj.direction) if name == "x" else (0,) * x.shape[1] for name in names)
     meta = {
-        "mode": mode, "seed": seed, "bit_budget": bit_budget, "N": len(lab_idx), "V": len(x), "d": x.shape[1],
-        "C": int(y.max()) + 1, "r": stats.r, "delta": stats.delta if math.isfinite(stats.delta) else None, "k": k, "groups": len(plan.groups),
-        "addr_bits": addr_bits, "label_bits": label_bits, "snap": snap,
+        "mode": mode, "seed": seed, "bit_budget": bit_budget, "N": len(labelled), "V": len(x), "d": x.shape[1],
+        "C": int(y.max()) + 1, "r": stats.r, "delta": stats.delta if math.isfinite(stats.delta) else None, "k": plan.k,
+        "groups": len(plan.groups), "addr_bits": plan.addr_bits, "label_bits": plan.label_bits, "snap": line.snap,
         "stages": {"projection": 1, "groups": stage2_depth(len(plan.groups), scratch.float_safe),
                    "extraction": len(ffns) - 1 - stage2_depth(len(plan.groups), scratch.float_safe)},
     }

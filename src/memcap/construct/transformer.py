@@ -55,8 +55,11 @@ def memorize_on_line(
     bit_budget: int | None,
     paper_bits: int,
     what: str,
+    float_snap: bool = True,
 ) -> LineMemorizer:
-    """Stages II-III for the points `labelled` (indices into proj) with their stored values (>= 1)."""
+    """Stages II-III for the points `labelled` (indices into proj) with their stored values (>= 1).
+    `float_snap`: under a bit budget, snap with 3 * 2^51 so float64 rounds to the exact integer (the
+    Transformer's way); off, the snap is the smallest power of two above the range (the plain memorizer's)."""
     rank = np.empty(len(proj.order), dtype=np.int64)
     rank[proj.order] = np.arange(len(proj.order))
     srt = np.argsort(rank[labelled], kind="stable")
@@ -75,7 +78,7 @@ def memorize_on_line(
     if mode == "paper" and bit_budget is None:
         addr_bits = max(addr_bits, paper_bits)
     plan = plan_groups(fl, stored, k, addr_bits, label_bits)
-    snap = FLOAT_SNAP if bit_budget is not None and t_max < 1 << 50 else 1 << (t_max.bit_length() + 1)
+    snap = FLOAT_SNAP if float_snap and bit_budget is not None and t_max < 1 << 50 else 1 << (t_max.bit_length() + 1)
     return LineMemorizer(proj, plan, tuple(build_blocks(form, plan, scratch, no_match, snap)), snap)
 
 
