@@ -28,7 +28,9 @@ def test_fig3_command_writes_table_and_figure_beside_the_paper(tmp_path):
     r = runner.invoke(app, ["repro", "fig3", "--N", "20,40", "--trials", "1", "--epochs", "200", "--max-blocks", "2",
                             "--workers", "1", "--storage", str(tmp_path / "s.db"), "-o", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    name = "fig3-digits-m8-N20_40"
+    (md_path,) = tmp_path.glob("fig3-digits-m8-*.md")
+    name = md_path.stem
+    assert name in r.output.replace("\n", "")  # the command printed to join the sweep names it
     for ext in ("md", "png", "csv"):
         assert (tmp_path / f"{name}.{ext}").exists()
     md = (tmp_path / f"{name}.md").read_text()
@@ -51,7 +53,8 @@ def test_curves_and_bits_per_param_commands(tmp_path):
     r = runner.invoke(app, ["repro", "bits-per-param", "--sizes", "1", "--max-N", "40", "--step", "10", "--trials", "1", "--epochs", "300",
                             "--workers", "1", "--storage", str(tmp_path / "s.db"), "-o", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    md = (tmp_path / "bpp-paper-C2.md").read_text()
+    (md_path,) = tmp_path.glob("bpp-paper-C2-*.md")
+    md = md_path.read_text()
     assert "bits/param" in md and "Morris" in md
 
 

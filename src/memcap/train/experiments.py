@@ -8,8 +8,9 @@ the curves of Figs 1–2 are plain training runs recorded through a callback.
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..torch_model import paper_config
 from . import tasks
@@ -18,6 +19,13 @@ from .trainer import TrainConfig, train
 
 PAPER_FIG3 = {600: 1, 700: 1, 800: 3, 900: 3, 1000: 4, 1100: 4, 1200: 5, 1300: 5, 1400: 5, 1500: 8, 1600: 10, 1700: 16}
 ANCHORS = {"perceptron (Cover/Gardner)": 2.0, "GPT-style, Morris et al. 2025": 3.6, "knowledge, Allen-Zhu & Li 2024": 2.0}
+
+
+def _named(exp: Experiment) -> Experiment:
+    """The name carries a hash of every setting, so rerunning a command resumes its sweep and changing any
+    setting starts a new one beside it in the same storage."""
+    digest = hashlib.sha256(replace(exp, name="").to_json().encode()).hexdigest()[:6]
+    return replace(exp, name=f"{exp.name}-{digest}")
 
 
 def fig3(data: str = "digits", m: int = 8, q: int = 8, n_trials: int = 4, epochs: int = 1000, max_blocks: int = 16,
@@ -34,19 +42,18 @@ def fig3(data: str = "digits", m: int = 8, q: int = 8, n_trials: int = 4, epochs
         spec = dict(kind="random", n=8, d=8, C=10, seed=seed)
     else:
         raise ValueError(f"data must be digits or random, got {data!r}")
-    tag = "" if tuple(points) == tuple(PAPER_FIG3) else "-N" + "_".join(map(str, points))
-    return Experiment(name=f"fig3-{data}-m{m}{tag}", spec={**spec, "arch": "paper", "m": m, "q": q}, axis="N", points=tuple(points),
+    return _named(Experiment(name=f"fig3-{data}-m{m}", spec={**spec, "arch": "paper", "m": m, "q": q}, axis="N", points=tuple(points),
                       size="blocks", candidates=tuple(range(1, max_blocks + 1)), n_trials=n_trials, epochs=epochs, seed=seed,
-                      lr=(5e-3, 5e-2), extra={"paper_min_blocks": {str(k): v for k, v in PAPER_FIG3.items()}, "paper_data": "MultiNLI subsets"})
+                      lr=(5e-3, 5e-2), extra={"paper_min_blocks": {str(k): v for k, v in PAPER_FIG3.items()}, "paper_data": "MultiNLI subsets"}))
 
 
 def n_independence(ns: tuple[int, ...] = (10, 100, 1000, 10_000), N: int = 500, d: int = 6, n_trials: int = 2,
                    epochs: int = 1000, max_blocks: int = 8, seed: int = 0) -> Experiment:
     """Minimum #blocks for N = 500 random sequences (tokens Uniform[0,1)^6, labels +-1, MSE) as n grows;
     the paper found 4 blocks enough for every n in 10..10^4."""
-    return Experiment(name="n-independence", spec=dict(kind="random", N=N, d=d, signs=True, seed=seed, arch="paper", m=2, q=8),
+    return _named(Experiment(name="n-independence", spec=dict(kind="random", N=N, d=d, signs=True, seed=seed, arch="paper", m=2, q=8),
                       axis="n", points=tuple(ns), size="blocks", candidates=tuple(range(1, max_blocks + 1)),
-                      n_trials=n_trials, epochs=epochs, seed=seed, extra={"paper": "4 blocks sufficed for every n"})
+                      n_trials=n_trials, epochs=epochs, seed=seed, extra={"paper": "4 blocks sufficed for every n"}))
 
 
 def bits_per_param(arch: str = "paper", sizes: tuple[int, ...] = (1, 2, 4), C: int = 2, n: int = 8, d: int = 8,
@@ -60,9 +67,9 @@ def bits_per_param(arch: str = "paper", sizes: tuple[int, ...] = (1, 2, 4), C: i
     else:
         spec.update(layers=2, heads=2, mlp=4)
         axis = "width"
-    return Experiment(name=f"bpp-{arch}-C{C}", spec=spec, axis=axis, points=tuple(sizes), size="N",
+    return _named(Experiment(name=f"bpp-{arch}-C{C}", spec=spec, axis=axis, points=tuple(sizes), size="N",
                       candidates=tuple(range(step, max_N + 1, step)), n_trials=n_trials, epochs=epochs, seed=seed,
-                      extra={"anchors": ANCHORS})
+                      extra={"anchors": ANCHORS}))
 
 
 @dataclass(frozen=True)
