@@ -50,12 +50,11 @@ def test_curves_and_bits_per_param_commands(tmp_path):
     r = runner.invoke(app, ["repro", "curves", "--N", "30", "--blocks", "1,2", "--epochs", "30", "-o", str(tmp_path)])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "curves.png").exists() and "| 2 |" in (tmp_path / "curves.md").read_text()
-    r = runner.invoke(app, ["repro", "bits-per-param", "--sizes", "1", "--max-N", "40", "--step", "10", "--trials", "1", "--epochs", "300",
-                            "--workers", "1", "--storage", str(tmp_path / "s.db"), "-o", str(tmp_path)])
+    r = runner.invoke(app, ["repro", "bits-per-param", "--arch", "paper", "--sizes", "1", "--max-N", "40", "--step", "10", "--trials", "1",
+                            "--epochs", "300", "--workers", "1", "--storage", str(tmp_path / "s.db"), "-o", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    (md_path,) = tmp_path.glob("bpp-paper-C2-*.md")
-    md = md_path.read_text()
-    assert "bits/param" in md and "Morris" in md
+    md = (tmp_path / "bits_per_param.md").read_text()
+    assert "bits/param" in md and "Morris" in md and "seed 0" in md and (tmp_path / "bits_per_param.png").exists()
 
 
 def test_compare_command_puts_built_beside_trained(tmp_path):

@@ -131,7 +131,8 @@ def curves_cmd(N: int = typer.Option(1000, "--N"), blocks: str = "1,2,4,8", m: i
 
 
 @repro_app.command("bits-per-param")
-def bpp_cmd(arch: str = "paper", sizes: str = typer.Option(None, help="paper: #blocks list; standard: widths (default 1,2,4 / 4,8)"),
+def bpp_cmd(arch: str = typer.Option("both", help="paper, standard or both"),
+            sizes: str = typer.Option(None, help="one architecture: its sizes (paper: #blocks, default 1,2,4; standard: widths, default 4,8)"),
             C: int = typer.Option(2, "--C"), max_N: int = typer.Option(4000, "--max-N"), step: int = 25, trials: int = 2,
             epochs: int = 1000, storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP), workers: int = 2,
             out: Path = typer.Option(Path("out/trained"), "-o"), seed: int = 0):
@@ -139,10 +140,17 @@ def bpp_cmd(arch: str = "paper", sizes: str = typer.Option(None, help="paper: #b
     from . import report_trained
     from .train.experiments import bits_per_param, bpp_rows
 
-    size_list = tuple(int(x) for x in (sizes or ("1,2,4" if arch == "paper" else "4,8")).split(","))
-    exp = bits_per_param(arch, size_list, C=C, max_N=max_N, step=step, n_trials=trials, epochs=epochs, seed=seed)
-    rows = bpp_rows(exp, _run_sweep(exp, storage, workers, out))
-    console.print(report_trained.bits_per_param(exp, rows, out).read_text())
+    archs = ("paper", "standard") if arch == "both" else (arch,)
+    if any(a not in ("paper", "standard") for a in archs):
+        fail(f"--arch must be paper, standard or both, got {arch!r}")
+    if sizes and len(archs) > 1:
+        fail("--sizes needs one --arch (paper: #blocks, standard: widths)")
+    runs = []
+    for a in archs:
+        size_list = tuple(int(x) for x in (sizes or ("1,2,4" if a == "paper" else "4,8")).split(","))
+        exp = bits_per_param(a, size_list, C=C, max_N=max_N, step=step, n_trials=trials, epochs=epochs, seed=seed)
+        runs.append((exp, bpp_rows(exp, _run_sweep(exp, storage, workers, out))))
+    console.print(report_trained.bits_per_param(runs, out).read_text())
 
 
 @app.command("worker")

@@ -111,27 +111,35 @@ def curves(items: list[Curve], N: int, task_name: str, out: Path) -> Path:
     return path
 
 
-def bits_per_param(exp: Experiment, rows: list[dict], out: Path) -> Path:
+def bits_per_param(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path:
+    """One figure and one table for every architecture measured, beside the anchors."""
     out.mkdir(parents=True, exist_ok=True)
-    _csv(out / f"{exp.name}.csv", rows)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ok = [r for r in rows if r["bits_per_param"]]
-    ax.plot([r["params"] for r in ok], [r["bits_per_param"] for r in ok], "o-", label=f"memcap trained ({exp.spec['arch']})")
+    _csv(out / "bits_per_param.csv", [r for _, rows in runs for r in rows])
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for exp, rows in runs:
+        ok = [r for r in rows if r["bits_per_param"]]
+        ax.plot([r["params"] for r in ok], [r["bits_per_param"] for r in ok], "o-", label=f"trained, {exp.spec['arch']} ({exp.axis} = "
+                + ", ".join(str(r[exp.axis]) for r in ok) + ")")
     for i, (name, v) in enumerate(ANCHORS.items()):
-        ax.axhline(v, ls="--", color=f"C{i + 1}", lw=1, label=f"{name}: {v}")
+        ax.axhline(v, ls="--", color=f"C{i + 3}", lw=1, label=f"{name}: {v}")
     ax.set_xscale("log")
     ax.set_xlabel("trainable parameters")
     ax.set_ylabel("bits per parameter (largest N x log2 C / params)")
-    ax.set_title(f"{exp.name}: memorized bits per parameter")
+    ax.set_title("Memorized bits per parameter, random labels")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / f"{exp.name}.png", dpi=120)
+    fig.savefig(out / "bits_per_param.png", dpi=120)
     plt.close(fig)
-    lines = [f"# {exp.name}: bits per parameter", "", _method(exp), "",
-             f"| {exp.axis} | params | largest N memorized | bits | bits/param |", "|---|---|---|---|---|"]
-    lines += [f"| {r[exp.axis]} | {r['params'] or '-'} | {r['largest_N'] or '-'} | {r['bits']:.0f} | {r['bits_per_param'] or '-'} |"
-              for r in rows]
-    lines += ["", "Anchors: " + "; ".join(f"{k} {v}" for k, v in ANCHORS.items()) + ".", "", f"![bpp]({exp.name}.png)", ""]
-    path = out / f"{exp.name}.md"
+    lines = ["# Bits per parameter of trained models", ""]
+    for exp, rows in runs:
+        lines += [f"## {exp.name}", "", _method(exp), "",
+                  f"| {exp.axis} | params | largest N memorized | bits | bits/param |", "|---|---|---|---|---|"]
+        lines += [f"| {r[exp.axis]} | {r['params'] or '-'} | {r['largest_N'] or '-'} | {r['bits']:.0f} | {r['bits_per_param'] or '-'} |"
+                  for r in rows]
+        lines.append("")
+    lines += ["Anchors: " + "; ".join(f"{k} {v}" for k, v in ANCHORS.items()) + ". Largest N is the boundary the search found "
+              f"on a grid of step {runs[0][0].candidates[0]}; a model that memorizes N fails at the next grid point.", "",
+              "![bits per parameter](bits_per_param.png)", ""]
+    path = out / "bits_per_param.md"
     path.write_text("\n".join(lines))
     return path

@@ -45,7 +45,8 @@ def default_sweep(quick: bool = False) -> list[dict]:
     # seq2seq on ids from a vocabulary of 1000 (embedding 1000 x m, as for next-token)
     rows += [dict(setting="seq2seq", N=N, n=10, vocab=1000, C=10, mode="tight", bit_budget=None)
              for N in (1, 3, 10, 30, 100, 300, 1000, 3000, 10_000) if N * 10 <= top]
-    return [{**r, "seed": 0} for r in rows]
+    unique = {config_key({**r, "seed": 0}): {**r, "seed": 0} for r in rows}  # the n sweep meets the N sweep at n = 16
+    return list(unique.values())
 
 
 def make_dataset(cfg: dict) -> data.Dataset:
