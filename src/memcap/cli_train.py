@@ -97,7 +97,7 @@ def fig3_cmd(data: str = typer.Option("digits", help="digits (scikit-learn, bund
 @repro_app.command("n-independence")
 def nindep_cmd(ns: str = typer.Option(None, "--n", help="comma-separated sequence lengths (default 10,100,1000,10000 on a GPU; "
                                                       "10,100,1000 on a CPU, where n = 10^4 takes about 7 s an epoch)"),
-               trials: int = 2, epochs: int = 1000, max_blocks: int = 8,
+               trials: int = 2, epochs: int = 1000, max_blocks: int = 8, m: int = typer.Option(2, help="embedding width (the paper's: 2)"),
                storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP), workers: int = 2,
                out: Path = typer.Option(Path("out/trained"), "-o"), seed: int = 0):
     """N = 500 random sequences, labels +-1, MSE: minimum #blocks as n grows (paper: 4 for every n)."""
@@ -109,7 +109,7 @@ def nindep_cmd(ns: str = typer.Option(None, "--n", help="comma-separated sequenc
     if ns is None:
         ns = "10,100,1000,10000" if torch.cuda.is_available() else "10,100,1000"
         err.print(f"n = {ns}" + ("" if torch.cuda.is_available() else " (no GPU: pass --n 10,100,1000,10000 to include 10^4)"))
-    exp = n_independence(tuple(int(x) for x in ns.split(",")), n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed)
+    exp = n_independence(tuple(int(x) for x in ns.split(",")), n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed, m=m)
     rows = _run_sweep(exp, storage, workers, out)
     console.print(report_trained.capacity(exp, rows, out).read_text())
 

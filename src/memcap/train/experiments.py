@@ -48,10 +48,11 @@ def fig3(data: str = "digits", m: int = 8, q: int = 8, n_trials: int = 4, epochs
 
 
 def n_independence(ns: tuple[int, ...] = (10, 100, 1000, 10_000), N: int = 500, d: int = 6, n_trials: int = 2,
-                   epochs: int = 1000, max_blocks: int = 8, seed: int = 0) -> Experiment:
+                   epochs: int = 1000, max_blocks: int = 8, seed: int = 0, m: int = 2) -> Experiment:
     """Minimum #blocks for N = 500 random sequences (tokens Uniform[0,1)^6, labels +-1, MSE) as n grows;
-    the paper found 4 blocks enough for every n in 10..10^4."""
-    return _named(Experiment(name="n-independence", spec=dict(kind="random", N=N, d=d, signs=True, seed=seed, arch="paper", m=2, q=8),
+    the paper found 4 blocks enough for every n in 10..10^4. Measured here at n = 10, 4 blocks: m = 2 stayed
+    at 12-26% training error after 3000 epochs (lr 0.01-0.03); m = 8 memorized in 440 epochs."""
+    return _named(Experiment(name=f"n-independence-m{m}", spec=dict(kind="random", N=N, d=d, signs=True, seed=seed, arch="paper", m=m, q=8),
                       axis="n", points=tuple(ns), size="blocks", candidates=tuple(range(1, max_blocks + 1)),
                       n_trials=n_trials, epochs=epochs, seed=seed, extra={"paper": "4 blocks sufficed for every n"}))
 
