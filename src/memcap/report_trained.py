@@ -48,7 +48,8 @@ def capacity(exp: Experiment, rows: list[dict], out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     xs = [t[exp.axis] for t in table]
     ys = [t[f"min_{exp.size}"] for t in table]
-    ax.plot([x for x, y in zip(xs, ys, strict=True) if y], [y for y in ys if y], "o-", label=f"memcap, {exp.spec['kind']}, m = {exp.spec.get('m')} (this run)")
+    label = f"memcap, {exp.spec['kind']}, m = {exp.spec.get('m')} (this run)"
+    ax.plot([x for x, y in zip(xs, ys, strict=True) if y], [y for y in ys if y], "o-", label=label)
     if any(ys):
         x0, y0 = next((x, y) for x, y in zip(xs, ys, strict=True) if y)
         ax.plot(xs, [y0 * math.sqrt(x / x0) for x in xs], ":", color="gray", label="~ sqrt growth from the first point")
