@@ -127,7 +127,7 @@ def curves_cmd(N: int = typer.Option(1000, "--N"), blocks: str = "1,2,4,8", m: i
     task = tasks.digits(seed).subset(N)
     items = curves(task, tuple(int(b) for b in blocks.split(",")), m=m, epochs=epochs, seed=seed,
                    on_done=lambda c: err.print(f"{c.blocks} blocks: accuracy {c.accuracy[-1]:.4f} (lr {c.lr:g})"))
-    console.print(report_trained.curves(items, N, task.name, out).read_text())
+    console.print(report_trained.curves(items, N, task.name, out, m).read_text())
 
 
 @repro_app.command("bits-per-param")

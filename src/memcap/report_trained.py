@@ -80,7 +80,7 @@ def capacity(exp: Experiment, rows: list[dict], out: Path) -> Path:
     return path
 
 
-def curves(items: list[Curve], N: int, task_name: str, out: Path) -> Path:
+def curves(items: list[Curve], N: int, task_name: str, out: Path, m: int) -> Path:
     """Figs 1–2: training loss and accuracy per epoch, one line per #blocks; final accuracy vs #blocks."""
     out.mkdir(parents=True, exist_ok=True)
     _csv(out / "curves.csv", [{"blocks": c.blocks, "lr": c.lr, "epoch": e, "loss": lo, "accuracy": a}
@@ -99,11 +99,11 @@ def curves(items: list[Curve], N: int, task_name: str, out: Path) -> Path:
     axes[2].set_xlabel("#blocks")
     axes[2].set_ylabel("final training accuracy")
     axes[2].set_title(f"accuracy vs #blocks, N = {N}")
-    fig.suptitle(f"{task_name}: the paper's model (Figs 1–2 protocol)")
+    fig.suptitle(f"{task_name}: the paper's model, m = {m}, q = 8 (Figs 1–2 protocol; best of 3 learning rates per size)")
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=120)
     plt.close(fig)
-    lines = [f"# Loss and accuracy vs #blocks, N = {N} ({task_name})", "",
+    lines = [f"# Loss and accuracy vs #blocks, N = {N} ({task_name}, m = {m}, q = 8)", "",
              "| #blocks | params | best lr | final loss | final accuracy | memorized |", "|---|---|---|---|---|---|"]
     lines += [f"| {c.blocks} | {c.params} | {c.lr:g} | {c.loss[-1]:.4g} | {c.accuracy[-1]:.4f} | {c.memorized} |" for c in items]
     lines += ["", "![curves](curves.png)", ""]
