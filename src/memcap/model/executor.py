@@ -116,8 +116,9 @@ def run_ffn(stream: list, ffn: FFN, den: int, size: int) -> list:
         if bias:
             pre = _add(pre, _const(size, bias))
         h = np.maximum(pre, 0)
-        # after the ReLU the minimum is >= 0, so the maximum alone decides whether int64 holds it
-        hidden.append(h.astype(np.int64) if h.dtype == object and h.max() < _SAFE else h)
+        # after the ReLU the minimum is >= 0, so the maximum alone decides whether int64 holds it; over a
+        # denominator of 2^40 or more (float inputs) nothing nonzero fits, so the pass is not worth trying
+        hidden.append(h.astype(np.int64) if h.dtype == object and den < 1 << 40 and h.max() < _SAFE else h)
     new = list(stream)
     owned: set[int] = set()  # coordinates whose array this call created, so may update in place
     for unit, h in zip(ffn.units, hidden, strict=True):
@@ -133,11 +134,6 @@ def run_ffn(stream: list, ffn: FFN, den: int, size: int) -> list:
                 owned.discard(c)
     for c, b in ffn.shift:
         new[c] = _add(new[c], _const(size, b * den))
-    # a register that was big can become small again (a digit extracted, a gate closed): back to int64
-    written = {c for u in ffn.units for c, _ in u.writes} | {c for c, _ in ffn.shift}
-    for c in written:
-        if new[c] is not None and new[c].dtype == object:
-            new[c] = _fit(new[c])
     return new
 
 
