@@ -71,10 +71,8 @@ def capacity(exp: Experiment, rows: list[dict], out: Path) -> Path:
         cells = [t[exp.axis], got, t[f"paper_min_{exp.size}"], t["params"], t["lr"] and round(t["lr"], 5), t["warmup"], t["epochs"], t["trials"]]
         lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
     lines += ["", f"![{exp.name}]({exp.name}.png)", ""]
-    if paper:
-        lines += ["The paper's column is MultiNLI (2–3 classes, pretrained-token inputs) with m = 2; ours is "
-                  f"{exp.spec['kind']} with {exp.spec.get('C', 10)} classes and m = {exp.spec.get('m')}. Different data and "
-                  "widths, so the numbers differ; what should carry over is the slow (about sqrt N) growth.", ""]
+    if exp.extra.get("comparison"):
+        lines += [exp.extra["comparison"].format(m=exp.spec.get("m")), ""]
     path = out / f"{exp.name}.md"
     path.write_text("\n".join(lines))
     return path

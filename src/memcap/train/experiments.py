@@ -21,6 +21,15 @@ PAPER_FIG3 = {600: 1, 700: 1, 800: 3, 900: 3, 1000: 4, 1100: 4, 1200: 5, 1300: 5
 ANCHORS = {"perceptron (Cover/Gardner)": 2.0, "GPT-style, Morris et al. 2025": 3.6, "knowledge, Allen-Zhu & Li 2024": 2.0}
 
 
+FIG3_COMPARISON = (
+    "How and why the columns differ: the paper's column is MultiNLI subsets (3 classes, pretrained-token inputs) with m = 2; "
+    "ours uses m = {m}, other data and a fixed Sobol design of learning rates, so the numbers differ and only the shape "
+    "(slow growth, then a sharp rise) can carry over. Measured here at N = 600 on digits: m = 2 stayed at 35-90% training "
+    "error for 1-16 blocks (10 classes through a 2-dimensional stream); m = 4 needed 4 blocks up to N = 900 and 16 at "
+    "N = 1000, its outcomes jumping with the learning rate more than with depth."
+)
+
+
 def _named(exp: Experiment) -> Experiment:
     """The name carries a hash of every setting, so rerunning a command resumes its sweep and changing any
     setting starts a new one beside it in the same storage."""
@@ -36,6 +45,7 @@ def fig3(data: str = "digits", m: int = 8, q: int = 8, n_trials: int = 4, epochs
     10 digit classes stayed at 35–90% training error for 1–16 blocks (the paper's corpora had 2–3 classes);
     m = 4 memorized at 4 blocks but its outcomes at N = 700 jumped with the learning rate and not with the
     depth (2–25% error at 2–16 blocks); m = 8 memorized N = 1700 at 2 blocks. `m=2` runs the paper's width."""
+    ours = " Ours: random tokens, random labels over 10 classes." if data == "random" else " Ours: scikit-learn digits, 10 classes."
     if data == "digits":
         spec = dict(kind="digits", seed=seed)
     elif data == "random":
@@ -44,7 +54,8 @@ def fig3(data: str = "digits", m: int = 8, q: int = 8, n_trials: int = 4, epochs
         raise ValueError(f"data must be digits or random, got {data!r}")
     return _named(Experiment(name=f"fig3-{data}-m{m}", spec={**spec, "arch": "paper", "m": m, "q": q}, axis="N", points=tuple(points),
                       size="blocks", candidates=tuple(range(1, max_blocks + 1)), n_trials=n_trials, epochs=epochs, seed=seed,
-                      lr=(5e-3, 5e-2), extra={"paper_min_blocks": {str(k): v for k, v in PAPER_FIG3.items()}, "paper_data": "MultiNLI subsets"}))
+                      lr=(5e-3, 5e-2), extra={"paper_min_blocks": {str(k): v for k, v in PAPER_FIG3.items()},
+                                              "paper_data": "MultiNLI subsets", "comparison": FIG3_COMPARISON + ours}))
 
 
 def n_independence(ns: tuple[int, ...] = (10, 100, 1000, 10_000), N: int = 500, d: int = 6, n_trials: int = 2,
@@ -54,7 +65,11 @@ def n_independence(ns: tuple[int, ...] = (10, 100, 1000, 10_000), N: int = 500, 
     at 12-26% training error after 3000 epochs (lr 0.01-0.03); m = 8 memorized in 440 epochs."""
     return _named(Experiment(name=f"n-independence-m{m}", spec=dict(kind="random", N=N, d=d, signs=True, seed=seed, arch="paper", m=m, q=8),
                       axis="n", points=tuple(ns), size="blocks", candidates=tuple(range(1, max_blocks + 1)),
-                      n_trials=n_trials, epochs=epochs, seed=seed, extra={"paper": "4 blocks sufficed for every n"}))
+                      n_trials=n_trials, epochs=epochs, seed=seed,
+                      extra={"paper_min_blocks": {str(n): 4 for n in ns}, "paper_data": "random, 4 blocks sufficed for every n",
+                             "comparison": "The paper's column is its statement that 4 blocks sufficed for every n (m = 2). Ours uses m = {m}; "
+                                           "at m = 2 this protocol stayed at 12-26% training error at n = 10 and 4 blocks even "
+                                           "after 3000 epochs."}))
 
 
 def bits_per_param(arch: str = "paper", sizes: tuple[int, ...] = (1, 2, 4), C: int = 2, n: int = 8, d: int = 8,
