@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .bounds import thm43_min_params  # noqa: E402
 from .scale import checks, fit_slope, fits, select  # noqa: E402
 
 
@@ -29,8 +30,8 @@ def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend: i
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    if legend is not None:
-        ax.legend(fontsize=legend)
+    if legend is not None:  # beside the axes: log-log lines fill every corner of them
+        ax.legend(fontsize=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -45,7 +46,7 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
     out.mkdir(parents=True, exist_ok=True)
     figs = []
     # 1. params vs N
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(10, 5))
     data_rows = []
     for label, where in [
         ("next-token tight", dict(setting="next-token", mode="tight", bit_budget=None, n=16, vocab=1000)),
@@ -64,6 +65,7 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
         xs = sorted({r[1] for r in data_rows})
         ax.loglog(xs, [x for x in xs], "k--", label="N (one parameter per example)")
         ax.loglog(xs, [math.sqrt(x) for x in xs], "k:", label="sqrt(N) (= lower bound, Thm 4.2, constant 1)")
+        ax.loglog(xs, [thm43_min_params(x) for x in xs], "k-.", lw=0.8, label="seq2seq lower bound: nN <= 9W^2 log2(48e nN) (Thm 4.3)")
     _finish(
         fig,
         ax,
