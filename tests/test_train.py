@@ -227,6 +227,23 @@ def test_killed_sweep_resumes_to_the_same_table(tmp_path):
     assert sweep.deterministic_part(resumed) == sweep.deterministic_part(reference)
 
 
+def test_a_candidate_is_decided_in_the_order_of_k():
+    from types import SimpleNamespace
+
+    from optuna.trial import TrialState
+
+    from memcap.train.sweep import _outcome
+
+    def t(k, state, memorized=False):
+        return SimpleNamespace(state=getattr(TrialState, state), user_attrs={"k": k, "memorized": memorized})
+
+    # k = 1 memorized while k = 0 (e.g. retried after a kill) has not finished: not decided yet
+    assert _outcome([t(1, "COMPLETE", True), t(0, "WAITING")], 3) is None
+    assert _outcome([t(1, "COMPLETE", True), t(0, "COMPLETE")], 3) is True
+    assert _outcome([t(0, "FAIL"), t(0, "COMPLETE"), t(1, "COMPLETE"), t(2, "COMPLETE")], 3) is False
+    assert _outcome([t(0, "COMPLETE"), t(1, "RUNNING")], 3) is None
+
+
 def test_experiment_name_clash_and_missing_experiment_are_refused(tmp_path):
     st = sweep.open_storage(str(tmp_path / "s.db"))
     sweep.publish(st, small_experiment("x"))

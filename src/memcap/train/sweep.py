@@ -192,10 +192,16 @@ def load_experiment(storage: RDBStorage, name: str) -> Experiment:
 
 def _outcome(trials: list, n_trials: int) -> bool | None:
     """True: some trial memorized; False: every planned trial finished without; None: still open."""
-    done = [t for t in trials if t.state == TrialState.COMPLETE]
-    if any(t.user_attrs.get("memorized") for t in done):
-        return True
-    return False if len({t.user_attrs["k"] for t in done}) >= n_trials else None
+    # decided in the order of k, as one worker running k = 0, 1, ... would decide it: a memorizing trial
+    # counts only once every smaller k has finished without, so a kill (whose retried trial queues behind
+    # the others) or a second worker cannot change which trial wins
+    done = {t.user_attrs["k"]: t for t in trials if t.state == TrialState.COMPLETE}
+    for k in range(n_trials):
+        if k not in done:
+            return None
+        if done[k].user_attrs.get("memorized"):
+            return True
+    return False
 
 
 def _outcomes(storage: RDBStorage, exp: Experiment, point: int) -> dict[int, bool | None]:
@@ -206,6 +212,17 @@ def _outcomes(storage: RDBStorage, exp: Experiment, point: int) -> dict[int, boo
             trials = storage.get_all_trials(s._study_id, deepcopy=False)
             out[int(s.study_name[len(prefix):])] = _outcome(trials, exp.n_trials)
     return out
+
+
+def _prune_beyond_winner(storage: RDBStorage, study: optuna.Study) -> None:
+    """Waiting trials with a k above one that memorized can no longer win: take them off the queue."""
+    trials = study.get_trials(deepcopy=False)
+    won = [t.user_attrs["k"] for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("memorized")]
+    if not won:
+        return
+    for t in trials:
+        if t.state == TrialState.WAITING and t.user_attrs["k"] > min(won) and storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
+            study.tell(t.number, state=TrialState.PRUNED)
 
 
 def _claim(storage: RDBStorage, exp: Experiment) -> tuple[optuna.Study, optuna.Trial, int, int] | None | str:
@@ -224,6 +241,7 @@ def _claim(storage: RDBStorage, exp: Experiment) -> tuple[optuna.Study, optuna.T
             if k not in planned:  # idempotent: a worker killed while planning leaves the rest to the next
                 study.enqueue_trial(params, user_attrs={"k": k})
         fail_stale_trials(study)
+        _prune_beyond_winner(storage, study)
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             busy = True
             continue
