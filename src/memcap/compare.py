@@ -33,9 +33,11 @@ def compare(ds: Dataset, name: str, storage: str, workers: int = 2, m: int = 4, 
              "seconds": round(time.perf_counter() - t0, 2)}
     progress(f"built: {st.params} parameters, verified {res.positions - res.wrong}/{res.positions}")
 
-    # workers on other machines load the dataset from this path: keep a copy beside the storage
+    # workers load the dataset from a path recorded in the experiment: a copy beside an SQLite storage, or
+    # under out/trained/ for a database URL (workers on other machines need that path mounted)
     task = tasks.from_dataset(ds, name)
-    copy = Path(storage if "://" not in storage else "out/trained/x").parent / f"compare-{task.fingerprint}.npz"
+    folder = Path(storage).parent if "://" not in storage else Path("out/trained")
+    copy = folder / f"compare-{task.fingerprint}.npz"
     copy.parent.mkdir(parents=True, exist_ok=True)
     if not copy.exists():
         save(ds, copy)
