@@ -38,7 +38,7 @@ def _method(exp: Experiment) -> str:
 def capacity(exp: Experiment, rows: list[dict], out: Path) -> Path:
     """Minimum model size per point (Fig 3, n-independence), with the paper's numbers where it has them."""
     out.mkdir(parents=True, exist_ok=True)
-    paper = {int(k): v for k, v in exp.extra.get("paper_min_blocks", {}).items()}
+    paper = dict(sorted((int(k), v) for k, v in exp.extra.get("paper_min_blocks", {}).items()))  # JSON keys sort as strings
     table = [{exp.axis: r[exp.axis], f"min_{exp.size}": r["answer"] if r["done"] else None,
               f"paper_min_{exp.size}": paper.get(r[exp.axis]), "params": r.get("params"), "lr": r.get("lr"),
               "warmup": r.get("warmup"), "epochs": r.get("epochs"), "trials": r["trials"], "train_seconds": r["train_seconds"],
@@ -49,7 +49,10 @@ def capacity(exp: Experiment, rows: list[dict], out: Path) -> Path:
     xs = [t[exp.axis] for t in table]
     ys = [t[f"min_{exp.size}"] for t in table]
     label = f"memcap, {exp.spec['kind']}, m = {exp.spec.get('m')} (this run)"
-    ax.plot([x for x, y in zip(xs, ys, strict=True) if y], [y for y in ys if y], "o-", label=label)
+    ax.plot(xs, [y if y else math.nan for y in ys], "o-", label=label)  # NaN: a gap where nothing memorized
+    none_x = [x for x, t in zip(xs, table, strict=True) if t["done"] and t[f"min_{exp.size}"] is None]
+    if none_x:
+        ax.plot(none_x, [cap + 1] * len(none_x), "x", color="C0", ms=9, label=f"none up to {cap} {exp.size}")
     if any(ys):
         x0, y0 = next((x, y) for x, y in zip(xs, ys, strict=True) if y)
         ax.plot(xs, [y0 * math.sqrt(x / x0) for x in xs], ":", color="gray", label="~ sqrt growth from the first point")
@@ -58,8 +61,8 @@ def capacity(exp: Experiment, rows: list[dict], out: Path) -> Path:
     ax.set_xscale("log" if exp.axis == "n" else "linear")
     ax.set_xlabel(f"{exp.axis} (number of {'examples' if exp.axis == 'N' else 'tokens per sequence'})")
     ax.set_ylabel(f"minimum #{exp.size} that memorizes (error < {exp.threshold})")
-    ax.set_title(f"{exp.name}: smallest model that memorizes" + (f" (none up to {cap}: not plotted)" if None in ys else ""))
-    ax.legend(fontsize=8)
+    ax.set_title(f"Smallest model that memorizes\n{exp.name}", fontsize=10)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / f"{exp.name}.png", dpi=120)
     plt.close(fig)
