@@ -227,6 +227,24 @@ def test_killed_sweep_resumes_to_the_same_table(tmp_path):
     assert sweep.deterministic_part(resumed) == sweep.deterministic_part(reference)
 
 
+def test_a_worker_dying_between_ask_and_its_first_heartbeat_does_not_stall_the_sweep(tmp_path):
+    exp = small_experiment("orphan")
+    _, reference = _table_in(tmp_path, exp, 0)
+    url = str(tmp_path / "orphan.db")
+    st = sweep.open_storage(url, heartbeat=1, grace=1)
+    sweep.publish(st, exp)
+    with sweep.sweep_lock(st, exp.name):  # what a claim does up to ask(), then the worker "dies"
+        import optuna
+
+        study = optuna.create_study(storage=st, study_name=exp.study_name(exp.points[0], exp.candidates[0]), direction="minimize")
+        for k, params in enumerate(exp.plan()):
+            study.enqueue_trial(params, user_attrs={"k": k})
+        study.ask()
+    sweep.set_threads(1)
+    sweep.work(st, exp.name, poll=0.2)
+    assert sweep.deterministic_part(sweep.table(st, exp)) == sweep.deterministic_part(reference)
+
+
 def test_a_candidate_is_decided_in_the_order_of_k():
     from types import SimpleNamespace
 

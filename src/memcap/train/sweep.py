@@ -214,6 +214,17 @@ def _outcomes(storage: RDBStorage, exp: Experiment, point: int) -> dict[int, boo
     return out
 
 
+def _adopt_orphans(storage: RDBStorage, study: optuna.Study) -> None:
+    """A running trial not marked claimed by its own number was taken by a worker that died inside the lock,
+    between ask() and its first heartbeat; Optuna never fails a trial without a heartbeat, so give it one:
+    it then goes stale after the grace period and is retried like any other. (Retries copy user attributes,
+    hence the number rather than a flag.) Only valid under the lock, where no claim is half done."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get("claimed") != t.number:
+            storage.record_heartbeat(t._trial_id)
+            storage.set_trial_user_attr(t._trial_id, "claimed", t.number)
+
+
 def _prune_beyond_winner(storage: RDBStorage, study: optuna.Study) -> None:
     """Waiting trials with a k above one that memorized can no longer win: take them off the queue."""
     trials = study.get_trials(deepcopy=False)
@@ -240,6 +251,7 @@ def _claim(storage: RDBStorage, exp: Experiment) -> tuple[optuna.Study, optuna.T
         for k, params in enumerate(exp.plan()):
             if k not in planned:  # idempotent: a worker killed while planning leaves the rest to the next
                 study.enqueue_trial(params, user_attrs={"k": k})
+        _adopt_orphans(storage, study)
         fail_stale_trials(study)
         _prune_beyond_winner(storage, study)
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
@@ -247,6 +259,7 @@ def _claim(storage: RDBStorage, exp: Experiment) -> tuple[optuna.Study, optuna.T
             continue
         trial = study.ask()
         storage.record_heartbeat(trial._trial_id)
+        trial.set_user_attr("claimed", trial.number)
         return study, trial, point, step.test
     return "busy" if busy else None
 
