@@ -205,12 +205,25 @@ def test_two_workers_share_a_sqlite_sweep_without_duplicates_and_match_one_worke
     assert sweep.deterministic_part(one) == sweep.deterministic_part(two)
 
 
-def test_killed_sweep_resumes_to_the_same_table(tmp_path):
-    exp = small_experiment("kill")
+def _reference_and_fresh(tmp_path, name, grace):
+    """The one-worker table of a small experiment, and a fresh storage holding the same experiment."""
+    exp = small_experiment(name)
     _, reference = _table_in(tmp_path, exp, 0)
-    url = str(tmp_path / "killed.db")
-    st = sweep.open_storage(url, heartbeat=1, grace=2)
+    url = str(tmp_path / f"{name}.db")
+    st = sweep.open_storage(url, heartbeat=1, grace=grace)
     sweep.publish(st, exp)
+    return exp, reference, url, st
+
+
+def _finish_and_compare(url, st, exp, reference, grace):
+    sweep.set_threads(1)
+    sweep.work(sweep.open_storage(url, heartbeat=1, grace=grace), exp.name, poll=0.2)
+    _assert_no_duplicates(st, exp)
+    assert sweep.deterministic_part(sweep.table(st, exp)) == sweep.deterministic_part(reference)
+
+
+def test_killed_sweep_resumes_to_the_same_table(tmp_path):
+    exp, reference, url, st = _reference_and_fresh(tmp_path, "kill", grace=2)
     cmd = [sys.executable, "-c", "from memcap.cli import app; app()", "worker", "--storage", url, "--experiment", exp.name, "--heartbeat", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     t0 = time.time()
@@ -218,21 +231,12 @@ def test_killed_sweep_resumes_to_the_same_table(tmp_path):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = sweep.finished_trials(st, exp.name)
-    assert 3 <= done_before
-    sweep.set_threads(1)
-    sweep.work(sweep.open_storage(url, heartbeat=1, grace=2), exp.name, poll=0.2)
-    resumed = sweep.table(st, exp)
-    _assert_no_duplicates(st, exp)
-    assert sweep.deterministic_part(resumed) == sweep.deterministic_part(reference)
+    assert sweep.finished_trials(st, exp.name) >= 3
+    _finish_and_compare(url, st, exp, reference, grace=2)
 
 
 def test_a_worker_dying_between_ask_and_its_first_heartbeat_does_not_stall_the_sweep(tmp_path):
-    exp = small_experiment("orphan")
-    _, reference = _table_in(tmp_path, exp, 0)
-    url = str(tmp_path / "orphan.db")
-    st = sweep.open_storage(url, heartbeat=1, grace=1)
-    sweep.publish(st, exp)
+    exp, reference, url, st = _reference_and_fresh(tmp_path, "orphan", grace=1)
     with sweep.sweep_lock(st, exp.name):  # what a claim does up to ask(), then the worker "dies"
         import optuna
 
@@ -240,9 +244,7 @@ def test_a_worker_dying_between_ask_and_its_first_heartbeat_does_not_stall_the_s
         for k, params in enumerate(exp.plan()):
             study.enqueue_trial(params, user_attrs={"k": k})
         study.ask()
-    sweep.set_threads(1)
-    sweep.work(st, exp.name, poll=0.2)
-    assert sweep.deterministic_part(sweep.table(st, exp)) == sweep.deterministic_part(reference)
+    _finish_and_compare(url, st, exp, reference, grace=1)
 
 
 def test_a_candidate_is_decided_in_the_order_of_k():
