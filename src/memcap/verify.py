@@ -46,10 +46,11 @@ def _outputs(model: ExactModel, inputs: np.ndarray, read: str, batch: int, worke
     """Exact outputs batch by batch; with workers > 1 the batches run in forked processes (the exact
     arithmetic is the same, only spread over cores)."""
     N = len(inputs)
-    if workers > 1 and N >= 2000 and "fork" in mp.get_all_start_methods():
+    parallel = workers > 1 and N >= 2000 and "fork" in mp.get_all_start_methods()
+    if parallel:
         batch = min(batch, -(-N // workers))
     slices = [(s, min(s + batch, N)) for s in range(0, N, batch)]
-    if workers <= 1 or len(slices) == 1 or "fork" not in mp.get_all_start_methods():
+    if not parallel:
         for b in slices:
             yield b[0], run(model, inputs[b[0] : b[1]], read=read)
         return
@@ -67,7 +68,7 @@ def verify_arrays(model: ExactModel, inputs: np.ndarray, labels: np.ndarray, bat
                   progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> Verification:
     inputs, labels = np.asarray(inputs), np.asarray(labels)
     N = len(inputs)
-    read = "all" if model.setting == "seq2seq" else "last"
+    read = read_positions(model)
     wrong, misses, positions = 0, [], 0
     workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
     for s, out in _outputs(model, inputs, read, batch, workers):

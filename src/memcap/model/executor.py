@@ -87,20 +87,6 @@ def _scaled(arr, w):
     return arr.astype(object) * w
 
 
-def _add_sparse(target, idx: np.ndarray, vals: np.ndarray, owned: bool, size: int) -> np.ndarray:
-    """target + (vals at idx, 0 elsewhere), touching only idx: a group's indicator is nonzero on few examples,
-    and its crafted integer is big, so the dense product would be an object operation on every example."""
-    big = vals.dtype == object or (target is not None and (target.dtype == object or _absmax(target) + _absmax(vals) >= _SAFE))
-    if target is None:
-        target, owned = np.zeros(size, dtype=object if big else np.int64), True
-    if big and target.dtype != object:
-        target, owned = target.astype(object), True
-    if not owned:
-        target = target.copy()
-    target[idx] += vals.astype(object) if target.dtype == object else vals
-    return target
-
-
 def run_ffn(stream: list, ffn: FFN, den: int, size: int) -> list:
     """One residual FFN layer on the stream (list of coordinate arrays or None); returns the new stream."""
     hidden = []
@@ -120,18 +106,11 @@ def run_ffn(stream: list, ffn: FFN, den: int, size: int) -> list:
         # denominator of 2^40 or more (float inputs) nothing nonzero fits, so the pass is not worth trying
         hidden.append(h.astype(np.int64) if h.dtype == object and den < 1 << 40 and h.max() < _SAFE else h)
     new = list(stream)
-    owned: set[int] = set()  # coordinates whose array this call created, so may update in place
     for unit, h in zip(ffn.units, hidden, strict=True):
         if h is None:
             continue
-        nz = np.flatnonzero(h) if h.dtype != object else None
         for c, w in unit.writes:
-            if nz is not None and len(nz) * 8 < size:
-                new[c] = _add_sparse(new[c], nz, _scaled(h[nz], w), c in owned, size)
-                owned.add(c)
-            else:
-                new[c] = _add(new[c], _scaled(h, w))
-                owned.discard(c)
+            new[c] = _add(new[c], _scaled(h, w))
     for c, b in ffn.shift:
         new[c] = _add(new[c], _const(size, b * den))
     return new
