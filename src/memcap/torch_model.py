@@ -109,13 +109,13 @@ class MemTransformer(nn.Module):
                 pos = torch.arange(n, device=x.device, dtype=x.dtype)[None, :, None] * cfg.position_scale
                 x = torch.cat([x, pos.expand(x.shape[0], n, 1)], dim=2)
             z = self.embed(x)
-        last_attention = max(cfg.attention_at, default=-1)
-        for i, block in enumerate(self.blocks):
-            if read is not None and i == last_attention + 1:
-                z = z[:, read : read + 1 if read != -1 else None]
+        split = max(cfg.attention_at, default=-1) + 1
+        for block in self.blocks[:split]:
             z = block(z)
-        if read is not None and last_attention + 1 >= len(self.blocks):
-            z = z[:, read : read + 1 if read != -1 else None]
+        if read is not None:
+            z = z[:, [read]]
+        for block in self.blocks[split:]:
+            z = block(z)
         return self.e_out(z)[:, 0] if read is not None else self.e_out(z)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from ..torch_model import paper_config
 from . import tasks
 from .sweep import Experiment
-from .trainer import TrainConfig, train
+from .trainer import TrainConfig, is_memorized, train
 
 PAPER_FIG3 = {600: 1, 700: 1, 800: 3, 900: 3, 1000: 4, 1100: 4, 1200: 5, 1300: 5, 1400: 5, 1500: 8, 1600: 10, 1700: 16}
 ANCHORS = {"perceptron (Cover/Gardner)": 2.0, "GPT-style, Morris et al. 2025": 3.6, "knowledge, Allen-Zhu & Li 2024": 2.0}
@@ -111,8 +111,8 @@ def curves(task: tasks.Task, blocks: tuple[int, ...], m: int = 4, q: int = 8, lr
             _, res = train(paper_config(b, task.n, task.out_dim, d_in=task.d, vocab=task.vocab, m=m, q=q), task, cfg,
                            callbacks=(lambda e, lo, er, h=hist: h.append((lo, 1 - er)),))
             hist.append((res.loss, 1 - res.error))  # the final weights, after the last update
-            misses = round(res.error * task.y.numel())
-            c = Curve(b, lr, tuple(h[0] for h in hist), tuple(h[1] for h in hist), misses < 0.01 * task.y.numel(), res.params)
+            memorized = is_memorized(round(res.error * task.y.numel()), task)  # trained with threshold 0, judged at 0.01
+            c = Curve(b, lr, tuple(h[0] for h in hist), tuple(h[1] for h in hist), memorized, res.params)
             if best is None or (c.accuracy[-1], -c.loss[-1]) > (best.accuracy[-1], -best.loss[-1]):
                 best = c
         out.append(best)

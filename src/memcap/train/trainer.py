@@ -85,7 +85,7 @@ def _loss_and_misses(task: Task, out: torch.Tensor, y: torch.Tensor) -> tuple[to
     return nn.functional.cross_entropy(logits, target), int((logits.argmax(-1) != target).sum())
 
 
-def _memorized(misses: int, task: Task, threshold: float) -> bool:
+def is_memorized(misses: int, task: Task, threshold: float = 0.01) -> bool:
     # compared on counts: 6 misses in 600 is an error of exactly 0.01, which is not below 0.01
     return misses < threshold * task.y.numel()
 
@@ -159,24 +159,19 @@ def train(model_cfg: TransformerConfig | StandardConfig, task: Task, cfg: TrainC
     start = _load(checkpoint, net, opt, gen, key) if checkpoint else 0
     x, y = task.x.to(device), task.y.to(device)
     N = x.shape[0]
+    full = cfg.batch_size is None or cfg.batch_size >= N
     t0 = time.perf_counter()
-    epoch, loss_v, err_v, memorized = start, float("nan"), 1.0, False
+    epoch = start
     while True:
-        if cfg.batch_size is None or cfg.batch_size >= N:
+        # the error of the current weights is known before the update: stop on it, so the weights returned
+        # are exactly the ones that scored it (full batch: this forward pass is also the step's)
+        with torch.set_grad_enabled(full):
             loss, misses = _loss_and_misses(task, net(x, read=task.read), y)
-            loss_v, err_v = float(loss.detach()), misses / y.numel()
-            # the error of the current weights is known before the update: stop on it, so the weights
-            # returned are exactly the ones that scored it
-            memorized = _memorized(misses, task, cfg.threshold)
-            if memorized or epoch >= cfg.epochs:
-                break
-            batches = [None]
-        else:
-            loss_v, err_v = evaluate(net, task, device)
-            memorized = _memorized(round(err_v * y.numel()), task, cfg.threshold)
-            if memorized or epoch >= cfg.epochs:
-                break
-            batches = torch.randperm(N, generator=gen).split(cfg.batch_size)
+        loss_v, err_v = float(loss.detach()), misses / y.numel()
+        memorized = is_memorized(misses, task, cfg.threshold)
+        if memorized or epoch >= cfg.epochs:
+            break
+        batches = [None] if full else torch.randperm(N, generator=gen).split(cfg.batch_size)
         for g in opt.param_groups:
             g["lr"] = _lr_at(cfg, epoch)
         for idx in batches:
