@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -74,7 +75,6 @@ def test_read_position_equals_the_full_output():
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_uniform_attention_shortcut_equals_softmax_of_zero_scores(causal):
-    from dataclasses import replace
 
     from memcap.torch_model import MemTransformer
 
@@ -269,7 +269,7 @@ def test_experiment_name_clash_and_missing_experiment_are_refused(tmp_path):
     sweep.publish(st, small_experiment("x"))
     sweep.publish(st, small_experiment("x"))  # the same experiment again: fine
     with pytest.raises(ValueError, match="different experiment"):
-        sweep.publish(st, sweep.with_overrides(small_experiment("x"), n_trials=3))
+        sweep.publish(st, replace(small_experiment("x"), n_trials=3))
     with pytest.raises(ValueError, match="no experiment 'y'.*x"):
         sweep.work(st, "y")
 

@@ -27,7 +27,7 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import optuna
@@ -92,33 +92,35 @@ class Experiment:
 
     def setup(self, point: int, candidate: int) -> tuple[tasks.Task, TransformerConfig | StandardConfig]:
         s = {**self.spec, self.axis: point, self.size: candidate}
-        return _task(s), _model(s, _task(s))
+        task = _task(s)
+        return task, _model(s, task)
 
 
-_TASKS: dict[str, tasks.Task] = {}
+_TASK_FIELDS = ("kind", "seed", "N", "n", "d", "C", "signs", "path")
+_LAST_TASK: list = [None, None]  # (key, task): one task at a time, since n-independence's reach 10^4 x 500 x 6 floats
 
 
 def _task(s: dict) -> tasks.Task:
-    key = json.dumps({k: s.get(k) for k in ("kind", "seed", "N", "n", "d", "C", "signs", "path")}, sort_keys=True)
-    if key not in _TASKS:
-        if s["kind"] == "digits":
-            _TASKS.clear()
-            _TASKS[key] = tasks.digits(s.get("seed", 0)).subset(s["N"])
-        elif s["kind"] == "random":
-            _TASKS.clear()  # the n-independence tasks reach 10^4 x 500 x 6 floats: keep one at a time
-            _TASKS[key] = tasks.random_vectors(s["N"], s["n"], s["d"], s.get("C", 2), s.get("seed", 0), s.get("signs", False))
-        elif s["kind"] == "file":
-            from ..data import load
+    key = json.dumps({k: s.get(k) for k in _TASK_FIELDS}, sort_keys=True)
+    if _LAST_TASK[0] != key:
+        _LAST_TASK[:] = [key, _build_task(s)]
+    return _LAST_TASK[1]
 
-            _TASKS.clear()
-            task = tasks.from_dataset(load(s["path"]), name=Path(s["path"]).name)
-            if task.fingerprint != s["fingerprint"]:
-                raise ValueError(f"{s['path']} changed since the experiment was made (fingerprint {task.fingerprint}, "
-                                 f"expected {s['fingerprint']}); start a new experiment")
-            _TASKS[key] = task.subset(s["N"])
-        else:
-            raise ValueError(f"unknown task kind {s['kind']!r}: use digits, random or file")
-    return _TASKS[key]
+
+def _build_task(s: dict) -> tasks.Task:
+    if s["kind"] == "digits":
+        return tasks.digits(s.get("seed", 0)).subset(s["N"])
+    if s["kind"] == "random":
+        return tasks.random_vectors(s["N"], s["n"], s["d"], s.get("C", 2), s.get("seed", 0), s.get("signs", False))
+    if s["kind"] == "file":
+        from ..data import load
+
+        task = tasks.from_dataset(load(s["path"]), name=Path(s["path"]).name)
+        if task.fingerprint != s["fingerprint"]:
+            raise ValueError(f"{s['path']} changed since the experiment was made (fingerprint {task.fingerprint}, "
+                             f"expected {s['fingerprint']}); start a new experiment")
+        return task.subset(s["N"])
+    raise ValueError(f"unknown task kind {s['kind']!r}: use digits, random or file")
 
 
 def _model(s: dict, task: tasks.Task) -> TransformerConfig | StandardConfig:
@@ -174,7 +176,7 @@ def publish(storage: RDBStorage, exp: Experiment) -> None:
         study = optuna.create_study(storage=storage, study_name=exp.name, load_if_exists=True)
         old = study.user_attrs.get("experiment")
         if old is not None and old != exp.to_json():
-            raise ValueError(f"storage already holds a different experiment named {exp.name!r}; pick another --name or storage")
+            raise ValueError(f"storage already holds a different experiment named {exp.name!r}; pick another name or storage")
         study.set_user_attr("experiment", exp.to_json())
 
 
@@ -204,14 +206,16 @@ def _outcome(trials: list, n_trials: int) -> bool | None:
     return False
 
 
-def _outcomes(storage: RDBStorage, exp: Experiment, point: int) -> dict[int, bool | None]:
+def _trials(storage: RDBStorage, exp: Experiment, point: int) -> dict[int, list]:
+    """Every trial of every candidate tested at `point`, by candidate."""
     prefix = f"{exp.name}/{exp.axis}={point}/{exp.size}="
-    out = {}
-    for s in storage.get_all_studies():
-        if s.study_name.startswith(prefix):
-            trials = storage.get_all_trials(s._study_id, deepcopy=False)
-            out[int(s.study_name[len(prefix):])] = _outcome(trials, exp.n_trials)
-    return out
+    return {int(s.study_name[len(prefix):]): storage.get_all_trials(s._study_id, deepcopy=False)
+            for s in storage.get_all_studies() if s.study_name.startswith(prefix)}
+
+
+def _outcomes(storage: RDBStorage, exp: Experiment, point: int, trials: dict[int, list] | None = None) -> dict[int, bool | None]:
+    trials = _trials(storage, exp, point) if trials is None else trials
+    return {cand: _outcome(ts, exp.n_trials) for cand, ts in trials.items()}
 
 
 def _adopt_orphans(storage: RDBStorage, study: optuna.Study) -> None:
@@ -323,13 +327,13 @@ def table(storage: RDBStorage, exp: Experiment) -> list[dict]:
     the number of workers, kills and resumes (timings aside)."""
     rows = []
     for point in exp.points:
-        outcomes = _outcomes(storage, exp, point)
+        trials = _trials(storage, exp, point)
+        outcomes = _outcomes(storage, exp, point, trials)
         step = next_step(exp.candidates, {k: v for k, v in outcomes.items() if v is not None}, exp.direction)
         row = {exp.axis: point, "done": step.done, "answer": step.answer, "tested": dict(sorted(outcomes.items())),
                "trials": 0, "train_seconds": 0.0}
-        for cand in outcomes:
-            study = optuna.load_study(storage=storage, study_name=exp.study_name(point, cand))
-            done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+        for cand, ts in trials.items():
+            done = [t for t in ts if t.state == TrialState.COMPLETE]
             row["trials"] += len(done)
             row["train_seconds"] += sum(t.user_attrs.get("seconds", 0.0) for t in done)
             if step.done and cand == step.answer:
@@ -344,10 +348,6 @@ def table(storage: RDBStorage, exp: Experiment) -> list[dict]:
 def deterministic_part(rows: list[dict]) -> list[dict]:
     """The rows without what depends on timing: seconds, and how many extra trials concurrent workers ran."""
     return [{k: v for k, v in r.items() if k not in ("train_seconds", "trials")} for r in rows]
-
-
-def with_overrides(exp: Experiment, **kw) -> Experiment:
-    return replace(exp, **{k: v for k, v in kw.items() if v is not None})
 
 
 def set_threads(n: int = 1) -> None:
