@@ -75,7 +75,6 @@ def test_read_position_equals_the_full_output():
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_uniform_attention_shortcut_equals_softmax_of_zero_scores(causal):
-
     from memcap.torch_model import MemTransformer
 
     torch.manual_seed(0)
