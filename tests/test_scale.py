@@ -54,3 +54,17 @@ def test_thm43_bound_solves_its_inequality():
         assert abs(nN - 9 * W * W * math.log2(48 * math.e * nN)) < 1e-6 * nN
     names = {b.name for b in all_bounds(1000, 8, 6, 10, setting="seq2seq")}
     assert "seq2seq hardmax lower bound" in names and "Madden et al. 2024 (next-token, positions)" in names
+
+
+def test_checks_say_which_expectation_disagrees_and_why():
+    from memcap.scale import checks
+
+    fs = {"next-token tight, params vs N": {"slope": 0.30, "ci95": [0.2, 0.4]},
+          "next-token tight, params vs N (N >= 1000)": {"slope": 0.51, "ci95": [0.45, 0.55]},
+          "next-token, params vs n": {"slope": 0.01, "ci95": [0.0, 0.02]}}
+    by = {c["check"]: c for c in checks(fs)}
+    nt = by["next-token slope vs N in [0.4, 0.6]"]
+    assert not nt["ok"] and "embedding table" in nt["why"] and "0.510 [0.450, 0.550]" in nt["why"]
+    assert by["next-token slope vs n <= 0.1"]["ok"] and by["next-token slope vs n <= 0.1"]["why"] == ""
+    s2s = by["seq2seq slope vs nN in [0.4, 0.6]"]
+    assert not s2s["ok"] and s2s["slope"] is None and "not measured" in s2s["why"]

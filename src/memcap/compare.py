@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from .compile import compile
 from .data import Dataset, save
 from .model.stats import model_stats
@@ -53,5 +51,5 @@ def compare(ds: Dataset, name: str, storage: str, workers: int = 2, m: int = 4, 
                "params": row.get("params", "-"), "nonzero": "-", "max_bits": 32, "total_bits": 32 * row["params"] if row.get("params") else "-",
                "memorized": f"error {row['error']:.4f}" if row["answer"] else "no", "seconds": round(time.perf_counter() - t1, 2)}
     floor = {"model": "information floor N log2 C", "params": "-", "nonzero": "-", "max_bits": "-",
-             "total_bits": round(float(ds.N * np.log2(max(ds.C, 2))), 1), "memorized": "-", "seconds": "-"}
+             "total_bits": round(task.bits, 1), "memorized": "-", "seconds": "-"}
     return [built, trained, floor]
