@@ -18,7 +18,7 @@ from .bounds import thm43_min_params  # noqa: E402
 from .scale import checks, fit_slope, fits, select  # noqa: E402
 
 
-def _csv(path: Path, header: list[str], rows: list[list]) -> None:
+def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
@@ -75,7 +75,7 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
         "Built models: parameters grow like sqrt(N)",
         legend=8,
     )
-    _csv(out / "params_vs_N.csv", ["series", "N_or_nN", "params", "nonzero_params"], data_rows)
+    write_csv(out / "params_vs_N.csv", ["series", "N_or_nN", "params", "nonzero_params"], data_rows)
     figs.append(("params_vs_N.png", "Parameters of built models vs N, log-log, with N and sqrt(N) lines."))
     # 2. params vs n
     rs = select(rows, setting="next-token", mode="tight", bit_budget=None, vocab=1000, N=lambda N: N in (300, 1000))
@@ -93,7 +93,7 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
         f"Next-token, N={rs[0]['config']['N'] if rs else '?'}: parameters do not grow with n",
         legend=None,
     )
-    _csv(out / "params_vs_n.csv", ["n", "params"], [[r["config"]["n"], r["params"]] for r in rs])
+    write_csv(out / "params_vs_n.csv", ["n", "params"], [[r["config"]["n"], r["params"]] for r in rs])
     figs.append(("params_vs_n.png", "Parameters vs sequence length at fixed N."))
     # 3. bits vs N
     Ns, rs = _series(rows, setting="next-token", mode="tight", bit_budget=None, n=16, vocab=1000)
@@ -103,7 +103,7 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
         ax.loglog(Ns, [r["max_bits"] for r in rs], "s-", label="max bits of one parameter")
         ax.loglog(Ns, [N * math.log2(r["config"]["C"]) for N, r in zip(Ns, rs, strict=True)], "k--", label="information floor N log2 C")
     _finish(fig, ax, out / "bits_vs_N.png", "N", "bits", "Bits of the tight next-token models", legend=8)
-    _csv(
+    write_csv(
         out / "bits_vs_N.csv",
         ["N", "total_bits", "max_bits", "floor"],
         [[N, r["total_bits"], r["max_bits"], N * math.log2(r["config"]["C"])] for N, r in zip(Ns, rs, strict=True)],
@@ -126,7 +126,7 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
         "Depth split by stage",
         legend=10,
     )
-    _csv(
+    write_csv(
         out / "depth_by_stage.csv",
         ["N", "phi", "attention", "F2"],
         [[N, r["stages"].get("phi", 0), r["stages"].get("attention", 0), r["stages"].get("F2", 0)] for N, r in zip(Ns, rs, strict=True)],

@@ -5,7 +5,6 @@ as CSV, and every table states its method, sizes and seeds, so a reader needs no
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
@@ -15,16 +14,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .report import write_csv  # noqa: E402
 from .train.experiments import ANCHORS, Curve  # noqa: E402
 from .train.sweep import Experiment  # noqa: E402
 
 
 def _csv(path: Path, rows: list[dict]) -> None:
+    """Dict rows through the report's CSV writer: the union of keys as header, dicts as JSON cells."""
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, keys)
-        w.writeheader()
-        w.writerows([{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()} for r in rows])
+
+    def cell(v):
+        return json.dumps(v) if isinstance(v, dict) else ("" if v is None else v)
+
+    write_csv(path, keys, [[cell(r.get(k)) for k in keys] for r in rows])
 
 
 def _method(exp: Experiment) -> str:
