@@ -21,7 +21,7 @@ def test_train_command_memorizes_and_resumes(tmp_path):
     r = runner.invoke(app, args)  # resumes from the final checkpoint: nothing left to train
     assert r.exit_code == 0 and json.loads(r.output)["epochs"] == res["epochs"]
     r = runner.invoke(app, ["train", str(ds), "--arch", "nope"])
-    assert r.exit_code == 2 and "--arch must be paper or standard" in r.output
+    assert r.exit_code == 2 and "'nope' is not one of" in r.output
 
 
 def test_fig3_command_writes_table_and_figure_beside_the_paper(tmp_path):
@@ -42,6 +42,11 @@ def test_fig3_command_writes_table_and_figure_beside_the_paper(tmp_path):
 
 
 def test_worker_for_a_missing_experiment_names_what_is_there(tmp_path):
+    r = runner.invoke(app, ["worker", "--storage", str(tmp_path / "s.db"), "--experiment", "nothing"])
+    assert r.exit_code == 2 and "no such SQLite file" in r.output and not (tmp_path / "s.db").exists()
+    from memcap.train.sweep import open_storage
+
+    open_storage(str(tmp_path / "s.db"))
     r = runner.invoke(app, ["worker", "--storage", str(tmp_path / "s.db"), "--experiment", "nothing"])
     assert r.exit_code == 2 and "no experiment 'nothing'" in r.output
 

@@ -5,10 +5,10 @@ from hypothesis import HealthCheck, given, settings
 
 from memcap import data
 from memcap.compile import compile
+from memcap.export import NotFloatExact, to_torch
 from memcap.memorize import DataError
 from memcap.model.stats import model_stats
 from memcap.testing.strategies import _make_consistent, id_datasets
-from memcap.torch_model import NotFloatExact, to_torch
 from memcap.verify import verify, verify_torch
 
 
@@ -55,7 +55,7 @@ def test_attention_is_uniform_with_weight_one_over_n():
     model = check(ds, bit_budget=48)
     att = [b for b in model.blocks if b.attention is not None]
     assert len(att) == 1 and att[0].attention.moves == ((model.coord("sid"), model.coord("phi"), 1),)
-    net = to_torch(model)
+    net = to_torch(model, ds.inputs)
     blk = next(b for b in net.blocks if b.attn is not None)
     assert torch.all(blk.attn.q.weight == 0)
     z = net.embed(torch.from_numpy(ds.tokens))
@@ -96,8 +96,10 @@ def test_bit_budget_48_float64_torch_agrees_with_exact():
 
 def test_to_torch_refuses_wide_weights():
     model = compile(data.random_ids(500, 8, 50, 10), mode="paper")
-    with pytest.raises(NotFloatExact, match="exact executor"):
+    with pytest.raises(NotFloatExact, match="never checked"):
         to_torch(model)
+    with pytest.raises(NotFloatExact, match="exact executor"):
+        to_torch(model, data.random_ids(500, 8, 50, 10).inputs)
 
 
 def _slope(xs, ys):

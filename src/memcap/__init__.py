@@ -1,0 +1,36 @@
+"""memcap: compile labelled token sequences into Transformers that provably memorize them.
+
+    import memcap
+    ds = memcap.Dataset.random_ids(N=1000, n=16, vocab=100, C=10)   # or memcap.load_dataset("data.npz")
+    model = memcap.compile(ds, bit_budget=48)
+    assert memcap.verify(model, ds).ok        # exact arithmetic, every example
+    memcap.save(model, "model.mc")
+    net = memcap.to_torch(model, ds.inputs)   # float64 PyTorch module, where float64 is exact
+
+The pieces: `compile` (the construction), `verify` (the exact executor on every example), `load`/`save`
+(model files), `memorize` (the plain ReLU memorizer on points), `to_torch`/`load_torch` and
+`memcap.export.to_transformer_lens` (the field's tools), `stats` (sizes in the paper's convention).
+"""
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+from .compile import compile
+from .data import Dataset
+from .data import load as load_dataset
+from .data import save as save_dataset
+from .errors import DataError
+from .export import NotFloatExact, load_torch, to_torch
+from .memorize import memorize
+from .model.fileio import load, save
+from .model.layers import ExactModel
+from .model.stats import model_stats as stats
+from .verify import verify
+
+try:
+    __version__ = _version("memcap")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["compile", "verify", "load", "save", "Dataset", "load_dataset", "save_dataset", "memorize", "stats",
+           "to_torch", "load_torch", "ExactModel", "DataError", "NotFloatExact", "__version__"]

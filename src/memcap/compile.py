@@ -27,18 +27,28 @@ from .construct.transformer import (
     paper_f2_bits,
 )
 from .data import Dataset
-from .memorize import DataError, paper_range, separation
+from .errors import DataError
+from .memorize import paper_range, separation
 from .model.exact import exact_dyadic
 from .model.layers import Block, ExactModel, InputLayer, UniformAttention
 
 Progress = Callable[[str], None]
 
 
+def _id_keys(ds: Dataset, positions: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The raw ids present (sorted), the table keys present (ids, or (id row - 1) * n + k with positions),
+    and each position's index among those keys [N, n]."""
+    vocab, inv = np.unique(ds.tokens, return_inverse=True)
+    inv = inv.reshape(ds.N, ds.n)
+    if not positions:
+        return vocab, np.arange(len(vocab)), inv
+    keys, idx = np.unique(inv * ds.n + np.arange(ds.n)[None, :], return_inverse=True)
+    return vocab, keys, idx.reshape(ds.N, ds.n)
+
+
 def _with_positions(ds: Dataset) -> tuple[np.ndarray, float]:
-    """Token rows with the position joined in (SPEC §6), and the position scale for vectors."""
+    """Token vectors with the position joined in as one more coordinate, and its scale."""
     n = ds.n
-    if ds.kind == "ids":
-        return ds.tokens * n + np.arange(n)[None, :], 0.0
     flat = ds.vectors.reshape(-1, ds.d)
     delta = separation(np.unique(flat, axis=0)).delta
     scale = 2.0 ** math.floor(math.log2(min(delta, 1.0))) if math.isfinite(delta) else 1.0
@@ -81,12 +91,12 @@ def compile(
         say(stage)
 
     n = ds.n
-    rows, pos_scale = _with_positions(ds) if positions else (ds.inputs, 0.0)
     if ds.kind == "ids":
-        present, token_ids = np.unique(rows, return_inverse=True)
+        vocab, present, token_ids = _id_keys(ds, positions)
     else:
+        rows, pos_scale = _with_positions(ds) if positions else (ds.inputs, 0.0)
         present, token_ids = np.unique(rows.reshape(ds.N * n, -1), axis=0, return_inverse=True)
-    token_ids = token_ids.reshape(ds.N, n)
+        token_ids = token_ids.reshape(ds.N, n)
     lap("tokens")
 
     ctx = analyze(token_ids, ds.labels, causal=causal, positions=positions)
@@ -106,11 +116,14 @@ def compile(
     f1_blocks: list = []
     meta_f1: dict = {}
     if ds.kind == "ids":
-        vocab = int(present.max()) + 1 if not positions else (int(ds.tokens.max()) + 1) * n
-        layer = InputLayer(kind="ids", dim=vocab, table=embedding_table(vocab, present, tv.values, coords),
-                           positions=positions, seq_len=n)
-        F_num, den = [int(p) for p in present], 1
-        stats_r, stats_delta = float(present.max()), 1.0
+        # F: the row number, or with positions key + 1 = (id row - 1) * n + k + 1, which an additive token
+        # plus position embedding can also form (the TransformerLens export relies on it)
+        F_num, den = [int(p) + 1 for p in present] if positions else list(range(1, V + 1)), 1
+        table = embedding_table(tv.values, F_num, coords)
+        layer = InputLayer(kind="ids", dim=len(table), table=table, positions=positions, seq_len=n,
+                           vocab=tuple(int(v) for v in vocab),
+                           pairs=tuple(int(p) for p in present) if positions else ())
+        stats_r, stats_delta = float(max(F_num)), 1.0
     else:
         num, den = exact_dyadic(present)
         proj1 = project(num, den, seed=seed, directions=1 if mode == "paper" else 4)

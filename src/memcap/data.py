@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .memorize import DataError, _rows
+from .errors import DataError
+from .errors import rows_text as _rows
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,19 @@ class Dataset:
     def C(self) -> int:
         return int(self.labels.max()) + 1
 
+    @staticmethod
+    def random_ids(N: int, n: int, vocab: int, C: int, seed: int = 0, setting: str = "next-token") -> Dataset:
+        return random_ids(N, n, vocab, C, seed, setting)
+
+    @staticmethod
+    def random_vectors(N: int, n: int, d: int, C: int, seed: int = 0, setting: str = "next-token") -> Dataset:
+        return random_vectors(N, n, d, C, seed, setting)
+
+    @staticmethod
+    def from_arrays(labels, tokens=None, vectors=None) -> Dataset:
+        """A checked dataset from arrays: `tokens` int [N, n] or `vectors` float [N, n, d], `labels` [N] or [N, n]."""
+        return validate(labels, tokens=tokens, vectors=vectors)
+
 
 def validate(labels, tokens=None, vectors=None, source: str = "dataset") -> Dataset:
     """Check and normalise a dataset; raises DataError naming the example and field at fault."""
@@ -76,6 +90,9 @@ def validate(labels, tokens=None, vectors=None, source: str = "dataset") -> Data
         bad = np.flatnonzero((x < 0).any(axis=1))
         if bad.size:
             raise DataError(f"{source}: negative token ids in examples {_rows(bad)}")
+        if x.dtype == np.uint64 and (x > np.iinfo(np.int64).max).any():
+            bad = np.flatnonzero((x > np.iinfo(np.int64).max).any(axis=1))
+            raise DataError(f"{source}: token ids above 2^63 - 1 in examples {_rows(bad)}; ids are int64")
         x = x.astype(np.int64)
     else:
         x = x.astype(np.float64)
@@ -106,23 +123,42 @@ def load(path: str | Path) -> Dataset:
     path = Path(path)
     if not path.exists():
         raise DataError(f"no such file: {path}")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give a dataset file (.npz or .jsonl)")
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            keys = set(z.files)
-            if "labels" not in keys:
-                raise DataError(f"{path}: missing array `labels` (found {sorted(keys)})")
-            return validate(z["labels"], tokens=z["tokens"] if "tokens" in keys else None,
-                            vectors=z["vectors"] if "vectors" in keys else None, source=str(path))
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                keys = set(z.files)
+                if "labels" not in keys:
+                    raise DataError(f"{path}: missing array `labels` (found {sorted(keys)})")
+                arrays = {k: z[k] for k in ("labels", "tokens", "vectors") if k in keys}
+        except DataError:
+            raise
+        except ValueError as e:
+            if "pickle" in str(e).lower() or "object" in str(e).lower():
+                raise DataError(f"{path}: holds object arrays, which memcap never unpickles; save `tokens`/`vectors` "
+                                "and `labels` as numeric arrays (np.savez(path, tokens=np.asarray(t, dtype=np.int64), ...))") from None
+            raise DataError(f"{path}: not a readable .npz file ({e})") from None
+        except (OSError, EOFError, KeyError) as e:
+            raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e}); make one with numpy.savez "
+                            "or memcap data") from None
+        return validate(arrays["labels"], tokens=arrays.get("tokens"), vectors=arrays.get("vectors"), source=str(path))
     if path.suffix in (".jsonl", ".json"):
         rows, labels = [], []
         field = None
-        for i, line in enumerate(path.read_text().splitlines()):
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not a text file; a .jsonl dataset has one JSON object per line") from None
+        for i, line in enumerate(text.splitlines()):
             if not line.strip():
                 continue
             try:
                 ex = json.loads(line)
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}: line {i + 1} is not JSON: {e}") from None
+            if not isinstance(ex, dict):
+                raise DataError(f"{path}: line {i + 1} is not a JSON object such as {{\"tokens\": [1, 2], \"label\": 0}}")
             f = "tokens" if "tokens" in ex else "vectors" if "vectors" in ex else None
             if f is None or not ({"label", "labels"} & ex.keys()):
                 raise DataError(f"{path}: line {i + 1} needs `tokens` or `vectors`, and `label` or `labels`")
@@ -140,7 +176,7 @@ def load(path: str | Path) -> Dataset:
         try:
             arr = np.array(rows, dtype=np.float64 if field == "vectors" else None)
             lab = np.array(labels)
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
             raise DataError(f"{path}: ragged or non-numeric examples: {e}") from None
         return validate(lab, **{field: arr}, source=str(path))
     raise DataError(f"{path}: unknown format {path.suffix!r}; use .npz or .jsonl")
@@ -168,8 +204,15 @@ def _random_labels(rng, token_ids: np.ndarray, C: int, setting: str) -> np.ndarr
     return labels
 
 
+def _positive(**sizes: int) -> None:
+    for name, v in sizes.items():
+        if v is None or int(v) < 1:
+            raise DataError(f"{name} must be an integer >= 1, got {v}")
+
+
 def random_ids(N: int, n: int, vocab: int, C: int, seed: int = 0, setting: str = "next-token") -> Dataset:
     """N sequences of n ids drawn uniformly from [vocab], labels uniform in [C]."""
+    _positive(N=N, n=n, vocab=vocab, C=C)
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, vocab, size=(N, n))
     return validate(_random_labels(rng, tokens, C, setting), tokens=tokens)
@@ -177,6 +220,7 @@ def random_ids(N: int, n: int, vocab: int, C: int, seed: int = 0, setting: str =
 
 def random_vectors(N: int, n: int, d: int, C: int, seed: int = 0, setting: str = "next-token") -> Dataset:
     """N sequences of n tokens drawn uniformly from [0, 1)^d, labels uniform in [C]."""
+    _positive(N=N, n=n, d=d, C=C)
     rng = np.random.default_rng(seed)
     vectors = rng.random((N, n, d))
     ids = np.unique(vectors.reshape(N * n, d), axis=0, return_inverse=True)[1].reshape(N, n)

@@ -13,6 +13,7 @@ import numpy as np
 
 from .construct.memorizer import Scratch, stage2_depth
 from .construct.projection import project
+from .errors import DataError, rows_text
 from .model.exact import exact_dyadic
 from .model.layers import Block, ExactModel, InputLayer
 
@@ -20,14 +21,7 @@ NO_LABEL = -1
 POINT_COORDS = ("x", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0", "i1")
 
 
-class DataError(ValueError):
-    """Input that cannot be memorized; the message names the offending rows and what to do."""
-
-
-def _rows(idx, limit: int = 5) -> str:
-    idx = [int(i) for i in idx]
-    more = f" (and {len(idx) - limit} more)" if len(idx) > limit else ""
-    return ", ".join(map(str, idx[:limit])) + more
+_rows = rows_text
 
 
 def check_points(points, labels) -> tuple[np.ndarray, np.ndarray]:

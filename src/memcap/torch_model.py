@@ -14,9 +14,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .model.layers import ExactModel
-from .model.stats import model_stats
-
 
 @dataclass(frozen=True)
 class TransformerConfig:
@@ -34,6 +31,17 @@ class TransformerConfig:
     causal: bool = False
     uniform: bool = True  # W_Q fixed at 0 (the paper's uniform attention)
     out_dim: int = 1
+    id_map: int = 0  # > 0: raw token ids are looked up in this many sorted ids (buffer id_map; 0 = unseen row)
+    pair_map: int = 0  # > 0: with positions, (id row - 1) * seq_len + k is looked up in buffer pair_map
+
+    def __post_init__(self):
+        object.__setattr__(self, "attention_at", tuple(self.attention_at))  # a JSON list reads back as a tuple
+
+
+def _lookup(keys: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """1 + the index of each x in the sorted keys, 0 where x is not a key (the table's unseen row)."""
+    i = torch.searchsorted(keys, x).clamp(max=len(keys) - 1)
+    return torch.where(keys[i] == x, i + 1, torch.zeros_like(i))
 
 
 class Attention(nn.Module):
@@ -90,10 +98,26 @@ class MemTransformer(nn.Module):
         self.cfg = cfg
         if cfg.vocab:
             self.embed = nn.Embedding(cfg.vocab, cfg.m)
+            if cfg.id_map:
+                self.register_buffer("id_map", torch.zeros(cfg.id_map, dtype=torch.int64))
+            if cfg.pair_map:
+                self.register_buffer("pair_map", torch.zeros(cfg.pair_map, dtype=torch.int64))
         else:
             self.embed = nn.Linear(cfg.d_in + (1 if cfg.positions else 0), cfg.m, bias=False)
         self.blocks = nn.ModuleList(Block(cfg, i in cfg.attention_at) for i in range(cfg.blocks))
         self.e_out = nn.Linear(cfg.m, cfg.out_dim, bias=False)
+
+    def rows(self, x: torch.Tensor) -> torch.Tensor:
+        """Embedding rows of token ids [B, n]: the raw ids through the id (and pair) maps when the model has
+        them (built models), else the ids themselves (trained models)."""
+        cfg = self.cfg
+        if not cfg.id_map:
+            return x
+        r = _lookup(self.id_map, x)
+        if not cfg.pair_map:
+            return r
+        key = (r - 1) * cfg.seq_len + torch.arange(x.shape[1], device=x.device)[None, :]
+        return torch.where(r > 0, _lookup(self.pair_map, key), torch.zeros_like(r))
 
     def forward(self, x: torch.Tensor, read: int | None = None) -> torch.Tensor:
         """x: ids [B, n] or vectors [B, n, d]; returns [B, n, out_dim], or [B, out_dim] at position `read`.
@@ -101,9 +125,7 @@ class MemTransformer(nn.Module):
         cfg = self.cfg
         n = x.shape[1]
         if cfg.vocab:
-            if cfg.positions:
-                x = x * cfg.seq_len + torch.arange(n, device=x.device)[None, :]
-            z = self.embed(x)
+            z = self.embed(self.rows(x))
         else:
             if cfg.positions:
                 pos = torch.arange(n, device=x.device, dtype=x.dtype)[None, :, None] * cfg.position_scale
@@ -182,51 +204,3 @@ def build(cfg: TransformerConfig | StandardConfig) -> nn.Module:
 
 def trainable_params(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
-
-
-class NotFloatExact(ValueError):
-    pass
-
-
-def to_torch(model: ExactModel, force: bool = False) -> MemTransformer:
-    """The float64 nn.Module with the same blocks as `model`. Refused (NotFloatExact) unless every weight
-    fits float64's 53-bit significand; then the exact executor (`memcap verify`) is the way to run it."""
-    st = model_stats(model)
-    if st.max_bits > 53 and not force:
-        raise NotFloatExact(
-            f"this model has weights of up to {st.max_bits} bits; float64 holds 53. Run it with the exact "
-            "executor (memcap verify / memcap predict), or compile with --bit-budget 48 for a float64 model."
-        )
-    layer = model.input
-    att_at = tuple(i for i, b in enumerate(model.blocks) if b.attention is not None)
-    s = max([len(model.blocks[i].attention.moves) for i in att_at] or [1])
-    cfg = TransformerConfig(
-        m=len(model.coords), q=max(st.q, 1), blocks=len(model.blocks), attention_at=att_at, s=max(s, 1),
-        vocab=len(layer.table) if layer.kind == "ids" else 0, d_in=layer.dim if layer.kind == "vectors" else 0,
-        seq_len=layer.seq_len, positions=layer.positions, position_scale=layer.position_scale,
-        attention=model.blocks[att_at[0]].attention.kind if att_at else "softmax",
-        causal=bool(att_at) and model.blocks[att_at[0]].attention.causal,
-    )
-    net = MemTransformer(cfg).double()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.zero_()
-        if layer.kind == "ids":
-            net.embed.weight.copy_(torch.tensor([[float(v) for v in r] for r in layer.table], dtype=torch.float64))
-        else:
-            net.embed.weight.copy_(torch.tensor([[float(v) for v in r] for r in layer.weights], dtype=torch.float64))
-        for blk, eb in zip(net.blocks, model.blocks, strict=True):
-            for j, u in enumerate(eb.ffn.units):
-                for c, w in u.reads:
-                    blk.w1.weight[j, c] += float(w)
-                blk.w1.bias[j] = float(u.bias)
-                for c, w in u.writes:
-                    blk.w2.weight[c, j] += float(w)
-            for c, w in eb.ffn.shift:
-                blk.w2.bias[c] += float(w)
-            if eb.attention is not None:
-                for h, (o, i, w) in enumerate(eb.attention.moves):
-                    blk.attn.v.weight[h, i] = 1.0
-                    blk.attn.o.weight[o, h] = float(w)
-        net.e_out.weight[0, model.output] = 1.0
-    return net.eval()

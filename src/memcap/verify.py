@@ -91,6 +91,30 @@ def verify(model: ExactModel, ds: Dataset, batch: int = 20000,
     return verify_arrays(model, ds.inputs, ds.labels, batch, progress, workers)
 
 
+def unseen_examples(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
+    """Examples holding a token id (or, with positions, an (id, position)) that the model never saw."""
+    if model.input.kind != "ids":
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero((model.input.rows(inputs) == 0).any(axis=1))
+
+
+def predict(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
+    """Exact outputs: [N] for next-token and point models, [N, n] for seq2seq; int64 where every output is
+    an integer (else an object array with Fractions). An example with a token id that the model never saw
+    gets -1 (no label) at every position: the construction says nothing about it."""
+    from .model.executor import run
+
+    inputs = np.asarray(inputs)
+    out = run(model, inputs, read=read_positions(model)).values()
+    if model.setting != "seq2seq":
+        out = out[:, 0]
+    unseen = unseen_examples(model, inputs)
+    if all(isinstance(v, int) for v in out.ravel()):
+        out = out.astype(np.int64)
+    out[unseen] = -1
+    return out
+
+
 @dataclass(frozen=True)
 class FloatVerification:
     checked: int
@@ -100,13 +124,14 @@ class FloatVerification:
     exact_match: bool  # every float64 output equals the label exactly (no rounding needed)
 
 
-def verify_torch(model: ExactModel, ds: Dataset, batch: int = 4096) -> FloatVerification:
-    """Run the float64 torch module on every example and compare with the labels."""
+def verify_torch(model: ExactModel, ds: Dataset, batch: int = 4096, force: bool = False) -> FloatVerification:
+    """Run the float64 torch module on every example and compare with the labels. Refused (NotFloatExact)
+    when the float64 check, measured on this dataset, says float64 would not compute the exact outputs."""
     import torch
 
-    from .torch_model import to_torch
+    from .export import to_torch
 
-    net = to_torch(model)
+    net = to_torch(model, ds.inputs, force=force)
     x = torch.from_numpy(ds.inputs)
     wrong, dev, positions = 0, 0.0, 0
     with torch.no_grad():

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..memorize import DataError
+from ..errors import DataError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..memorize import DataError
+from ..errors import DataError
 from ..model.layers import FFN
 from .memorizer import FLOAT_SNAP, GroupPlan, Scratch, build_blocks, choose_group_size, plan_groups
 from .projection import Projection, project
@@ -82,15 +82,15 @@ def memorize_on_line(
     return LineMemorizer(proj, plan, tuple(build_blocks(form, plan, scratch, no_match, snap)), snap)
 
 
-def embedding_table(vocab: int, present: np.ndarray, f: tuple[int, ...], coords: tuple[str, ...]) -> tuple:
-    """Rows of E_in for token ids: phi = f(x) for key tokens, F = x (the id itself, already distinct)."""
+def embedding_table(f: tuple[int, ...], F_values: list[int], coords: tuple[str, ...]) -> tuple:
+    """Rows of E_in for token ids, one per distinct token j (row j + 1): phi = f(token), F = F_values[j]
+    (distinct small integers, whatever the raw ids). Row 0, for ids never seen, is all zeros."""
     m = len(coords)
     phi, F = coords.index("phi"), coords.index("F")
-    rows = [[0] * m for _ in range(vocab)]
-    for i in range(vocab):
-        rows[i][F] = i
-    for j, tok in enumerate(present):
-        rows[int(tok)][phi] = f[j]
+    rows = [[0] * m for _ in range(len(f) + 1)]
+    for j, (value, fv) in enumerate(zip(f, F_values, strict=True)):
+        rows[j + 1][F] = fv
+        rows[j + 1][phi] = value
     return tuple(tuple(r) for r in rows)
 
 

@@ -15,6 +15,7 @@ Three exact savings, none of which skips a weight of the model:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,8 +88,9 @@ def _scaled(arr, w):
     return arr.astype(object) * w
 
 
-def run_ffn(stream: list, ffn: FFN, den: int, size: int) -> list:
-    """One residual FFN layer on the stream (list of coordinate arrays or None); returns the new stream."""
+def run_ffn(stream: list, ffn: FFN, den: int, size: int, hidden_out: list | None = None) -> list:
+    """One residual FFN layer on the stream (list of coordinate arrays or None); returns the new stream.
+    `hidden_out`, when given, receives each unit's activation array (None where it is zero)."""
     hidden = []
     for unit in ffn.units:
         pre = None
@@ -105,6 +107,8 @@ def run_ffn(stream: list, ffn: FFN, den: int, size: int) -> list:
         # after the ReLU the minimum is >= 0, so the maximum alone decides whether int64 holds it; over a
         # denominator of 2^40 or more (float inputs) nothing nonzero fits, so the pass is not worth trying
         hidden.append(h.astype(np.int64) if h.dtype == object and den < 1 << 40 and h.max() < _SAFE else h)
+    if hidden_out is not None:
+        hidden_out.extend(hidden)
     new = list(stream)
     for unit, h in zip(ffn.units, hidden, strict=True):
         if h is None:
@@ -135,12 +139,17 @@ def run_attention(stream: list, att: UniformAttention, den: int, batch: int, n: 
 
 
 def embed(model: ExactModel, tokens: np.ndarray) -> tuple[list, int]:
-    """E_in on a 2-D array of distinct tokens: rows are token ids ([T]) or vectors ([T, d(+1)])."""
+    """E_in on a 2-D array of distinct tokens: rows are table rows ([T]) or vectors ([T, d(+1)])."""
     layer = model.input
     m = len(model.coords)
     if layer.kind == "ids":
         table = np.array(layer.table, dtype=object)
-        rows = table[np.asarray(tokens, dtype=np.int64)]
+        codes = np.asarray(tokens, dtype=np.int64)
+        if layer.pos_table:
+            n = len(layer.pos_table)
+            rows = table[codes // n] + np.array(layer.pos_table, dtype=object)[codes % n]
+        else:
+            rows = table[codes]
         stream = [None if not rows[:, c].any() else _fit(rows[:, c].copy()) for c in range(m)]
         return stream, 1
     num, den = exact_dyadic(np.asarray(tokens, dtype=np.float64))
@@ -157,10 +166,10 @@ def _token_rows(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
     layer = model.input
     batch, n = inputs.shape[0], inputs.shape[1]
     if layer.kind == "ids":
-        ids = np.asarray(inputs, dtype=np.int64)
-        if layer.positions:
-            ids = ids * layer.seq_len + np.arange(n)[None, :]
-        return ids.reshape(batch * n)
+        rows = layer.rows(inputs)
+        if layer.pos_table:  # the additive form: a column is the pair (row, position), coded row * n + k
+            rows = rows * n + np.arange(n)[None, :]
+        return rows.reshape(batch * n)
     vec = np.asarray(inputs, dtype=np.float64).reshape(batch * n, -1)
     if layer.positions:
         pos = np.tile(np.arange(n, dtype=np.float64), batch)[:, None] * layer.position_scale
@@ -168,11 +177,18 @@ def _token_rows(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
     return vec
 
 
-def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last") -> ExactOutput:
+Hook = Callable[[str, int, list, int, np.ndarray], None]
+
+
+def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", hook: Hook | None = None) -> ExactOutput:
     """Run the model exactly. `inputs`: points [B, d] (plain network), vectors [B, n, d] or ids [B, n].
 
-    `read`: "last" (next-token), "all" (seq2seq) or an explicit array of positions.
+    `read`: "last" (next-token), "all" (seq2seq) or an explicit array of positions. `hook`, when given,
+    sees the stream before every step: hook("embed", -1, token rows, 1, rows), then hook("attention" or
+    "ffn", block index, stream, den, rows) — it observes the run (magnitudes for the float64 check) and
+    changes nothing.
     """
+    see = hook or (lambda *_: None)
     inputs = np.asarray(inputs)
     if model.setting == "points":
         inputs = inputs[:, None] if model.input.kind == "ids" else inputs[:, None, :]
@@ -193,22 +209,28 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last") 
         uniq, inverse = np.unique(rows, return_inverse=True)
     else:
         uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+    see("embed", -1, [], 1, uniq)
     stream, den = embed(model, uniq)
-    for block in model.blocks[:first_att]:
+    for i, block in enumerate(model.blocks[:first_att]):
+        see("ffn", i, stream, den, uniq)
         stream = run_ffn(stream, block.ffn, den, len(uniq))
     inverse = inverse.reshape(-1)
     stream = [None if z is None else z[inverse] for z in stream]
     size = batch * n
 
-    for block in model.blocks[first_att : last_att + 1]:
+    for i, block in enumerate(model.blocks[first_att : last_att + 1], start=first_att):
         if block.attention is not None:
+            see("attention", i, stream, den, rows)
             stream, den = run_attention(stream, block.attention, den, batch, n)
+        see("ffn", i, stream, den, rows)
         stream = run_ffn(stream, block.ffn, den, size)
 
     cols = (np.arange(batch)[:, None] * n + positions[None, :]).reshape(-1)
     stream = [None if z is None else z[cols] for z in stream]
     size = len(cols)
-    for block in model.blocks[max(last_att + 1, first_att) :]:
+    start = max(last_att + 1, first_att)
+    for i, block in enumerate(model.blocks[start:], start=start):
+        see("ffn", i, stream, den, rows)
         stream = run_ffn(stream, block.ffn, den, size)
     y = stream[model.output]
     y = np.zeros(size, dtype=object) if y is None else y.astype(object)  # Python ints out, whatever the path

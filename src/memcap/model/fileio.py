@@ -1,20 +1,21 @@
 """Model files: a directory holding `model.json` (the plain sidecar: structure and every exact weight, big
-integers as decimal strings) and `weights.safetensors` (dense float64 tensors per block, for PyTorch
-users). Loading reads the JSON only and never unpickles anything; a round trip is exact. The same model
-gives the same bytes: keys are sorted and nothing time-dependent is written.
+integers as decimal strings, and a SHA-256 of all of it) and `weights.safetensors` (exactly the float64
+state_dict of the `MemTransformer` that runs the model, its configuration in the file's metadata).
+Loading reads the JSON only, checks the checksum, and never unpickles anything; a round trip is exact.
+The same model gives the same bytes: keys are sorted and nothing time-dependent is written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
-
+from .dense import state_dict, torch_config
 from .layers import FFN, Block, ExactModel, InputLayer, UniformAttention, Unit
 
 FORMAT = "memcap-model"
-VERSION = 1
+VERSION = 2
 
 
 class ModelFileError(ValueError):
@@ -43,7 +44,8 @@ def to_json(model: ExactModel) -> dict:
         "setting": model.setting, "meta": model.meta,
         "input": {"kind": layer.kind, "dim": layer.dim, "weights": [[str(w) for w in r] for r in layer.weights],
                   "table": [[str(w) for w in r] for r in layer.table], "positions": layer.positions,
-                  "seq_len": layer.seq_len, "position_scale": layer.position_scale},
+                  "seq_len": layer.seq_len, "position_scale": layer.position_scale,
+                  "vocab": [str(v) for v in layer.vocab], "pairs": layer.pairs and [str(v) for v in layer.pairs]},
         "blocks": blocks,
     }
 
@@ -61,7 +63,8 @@ def from_json(doc: dict) -> ExactModel:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ModelFileError("not a memcap model file (missing format: memcap-model)")
     if doc.get("version") != VERSION:
-        raise ModelFileError(f"unsupported model file version {doc.get('version')} (this memcap reads {VERSION})")
+        raise ModelFileError(f"unsupported model file version {doc.get('version')} (this memcap reads {VERSION}): "
+                             "compile the model again with this memcap")
     try:
         coords = tuple(doc["coords"])
         m = len(coords)
@@ -72,6 +75,7 @@ def from_json(doc: dict) -> ExactModel:
             table=tuple(tuple(int(w) for w in r) for r in inp["table"]),
             positions=bool(inp["positions"]), seq_len=int(inp["seq_len"]),
             position_scale=float(inp["position_scale"]),
+            vocab=tuple(int(v) for v in inp["vocab"]), pairs=tuple(int(v) for v in inp["pairs"]),
         )
         blocks = []
         for bi, b in enumerate(doc["blocks"]):
@@ -93,54 +97,24 @@ def from_json(doc: dict) -> ExactModel:
         raise ModelFileError(f"malformed model file: {type(e).__name__}: {e}") from None
 
 
-def _dense(model: ExactModel) -> dict[str, np.ndarray]:
-    m = len(model.coords)
-
-    def f(v: int) -> float:
-        try:
-            return float(v)
-        except OverflowError:
-            return float("inf") if v > 0 else float("-inf")
-
-    tensors: dict[str, np.ndarray] = {}
-    layer = model.input
-    if layer.kind == "ids":
-        tensors["embedding"] = np.array([[f(v) for v in r] for r in layer.table], dtype=np.float64).reshape(-1, m)
-    else:
-        tensors["e_in"] = np.array([[f(v) for v in r] for r in layer.weights], dtype=np.float64).reshape(m, -1)
-    for i, b in enumerate(model.blocks):
-        q = len(b.ffn.units)
-        w1, b1, w2, b2 = np.zeros((q, m)), np.zeros(q), np.zeros((m, q)), np.zeros(m)
-        for j, u in enumerate(b.ffn.units):
-            for c, w in u.reads:
-                w1[j, c] += f(w)
-            b1[j] = f(u.bias)
-            for c, w in u.writes:
-                w2[c, j] += f(w)
-        for c, w in b.ffn.shift:
-            b2[c] += f(w)
-        tensors.update({f"blocks.{i}.w1": w1, f"blocks.{i}.b1": b1, f"blocks.{i}.w2": w2, f"blocks.{i}.b2": b2})
-        if b.attention is not None:
-            ov = np.zeros((m, m))
-            for o, inp, w in b.attention.moves:
-                ov[o, inp] += f(w)
-            tensors[f"blocks.{i}.attn_ov"] = ov
-    e_out = np.zeros(m)
-    e_out[model.output] = 1.0
-    tensors["e_out"] = e_out
-    return tensors
-
-
 def save(model: ExactModel, path: str | Path) -> Path:
     from safetensors.numpy import save_file
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    (path / "model.json").write_text(json.dumps(to_json(model), sort_keys=True, separators=(",", ":")) + "\n")
+    doc = to_json(model)
+    doc["sha256"] = _digest(doc)
+    (path / "model.json").write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n")
     # one metadata key: safetensors writes a map's keys in no fixed order, and the bytes must not vary
-    save_file(_dense(model), str(path / "weights.safetensors"),
-              metadata={"memcap": f"{FORMAT} v{VERSION}; exact weights in model.json"})
+    info = {"format": f"{FORMAT} v{VERSION}", "config": torch_config(model), "float64": model.meta.get("float64"),
+            "note": "exact weights in model.json; load with memcap.load_torch or MemTransformer(TransformerConfig(**config))"}
+    save_file(state_dict(model), str(path / "weights.safetensors"), metadata={"memcap": json.dumps(info, sort_keys=True)})
     return path
+
+
+def _digest(doc: dict) -> str:
+    body = {k: v for k, v in doc.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def load(path: str | Path) -> ExactModel:
@@ -150,6 +124,9 @@ def load(path: str | Path) -> ExactModel:
         raise ModelFileError(f"no model at {path} (expected a directory with model.json)")
     try:
         doc = json.loads(f.read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelFileError(f"{f} is not valid JSON: {e}") from None
+    if isinstance(doc, dict) and doc.get("format") == FORMAT and doc.get("version") == VERSION:
+        if doc.get("sha256") != _digest(doc):
+            raise ModelFileError(f"{f} was changed after it was written (its SHA-256 does not match): compile the model again")
     return from_json(doc)

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 Sparse = tuple[tuple[int, int], ...]  # (coordinate, integer weight) pairs
 
 
@@ -59,21 +61,52 @@ class Block:
     attention: UniformAttention | None = None
 
 
+def lookup(keys: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """1 + the index of each x in the sorted `keys`, 0 where x is not a key."""
+    if not len(keys):
+        return np.zeros(np.shape(x), dtype=np.int64)
+    i = np.minimum(np.searchsorted(keys, x), len(keys) - 1)
+    return np.where(keys[i] == x, i + 1, 0).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class InputLayer:
     """E_in. `vectors`: Z = weights @ x (integer weights on the exact dyadic input).
 
-    `ids`: Z = table[token] (the embedding of SPEC §5.3). With `positions`, the position k (0-based) joins
-    the token: ids become id * n + k; vectors get one more input coordinate equal to k * position_scale.
+    `ids`: Z = table[row(token)], the embedding of Theorem E.1 with one row per token that occurs in the
+    data. `vocab` lists the raw ids that occur, sorted; id vocab[j] has row j + 1 and row 0 is the row of
+    every id the model never saw (all zeros: no key-token value). Memory and file size therefore grow with
+    the tokens present, not with the largest id. With `positions` the row belongs to the pair (id,
+    position): `pairs` lists the occurring keys (id row - 1) * n + k, sorted, and the pair pairs[j] has row
+    j + 1. Vectors with `positions` get one more input coordinate equal to k * position_scale.
     """
 
     kind: str  # "vectors" | "ids"
-    dim: int  # d for vectors (before any position coordinate), vocabulary size for ids
+    dim: int  # d for vectors (before any position coordinate), table rows for ids
     weights: tuple[tuple[int, ...], ...] = ()  # [m][d(+1)] for vectors
-    table: tuple[tuple[int, ...], ...] = ()  # [vocab][m] for ids (sparse rows would do; tables are small)
+    table: tuple[tuple[int, ...], ...] = ()  # [rows][m] for ids
     positions: bool = False
     seq_len: int = 0  # n, needed to combine ids with positions
     position_scale: float = 0.0  # a power of two, so the appended coordinate stays dyadic
+    vocab: tuple[int, ...] = ()  # ids: the raw token ids present, sorted
+    pairs: tuple[int, ...] = ()  # ids with positions: the (id row - 1) * n + k keys present, sorted
+    pos_table: tuple[tuple[int, ...], ...] = ()  # ids: [n][m] added to the token's row (TransformerLens's pos_embed)
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """Table rows of raw token ids [B, n] (0 = never seen)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        r = lookup(self._keys("vocab"), ids)
+        if not self.positions:
+            return r
+        key = (r - 1) * self.seq_len + np.arange(ids.shape[1])[None, :]
+        return np.where(r > 0, lookup(self._keys("pairs"), key), 0)
+
+    def _keys(self, name: str) -> np.ndarray:
+        # converted once per layer: a frozen dataclass still owns its __dict__
+        cache = self.__dict__.setdefault("_arrays", {})
+        if name not in cache:
+            cache[name] = np.array(getattr(self, name), dtype=np.int64)
+        return cache[name]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..data import Dataset
-from ..memorize import DataError
+from ..errors import DataError
 
 
 @dataclass(frozen=True)

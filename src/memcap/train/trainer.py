@@ -60,9 +60,20 @@ class Checkpoint:
 
 
 def pick_device(name: str) -> torch.device:
+    """'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'; a device this torch cannot use is a ValueError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r}: not a device name (auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu or auto")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name}: memcap trains on cpu or cuda")
+    return dev
 
 
 def _lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -126,7 +137,8 @@ def _load(ck: Checkpoint, net: nn.Module, opt: torch.optim.Optimizer, gen: torch
         return 0
     meta = json.loads(jpath.read_text())
     if meta["key"] != key:
-        raise ValueError(f"checkpoint {ck.directory} is of another run ({meta['key'][:200]}); give a fresh directory")
+        raise ValueError(f"checkpoint {ck.directory} is of another run ({_differences(meta['key'], key)}); "
+                         "give a fresh directory, or the same settings to resume")
     tensors = load_file(str(tpath))
     net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state: dict[int, dict] = {}
@@ -137,6 +149,29 @@ def _load(ck: Checkpoint, net: nn.Module, opt: torch.optim.Optimizer, gen: torch
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     gen.set_state(tensors["rng"])
     return int(meta["epoch"])
+
+
+def _differences(old: str, new: str) -> str:
+    """'epochs: checkpoint 1000, this run 500; ...' for two run keys."""
+    def flat(d, pre=""):
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{pre}{k}.") if isinstance(v, dict) else {f"{pre}{k}": v})
+        return out
+
+    a, b = flat(json.loads(old)), flat(json.loads(new))
+    diff = [f"{k.removeprefix('train.')}: checkpoint {a.get(k)}, this run {b.get(k)}"
+            for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+    return "; ".join(diff) or "same settings, other data"
+
+
+def save_trained(net: nn.Module, model_cfg, directory: Path) -> Path:
+    """A trained model as `model.safetensors` + `config.json` (the config dataclass's fields and its kind)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(directory / "model.safetensors"))
+    (directory / "config.json").write_text(json.dumps({"kind": type(model_cfg).__name__, **asdict(model_cfg)}, sort_keys=True, indent=1) + "\n")
+    return directory
 
 
 def run_key(model_cfg: TransformerConfig | StandardConfig, cfg: TrainConfig, task: Task) -> str:

@@ -1,5 +1,6 @@
-"""The training half of memcap's command line (issue #5): train, the reproductions, worker, compare.
-Thin like cli.py: each command parses, calls the library, prints."""
+"""The training half of memcap's command line: train, the reproductions, worker, compare. Thin like the
+build commands: each command parses, calls the library, prints. The training extra (optuna, scikit-learn,
+SQLAlchemy) is checked first, so a missing one is one `error:` line naming the pip command."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ from pathlib import Path
 
 import typer
 
-from .cli import _load_dataset, app, console, err, fail
-
-repro_app = typer.Typer(no_args_is_help=True, help="Reproduce the paper's Appendix H experiments (trained models).")
-app.add_typer(repro_app, name="repro")
+from .common import Arch, ArchOrBoth, app, console, err, fail, int_list, need_train_extra, repro_app
+from .common import load_dataset as _load_dataset
 
 STORAGE_HELP = "Optuna storage: an SQLite file path (default) or any SQLAlchemy URL, e.g. postgresql://user@host/db"
 
@@ -20,45 +19,61 @@ STORAGE_HELP = "Optuna storage: an SQLite file path (default) or any SQLAlchemy 
 def _bar(total: int | None, what: str):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    prog = Progress(TextColumn(what), BarColumn(), TextColumn("{task.completed}/{task.total}" if total else "{task.completed}"),
-                    TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}" if total else "{task.completed}"),
+                    TimeElapsedColumn(), console=err, transient=True)
     return prog, prog.add_task(what, total=total)
 
 
 @app.command("train")
-def train_cmd(data: Path, arch: str = typer.Option("paper", help="paper (Appendix H model) or standard (LayerNorm, learned positions)"),
-              blocks: int = typer.Option(2, help="paper: FFN blocks before and after the attention"),
-              m: int = 4, q: int = 8, width: int = 16, layers: int = 2, heads: int = 2,
-              lr: float = 1e-2, warmup: int = 50, epochs: int = 1000, batch_size: int = typer.Option(None, help="default: full batch"),
-              threshold: float = 0.01, seed: int = 0, device: str = "auto",
-              checkpoint: Path = typer.Option(None, help="directory: saved every 100 epochs; an existing one resumes")):
-    """Train one model on a dataset (.npz/.jsonl) until training error < threshold."""
-    from .torch_model import StandardConfig, paper_config
-    from .train import tasks
-    from .train.trainer import Checkpoint, TrainConfig, train
+def train_cmd(data: Path = typer.Argument(..., help="dataset (.npz or .jsonl)"),
+              arch: Arch = typer.Option(Arch.paper, help="paper: the Appendix H model; standard: LayerNorm, learned positions"),
+              blocks: int = typer.Option(2, min=1, help="paper: FFN blocks before and after the attention"),
+              m: int = typer.Option(4, min=1, help="paper: embedding width"), q: int = typer.Option(8, min=1, help="paper: FFN hidden width"),
+              width: int = typer.Option(16, min=1, help="standard: model width"), layers: int = typer.Option(2, min=1, help="standard: layers"),
+              heads: int = typer.Option(2, min=1, help="standard: attention heads (must divide --width)"),
+              lr: float = typer.Option(1e-2, min=0, help="peak learning rate (AdamW)"),
+              warmup: int = typer.Option(50, min=0, help="epochs of linear warm-up"),
+              epochs: int = typer.Option(1000, min=1, help="most epochs to run"),
+              batch_size: int = typer.Option(None, min=1, help="minibatch size (default: full batch)"),
+              threshold: float = typer.Option(0.01, min=0, max=1, help="memorized when the training error is below this"),
+              seed: int = typer.Option(0, help="random seed"),
+              device: str = typer.Option("auto", help="auto (CUDA when present), cpu, cuda or cuda:N"),
+              checkpoint: Path = typer.Option(None, help="directory: saved every 100 epochs; an existing one of the same run resumes"),
+              save: Path = typer.Option(None, "--save", help="directory to write the trained model (model.safetensors + config.json)")):
+    """Train one model on a dataset until its training error is below the threshold."""
+    from ..torch_model import StandardConfig, paper_config
+    from ..train import tasks
+    from ..train.trainer import Checkpoint, TrainConfig, pick_device, save_trained, train
 
+    try:
+        pick_device(device)
+    except ValueError as e:
+        fail(str(e))
+    if arch is Arch.standard and width % heads:
+        fail(f"--heads {heads} must divide --width {width}")
     task = tasks.from_dataset(_load_dataset(data), name=data.name)
-    if arch == "paper":
+    if arch is Arch.paper:
         model_cfg = paper_config(blocks, task.n, task.out_dim, d_in=task.d, vocab=task.vocab, m=m, q=q)
-    elif arch == "standard":
-        model_cfg = StandardConfig(width=width, layers=layers, heads=heads, seq_len=task.n, out_dim=task.out_dim, d_in=task.d, vocab=task.vocab)
     else:
-        fail(f"--arch must be paper or standard, got {arch!r}")
+        model_cfg = StandardConfig(width=width, layers=layers, heads=heads, seq_len=task.n, out_dim=task.out_dim, d_in=task.d, vocab=task.vocab)
     prog, bar = _bar(epochs, "training")
     with prog:
         try:
-            _, res = train(model_cfg, task, TrainConfig(lr=lr, warmup=warmup, epochs=epochs, batch_size=batch_size, threshold=threshold,
-                                                         seed=seed, device=device),
-                           callbacks=(lambda e, lo, er: prog.update(bar, completed=e + 1, description=f"loss {lo:.4f} error {er:.4f}"),),
-                           checkpoint=Checkpoint(checkpoint) if checkpoint else None)
+            net, res = train(model_cfg, task, TrainConfig(lr=lr, warmup=warmup, epochs=epochs, batch_size=batch_size, threshold=threshold,
+                                                          seed=seed, device=device),
+                             callbacks=(lambda e, lo, er: prog.update(bar, completed=e + 1, description=f"loss {lo:.4f} error {er:.4f}"),),
+                             checkpoint=Checkpoint(checkpoint) if checkpoint else None)
         except ValueError as e:
             fail(str(e))
+    if save is not None:
+        save_trained(net, model_cfg, save)
+        err.print(f"wrote {save}")
     console.print_json(json.dumps(res.__dict__))
     raise typer.Exit(0 if res.memorized else 1)
 
 
 def _run_sweep(exp, storage: str, workers: int, out: Path, heartbeat: int = 10):
-    from .train import sweep
+    from ..train import sweep
 
     st = sweep.open_storage(storage, heartbeat)
     try:
@@ -85,10 +100,11 @@ def fig3_cmd(data: str = typer.Option("digits", help="digits (scikit-learn, bund
              workers: int = 2, out: Path = typer.Option(Path("out/trained"), "-o"), seed: int = 0,
              N: str = typer.Option(None, "--N", help="comma-separated N (default: the paper's 600,700,...,1700)")):
     """Fig 3: minimum #blocks that memorizes N = 600..1700 examples."""
-    from . import report_trained
-    from .train.experiments import PAPER_FIG3, fig3
+    need_train_extra()
+    from .. import report_trained
+    from ..train.experiments import PAPER_FIG3, fig3
 
-    points = tuple(int(x) for x in N.split(",")) if N else tuple(PAPER_FIG3)
+    points = int_list(N, "--N") or tuple(PAPER_FIG3)
     exp = fig3(data, m=m, n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed, points=points)
     rows = _run_sweep(exp, storage, workers, out)
     console.print(report_trained.capacity(exp, rows, out).read_text())
@@ -101,15 +117,16 @@ def nindep_cmd(ns: str = typer.Option(None, "--n", help="comma-separated sequenc
                storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP), workers: int = 2,
                out: Path = typer.Option(Path("out/trained"), "-o"), seed: int = 0):
     """N = 500 random sequences, labels +-1, MSE: minimum #blocks as n grows (paper: 4 for every n)."""
+    need_train_extra()
     import torch
 
-    from . import report_trained
-    from .train.experiments import n_independence
+    from .. import report_trained
+    from ..train.experiments import n_independence
 
     if ns is None:
         ns = "10,100,1000,10000" if torch.cuda.is_available() else "10,100,1000"
         err.print(f"n = {ns}" + ("" if torch.cuda.is_available() else " (no GPU: pass --n 10,100,1000,10000 to include 10^4)"))
-    exp = n_independence(tuple(int(x) for x in ns.split(",")), n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed, m=m)
+    exp = n_independence(int_list(ns, "--n"), n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed, m=m)
     rows = _run_sweep(exp, storage, workers, out)
     console.print(report_trained.capacity(exp, rows, out).read_text())
 
@@ -118,36 +135,36 @@ def nindep_cmd(ns: str = typer.Option(None, "--n", help="comma-separated sequenc
 def curves_cmd(N: int = typer.Option(1000, "--N"), blocks: str = "1,2,4,8", m: int = 4, epochs: int = 1000, seed: int = 0,
                out: Path = typer.Option(Path("out/trained"), "-o")):
     """Figs 1–2: loss and accuracy curves vs #blocks at a fixed N (digits)."""
-    from . import report_trained
-    from .train import tasks
-    from .train.experiments import curves
-    from .train.sweep import set_threads
+    need_train_extra()
+    from .. import report_trained
+    from ..train import tasks
+    from ..train.experiments import curves
+    from ..train.sweep import set_threads
 
     set_threads(1)
     task = tasks.digits(seed).subset(N)
-    items = curves(task, tuple(int(b) for b in blocks.split(",")), m=m, epochs=epochs, seed=seed,
+    items = curves(task, int_list(blocks, "--blocks"), m=m, epochs=epochs, seed=seed,
                    on_done=lambda c: err.print(f"{c.blocks} blocks: accuracy {c.accuracy[-1]:.4f} (lr {c.lr:g})"))
     console.print(report_trained.curves(items, N, task.name, out, m).read_text())
 
 
 @repro_app.command("bits-per-param")
-def bpp_cmd(arch: str = typer.Option("both", help="paper, standard or both"),
+def bpp_cmd(arch: ArchOrBoth = typer.Option(ArchOrBoth.both, help="paper, standard or both"),
             sizes: str = typer.Option(None, help="one architecture: its sizes (paper: #blocks, default 1,2,4; standard: widths, default 4,8)"),
             C: int = typer.Option(2, "--C"), max_N: int = typer.Option(4000, "--max-N"), step: int = 25, trials: int = 2,
             epochs: int = 1000, storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP), workers: int = 2,
             out: Path = typer.Option(Path("out/trained"), "-o"), seed: int = 0):
     """Bits per parameter on random labels: largest N memorized x log2 C / parameters, beside the anchors."""
-    from . import report_trained
-    from .train.experiments import bits_per_param, bpp_rows
+    need_train_extra()
+    from .. import report_trained
+    from ..train.experiments import bits_per_param, bpp_rows
 
-    archs = ("paper", "standard") if arch == "both" else (arch,)
-    if any(a not in ("paper", "standard") for a in archs):
-        fail(f"--arch must be paper, standard or both, got {arch!r}")
+    archs = ("paper", "standard") if arch is ArchOrBoth.both else (arch.value,)
     if sizes and len(archs) > 1:
         fail("--sizes needs one --arch (paper: #blocks, standard: widths)")
     runs = []
     for a in archs:
-        size_list = tuple(int(x) for x in (sizes or ("1,2,4" if a == "paper" else "4,8")).split(","))
+        size_list = int_list(sizes or ("1,2,4" if a == "paper" else "4,8"), "--sizes")
         exp = bits_per_param(a, size_list, C=C, max_N=max_N, step=step, n_trials=trials, epochs=epochs, seed=seed)
         runs.append((exp, bpp_rows(exp, _run_sweep(exp, storage, workers, out))))
     console.print(report_trained.bits_per_param(runs, out).read_text())
@@ -157,7 +174,10 @@ def bpp_cmd(arch: str = typer.Option("both", help="paper, standard or both"),
 def worker_cmd(storage: str = typer.Option(..., help=STORAGE_HELP), experiment: str = typer.Option(..., help="the experiment's name"),
                heartbeat: int = 10, max_trials: int = typer.Option(None, help="stop after this many trials")):
     """Join a sweep: take trials from the shared storage until every search is done."""
-    from .train import sweep
+    need_train_extra()
+    if "://" not in storage and not Path(storage).exists():
+        fail(f"--storage {storage}: no such SQLite file; start the sweep first (it prints the worker command to run)")
+    from ..train import sweep
 
     sweep.set_threads(1)
     st = sweep.open_storage(storage, heartbeat)
@@ -174,7 +194,8 @@ def compare_cmd(data: Path, m: int = 4, trials: int = 4, epochs: int = 1000, max
                 storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP), workers: int = 2, seed: int = 0):
     """Built vs trained on one dataset: the construction's parameters and bits beside the smallest trained
     model of the paper's architecture that memorizes it."""
-    from .compare import compare
+    need_train_extra()
+    from ..compare import compare
 
     ds = _load_dataset(data)
     try:

@@ -1,0 +1,152 @@
+"""What every command shares: the typer apps, the consoles, the one way to fail, loaders that turn a bad
+file into one `error:` line, and the choices that options offer."""
+
+from __future__ import annotations
+
+import enum
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+try:  # typer >= 0.24 carries its own copy of click, whose exceptions these are
+    from typer._click import exceptions as click
+except ImportError:  # pragma: no cover
+    import click
+
+from .. import __version__
+from .. import data as data_mod
+from ..errors import DataError
+from ..model import fileio
+
+
+class OneLineErrors(TyperGroup):
+    """The root command: a mistyped command, option or value ends in one `error:` line and exit code 2
+    (click's usage box has several lines)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args=args, prog_name=prog_name or "memcap", complete_var=complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:
+                console.print(e.ctx.get_help())
+                sys.exit(0)
+            where = f" (see: {e.ctx.command_path} --help)" if e.ctx is not None else ""
+            err.print(f"[bold red]error:[/] {e.format_message()}{where}", soft_wrap=True, highlight=False)
+            sys.exit(2)
+        except click.ClickException as e:
+            err.print(f"[bold red]error:[/] {e.format_message()}", soft_wrap=True, highlight=False)
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            err.print("[bold red]error:[/] aborted", highlight=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
+                  help="Compile labelled sequences into Transformers that provably memorize them; verify; measure.")
+data_app = typer.Typer(no_args_is_help=True, help="Make datasets (.npz).")
+repro_app = typer.Typer(no_args_is_help=True, help="Reproduce the paper's Appendix H experiments (trained models).")
+app.add_typer(data_app, name="data")
+app.add_typer(repro_app, name="repro")
+console = Console(width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"memcap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")):
+    """Compile labelled sequences into Transformers that provably memorize them; verify; measure."""
+
+
+def fail(msg: str, code: int = 2) -> None:
+    """One `error:` line on stderr and exit `code` (2: the input or the command was wrong)."""
+    err.print(f"[bold red]error:[/] {msg}", soft_wrap=True, highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def load_dataset(path: Path) -> data_mod.Dataset:
+    try:
+        return data_mod.load(path)
+    except DataError as e:
+        fail(str(e))
+
+
+def load_model(path: Path):
+    try:
+        return fileio.load(path)
+    except (fileio.ModelFileError, OSError) as e:
+        fail(str(e))
+
+
+def need_train_extra() -> None:
+    """Name the pip command when the optional training dependencies are missing."""
+    import importlib.util
+
+    missing = [m for m in ("optuna", "sklearn", "sqlalchemy") if importlib.util.find_spec(m) is None]
+    if missing:
+        fail(f"this command needs the training extra ({', '.join(missing)} not installed): "
+             "pip install 'memcap[train]' (from a checkout: pip install -e '.[train]')")
+
+
+class Setting(enum.StrEnum):
+    next_token = "next-token"
+    seq2seq = "seq2seq"
+
+
+class AttentionKind(enum.StrEnum):
+    softmax = "softmax"
+    hardmax = "hardmax"
+
+
+class Mode(enum.StrEnum):
+    tight = "tight"
+    paper = "paper"
+
+
+class Unit(enum.StrEnum):
+    byte = "byte"
+    char = "char"
+
+
+class Arch(enum.StrEnum):
+    paper = "paper"
+    standard = "standard"
+
+
+class ArchOrBoth(enum.StrEnum):
+    paper = "paper"
+    standard = "standard"
+    both = "both"
+
+
+class Target(enum.StrEnum):
+    transformer_lens = "transformer-lens"
+    torch = "torch"
+
+
+def value(choice) -> str | None:
+    return None if choice is None else choice.value
+
+
+def int_list(text: str | None, what: str) -> tuple[int, ...] | None:
+    """A comma-separated list of positive integers, or one `error:` line naming the bad item."""
+    if text is None:
+        return None
+    out = []
+    for item in text.split(","):
+        try:
+            v = int(item.strip())
+        except ValueError:
+            fail(f"{what}: {item.strip()!r} is not an integer (give a comma-separated list such as 100,1000)")
+        if v < 1:
+            fail(f"{what}: {v} must be >= 1")
+        out.append(v)
+    return tuple(out)

@@ -1,0 +1,150 @@
+"""Built models as TransformerLens 4 models: a native `TransformerBridge` with the model's weights.
+
+TransformerLens feeds token rows through `embed` and adds `pos_embed`; every block is x + attn(x), then
++ mlp(.), the paper's residual block. Uniform attention is q = k = 0 (every score 0); FFN-only blocks
+have v = o = 0; the one output logit is the label. A model built with positions joins each token to its
+position in one embedding row, which an additive embed + pos_embed cannot express, so it is exported in
+an equivalent exact form: embed gives F = (id row - 1) * n + 1, pos_embed adds k, so F = key + 1 (the
+coordinate the built model already uses), and phi~ blocks in front memorize each (token, position)'s
+value f from F, as the token-vector models do. The exact executor checks that form on the data, and the
+float64 check decides whether TransformerLens may run it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .construct.memorizer import Scratch
+from .construct.projection import project
+from .construct.transformer import memorize_on_line
+from .export import NotFloatExact, read_for
+from .model.dense import state_dict
+from .model.float64 import float64_check
+from .model.layers import Block, ExactModel
+
+EXTRA = ("T1", "D1")  # the phi~ memorizer's own line and distance coordinates (F2 keeps t and D)
+
+
+def lens_form(model: ExactModel) -> ExactModel:
+    """An equivalent model whose input is token rows plus an additive position table."""
+    layer = model.input
+    if layer.kind != "ids":
+        raise NotFloatExact("the TransformerLens export takes models of token ids (token vectors have no vocabulary)")
+    n = layer.seq_len
+    if not layer.positions:
+        return dataclasses.replace(model, input=dataclasses.replace(layer, pos_table=tuple((0,) * len(model.coords) for _ in range(n))))
+    coords = (*model.coords, *EXTRA)
+    m = len(coords)
+    c = {name: i for i, name in enumerate(coords)}
+    F, phi = c["F"], c["phi"]
+    table = [[0] * m for _ in range(len(layer.vocab) + 1)]
+    for r in range(1, len(layer.vocab) + 1):
+        table[r][F] = (r - 1) * n + 1
+    pos = [[0] * m for _ in range(n)]
+    for k in range(n):
+        pos[k][F] = k
+    keys = np.array([[layer.table[j + 1][F]] for j in range(len(layer.pairs))], dtype=object)
+    values = [layer.table[j + 1][phi] for j in range(len(layer.pairs))]
+    labelled = np.array([j for j, v in enumerate(values) if v > 0], dtype=np.int64)
+    seed, mode, budget = model.meta.get("seed", 0), model.meta.get("mode", "tight"), model.meta.get("bit_budget")
+    proj = project(keys, 1, seed=seed, directions=1 if mode == "paper" else 4)
+    shared = {name: c[name] for name in ("U", "W", "cw0", "cw1", "g", "i0", "i1") if name in c}
+    scratch = Scratch(t=c["T1"], D=c["D1"], y=phi, **shared)
+    mem = memorize_on_line(proj, ((F, int(proj.direction[0])),), labelled, [values[j] for j in labelled], scratch,
+                           0, mode, budget, math.ceil(math.log2(max(2, int(keys.max())) * 4)), "phi~ (token, position)")
+    inp = dataclasses.replace(layer, table=tuple(map(tuple, table)), pos_table=tuple(map(tuple, pos)), positions=False,
+                              pairs=(), dim=len(table))
+    return ExactModel(coords=coords, input=inp, blocks=(*(Block(ffn=f) for f in mem.blocks), *model.blocks), output=model.output,
+                      setting=model.setting, meta={**model.meta, "lens_phi_blocks": len(mem.blocks)})
+
+
+def lens_config(form: ExactModel) -> dict:
+    """Keyword arguments of TransformerBridgeConfig for the lens form."""
+    att = [b.attention for b in form.blocks if b.attention is not None]
+    return {
+        "d_model": len(form.coords), "n_heads": max([len(a.moves) for a in att] + [1]), "d_head": 1,
+        "d_mlp": max([len(b.ffn.units) for b in form.blocks] + [1]), "n_layers": len(form.blocks), "n_ctx": form.input.seq_len,
+        "d_vocab": len(form.input.table), "d_vocab_out": 1, "act_fn": "relu", "normalization_type": None,
+        "attention_dir": "causal" if att and att[0].causal else "bidirectional",
+    }
+
+
+def lens_state(form: ExactModel) -> dict[str, np.ndarray]:
+    """TransformerBridge state_dict (nn.Linear layout, out x in) of the lens form, float64."""
+    cfg = lens_config(form)
+    m, H, q = cfg["d_model"], cfg["n_heads"], cfg["d_mlp"]
+    dense = state_dict(dataclasses.replace(form, input=dataclasses.replace(form.input, vocab=(), pairs=())))
+    sd = {"embed.weight": dense["embed.weight"], "pos_embed.weight": np.array(form.input.pos_table, dtype=np.float64).reshape(-1, m)}
+    for i in range(len(form.blocks)):
+        pre = f"blocks.{i}"
+        for name in ("q", "k", "v"):
+            sd[f"{pre}.attn.{name}.weight"] = dense.get(f"{pre}.attn.{name}.weight", np.zeros((H, m)))
+            sd[f"{pre}.attn.{name}.bias"] = np.zeros(H)
+        sd[f"{pre}.attn.o.weight"] = dense.get(f"{pre}.attn.o.weight", np.zeros((m, H)))
+        sd[f"{pre}.attn.o.bias"] = np.zeros(m)
+        w1, b1 = dense[f"{pre}.w1.weight"], dense[f"{pre}.w1.bias"]
+        w2 = dense[f"{pre}.w2.weight"]
+        sd[f"{pre}.mlp.in.weight"] = np.pad(w1, ((0, q - w1.shape[0]), (0, 0)))
+        sd[f"{pre}.mlp.in.bias"] = np.pad(b1, (0, q - b1.shape[0]))
+        sd[f"{pre}.mlp.out.weight"] = np.pad(w2, ((0, 0), (0, q - w2.shape[1])))
+        sd[f"{pre}.mlp.out.bias"] = dense[f"{pre}.w2.bias"]
+    sd["unembed.weight"] = dense["e_out.weight"]
+    sd["unembed.bias"] = np.zeros(1)
+    return sd
+
+
+def _checked_form(model: ExactModel, inputs, force: bool) -> ExactModel:
+    form = lens_form(model)
+    if force:
+        return form
+    if inputs is None:
+        rec = model.meta.get("float64")
+        if not rec or not rec.get("exact"):
+            raise NotFloatExact("this model is not recorded as float64-exact"
+                                + (f" ({rec['reason']})" if rec else " (never checked)") + ": pass the dataset to check it on")
+        if not model.input.positions:
+            return form
+        raise NotFloatExact("a model with positions is exported in another form that must be checked on the data: pass the dataset")
+    fc = float64_check(form, inputs, read_for(model))
+    if not fc.exact:
+        raise NotFloatExact(f"this model does not run exactly in float64 in TransformerLens: {fc.reason}; compile with --bit-budget 48")
+    return form
+
+
+def lens_tokens(model: ExactModel, ids: np.ndarray) -> np.ndarray:
+    """Raw token ids [B, n] -> the rows TransformerLens takes (vocab.json's map; 0 = an id never seen)."""
+    return lens_form(model).input.rows(np.asarray(ids)) if not model.input.positions else \
+        dataclasses.replace(model.input, positions=False).rows(np.asarray(ids))
+
+
+def to_transformer_lens(model: ExactModel, inputs: np.ndarray | None = None, force: bool = False):
+    """The loaded native TransformerBridge (float64, CPU), ready for run_with_cache on `lens_tokens(model, ids)`.
+    Refused (NotFloatExact) unless float64 computes the exact outputs (measured on `inputs` when given)."""
+    try:
+        import torch
+        from transformer_lens import TransformerBridge, TransformerBridgeConfig
+    except ImportError as e:
+        raise ImportError(f"TransformerLens is not installed ({e.name})") from None
+    form = _checked_form(model, inputs, force)
+    bridge = TransformerBridge.boot_native(TransformerBridgeConfig(**lens_config(form)), dtype=torch.float64, device="cpu")
+    bridge.load_state_dict({k: torch.from_numpy(v) for k, v in lens_state(form).items()}, strict=True)
+    return bridge.eval()
+
+
+def save_transformer_lens(model: ExactModel, out: str | Path, inputs: np.ndarray | None = None, force: bool = False) -> Path:
+    """DIR/config.json (TransformerBridgeConfig kwargs), DIR/model.safetensors (float64 state dict),
+    DIR/vocab.json (raw token id as a string -> row; unseen ids go to row 0)."""
+    from safetensors.numpy import save_file
+
+    form = _checked_form(model, inputs, force)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(lens_config(form), sort_keys=True, indent=1) + "\n")
+    save_file(lens_state(form), str(out / "model.safetensors"), metadata={"memcap": "TransformerBridge native state dict, float64"})
+    (out / "vocab.json").write_text(json.dumps({str(v): j + 1 for j, v in enumerate(model.input.vocab)}, sort_keys=True) + "\n")
+    return out

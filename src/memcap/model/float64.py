@@ -1,0 +1,139 @@
+"""Does a model run exactly in float64 on a dataset? Decided by measuring the exact run, not by weight bits.
+
+float64 holds every integer of magnitude below 2^53 (and such an integer times a power of two), so a sum of
+products is exact when every partial sum is. The check runs the exact executor over the data and bounds,
+for every hidden unit and every stream coordinate that float64 forms, every partial sum by sum |w| |z| +
+|b| over the power of two that all its weights share (the bit extraction multiplies by powers of two
+only); any bound that reaches 2^53 refuses the model, naming the block.
+
+Two roundings are placed by the construction on purpose and are followed instead of forbidden: the
+attention's mean (weight 1/n is a binary fraction only for n a power of two, and a causal prefix mean
+1/k never is for every k), and token vectors times integer directions (products of 53-bit mantissas).
+A coordinate holding such a value is "fractional". A snap unit, relu(x + M) - M with M >= 2^51, makes
+float64 round x to an integer, and the memorizer places one at every Stage I, where its trapezoids
+accept a point's floor and floor + 1 alike. Any other unit that reads a fractional coordinate, and a
+fractional output, refuse the model: nothing rounds that error back.
+
+The verdict is a sufficient check, not the proof: `verify --torch` still runs the float64 module on every
+example and counts every miss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .executor import run, run_ffn
+from .layers import ExactModel
+
+LIMIT = 1 << 53
+SNAP_MIN = 1 << 51
+
+
+@dataclass(frozen=True)
+class FloatCheck:
+    exact: bool
+    reason: str
+    max_magnitude_bits: int  # bits of the largest partial-sum bound met (real units, rounded up)
+    examples: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _absmax(z) -> int:
+    if z is None or not len(z):
+        return 0
+    return max(abs(int(z.max())), abs(int(z.min())))
+
+
+def _shared_twos(weights: list[int]) -> int:
+    """Trailing zero bits that all nonzero weights share: every partial sum is a multiple of 2^that, and
+    float64 needs only its 53 significant bits above it (a power-of-two weight never costs precision)."""
+    nz = [abs(int(w)) for w in weights if w]
+    return min(((w & -w).bit_length() - 1 for w in nz), default=0)
+
+
+def _size(stream: list) -> int:
+    return next((len(z) for z in stream if z is not None), 0)
+
+
+class _Watch:
+    """Follows the exact run: magnitudes in real units (numerators over den) and fractional coordinates."""
+
+    def __init__(self, model: ExactModel, n: int):
+        self.model = model
+        self.n = n
+        self.frac: set[int] = set()
+        self.worst = 0.0
+        self.problem = ""
+
+    def _over(self, bound_num: int, den: int, where: str) -> None:
+        value = bound_num / den
+        self.worst = max(self.worst, value)
+        if value >= LIMIT and not self.problem:
+            self.problem = f"{where}: a partial sum reaches 2^{math.log2(value):.1f}; float64 holds integers to 2^53"
+
+    def __call__(self, event: str, index: int, stream: list, den: int, rows: np.ndarray) -> None:
+        if self.problem:
+            return
+        layer = self.model.input
+        if event == "embed":
+            if layer.kind == "ids":
+                peak = max((abs(v) for r in layer.table for v in r), default=0)
+                self._over(peak, 1, "the embedding")
+            else:
+                x = np.abs(np.asarray(rows, dtype=np.float64))
+                for c, row in enumerate(layer.weights):
+                    if any(row):
+                        bound = float((x @ np.abs(np.array(row, dtype=np.float64))).max(initial=0.0))
+                        self.worst = max(self.worst, bound)
+                        if bound >= LIMIT:
+                            self.problem = f"the input layer: a product reaches 2^{math.log2(bound):.1f}"
+                        self.frac.add(c)
+            return
+        block = self.model.blocks[index]
+        amax = [_absmax(z) for z in stream]
+        if event == "attention":
+            att = block.attention
+            exact_mean = not att.causal and self.n & (self.n - 1) == 0
+            for out, inp, w in att.moves:
+                self._over(amax[inp] * abs(w) * self.n, den, f"block {index}'s attention")
+                if inp in self.frac or not exact_mean:
+                    self.frac.add(out)
+            return
+        for u, unit in enumerate(block.ffn.units):
+            bound = abs(unit.bias) * den + sum(abs(w) * amax[c] for c, w in unit.reads)
+            self._over(bound >> _shared_twos([w for _, w in unit.reads] + [unit.bias]), den, f"block {index} unit {u}")
+            if unit.bias < SNAP_MIN and any(c in self.frac for c, _ in unit.reads):
+                self.problem = (f"block {index} unit {u} reads a value that float64 rounds (the attention's mean or a "
+                                "product with a token vector) and nothing rounds it back to an integer: compile with "
+                                "--bit-budget for a float64 model")
+                return
+        # the residual write is z + (W2 h + b2): float64 forms sum |w| h (bounded), W2 h + b2 (the actual
+        # change, measured by running the block once more) and the new value; each must stay below 2^53
+        hidden: list = []
+        after = run_ffn(stream, block.ffn, den, _size(stream), hidden)
+        written = {c for unit in block.ffn.units for c, _ in unit.writes} | {c for c, _ in block.ffn.shift}
+        for c in written:
+            terms = [(w, _absmax(h)) for unit, h in zip(block.ffn.units, hidden, strict=True) for cc, w in unit.writes if cc == c]
+            products = sum(abs(w) * h for w, h in terms) >> _shared_twos([w for w, _ in terms])
+            change = _absmax(after[c] - stream[c]) if stream[c] is not None else _absmax(after[c])
+            self._over(max(products, change, _absmax(after[c])), den, f"block {index}, stream coordinate {self.model.coords[c]}")
+        self.frac -= {c for unit in block.ffn.units if unit.bias >= SNAP_MIN for c, _ in unit.writes}
+
+
+def float64_check(model: ExactModel, inputs: np.ndarray, read: str = "last") -> FloatCheck:
+    """Run the exact executor over `inputs` and decide whether the float64 module computes the same outputs."""
+    inputs = np.asarray(inputs)
+    watch = _Watch(model, inputs.shape[1] if model.setting != "points" and inputs.ndim >= 2 else 1)
+    run(model, inputs, read=read, hook=watch)
+    if not watch.problem and model.output in watch.frac:
+        watch.problem = "the output coordinate holds a value that float64 rounds"
+    bits = math.ceil(math.log2(watch.worst)) if watch.worst > 1 else 0
+    if watch.problem:
+        return FloatCheck(False, watch.problem, bits, len(inputs))
+    return FloatCheck(True, f"every partial sum stays below 2^{max(bits, 1)} (float64 holds integers to 2^53); every "
+                      "rounded value is snapped back to an integer before it is read", bits, len(inputs))
