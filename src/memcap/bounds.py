@@ -1,4 +1,4 @@
-"""Every bound of SPEC §7 and the paper's Table 1, evaluated for (N, n, d, C, r, delta, vocabulary).
+"""Every bound of docs/construction.md#bounds and the paper's Table 1, evaluated for (N, n, d, C, r, delta, vocabulary).
 
 Upper bounds are the theorems' formulas with their O(.) constants taken as 1 (so they are shapes, not
 guarantees); lower bounds are stated as the smallest W (or total bits) they allow. `check_lower_bounds`
@@ -29,7 +29,7 @@ def log2(x: float) -> float:
 
 
 def theorem_R(N: int, n: int, d: int, r: float, delta: float) -> float:
-    """R of Theorem 4.1 (SPEC §3 step 6): R^2 = 400 sqrt(3d) n^3 r N^5 pi / delta."""
+    """R of Theorem 4.1 (docs/construction.md#next-token): R^2 = 400 sqrt(3d) n^3 r N^5 pi / delta."""
     r, delta = max(r, 1.0), min(delta, 1.0)
     return math.sqrt(400 * math.sqrt(3 * d) * n**3 * r * N**5 * math.pi / delta)
 

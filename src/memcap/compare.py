@@ -1,7 +1,7 @@
-"""Built beside trained on one dataset (issue #5): the construction's model, verified exactly on every
+"""Built beside trained on one dataset: the construction's model, verified exactly on every
 example, and the smallest model of the paper's architecture that training memorizes it with (a capacity
 sweep with one point). Parameters follow each side's convention: the built model counts every matrix entry
-(SPEC §2) and its exact bits; the trained model counts trainable float32 parameters, 32 bits each.
+(docs/construction.md#the-transformer) and its exact bits; the trained model counts trainable float32 parameters, 32 bits each.
 """
 
 from __future__ import annotations

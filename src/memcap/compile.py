@@ -68,7 +68,7 @@ def compile(
     progress: Progress | None = None,
     timings: dict[str, float] | None = None,
 ) -> ExactModel:
-    """Compile `ds` into an ExactModel of SPEC §2's form that memorizes every example (see verify).
+    """Compile `ds` into an ExactModel of docs/construction.md#the-transformer form that memorizes every example (see verify).
 
     `progress` is called with each finished stage's name; `timings`, when given, receives seconds per stage
     (kept out of the model so that the same inputs and seed give the same bytes)."""

@@ -1,4 +1,4 @@
-"""Datasets of token sequences with labels: loading, generating, validating (SPEC §1).
+"""Datasets of token sequences with labels: loading, generating, validating (docs/construction.md#data).
 
 A Dataset holds either token ids (int [N, n]) or token vectors (float [N, n, d]), and labels per sequence
 ([N], next-token) or per token ([N, n], seq2seq). Invariant of a Dataset that `validate` returned: no NaN
@@ -191,7 +191,7 @@ def save(ds: Dataset, path: str | Path) -> Path:
 
 def _random_labels(rng, token_ids: np.ndarray, C: int, setting: str) -> np.ndarray:
     """Uniform labels; for seq2seq a token that repeats inside a sequence repeats its label, so that the
-    data is consistent for a permutation-equivariant model (SPEC §1)."""
+    data is consistent for a permutation-equivariant model (docs/construction.md#data)."""
     N, n = token_ids.shape
     if setting == "next-token":
         return rng.integers(0, C, size=N)

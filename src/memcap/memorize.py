@@ -1,4 +1,4 @@
-"""memorize(points, labels): the plain ReLU memorizer of SPEC §4 as an exact model (the compile driver
+"""memorize(points, labels): the plain ReLU memorizer of docs/construction.md#the-memorizer as an exact model (the compile driver
 for point sets). Stages: validate -> Stage I (projection) -> Stage II plan -> blocks -> ExactModel.
 
 Labels >= 0 are classes; -1 marks an extra point that must come out as "no label" (-1).
@@ -85,7 +85,7 @@ class PointStats:
 
 
 def separation(x: np.ndarray) -> PointStats:
-    """(r, delta) of SPEC §1 by nearest-neighbour search (a k-d tree), not all pairs."""
+    """(r, delta) of docs/construction.md#data by nearest-neighbour search (a k-d tree), not all pairs."""
     from scipy.spatial import cKDTree
 
     r = float(np.linalg.norm(x, axis=1).max()) if len(x) else 0.0
@@ -96,7 +96,7 @@ def separation(x: np.ndarray) -> PointStats:
 
 
 def paper_range(v: int, r: float, delta: float, d: int) -> float:
-    """The worst-case projected range R = 20 r V^2 / delta * sqrt(pi d) of SPEC §4 (r >= 1, delta <= 1)."""
+    """The worst-case projected range R = 20 r V^2 / delta * sqrt(pi d) of docs/construction.md#the-memorizer (r >= 1, delta <= 1)."""
     r, delta = max(r, 1.0), min(delta, 1.0)
     return 20 * r * v * v / delta * math.sqrt(math.pi * max(d, 1))
 

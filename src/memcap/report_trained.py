@@ -1,4 +1,4 @@
-"""Tables and figures for trained capacity (issue #5): Fig 3 and n-independence tables beside the paper's
+"""Tables and figures for trained capacity: Fig 3 and n-independence tables beside the paper's
 numbers, the Figs 1–2 curves, bits per parameter beside the anchors. Every figure has its data beside it
 as CSV, and every table states its method, sizes and seeds, so a reader needs no code to judge it.
 """

@@ -245,6 +245,7 @@ def inspect_cmd(model_path: Path = typer.Argument(..., help="a model directory")
 @app.command("explain")
 def explain_cmd(model_path: Path = typer.Argument(..., help="a model directory"), data: Path = typer.Argument(..., help="its dataset"),
                 example: int = typer.Option(0, "--example", min=0, help="which example to follow"),
+                position: int = typer.Option(None, "--position", min=0, help="seq2seq: which position to follow (default 0)"),
                 plot: Path = typer.Option(None, help="also draw the stream's coordinates over depth to this PNG")):
     """Follow one example through the construction: token values, sequence id, projected value, group, chunk, label."""
     from ..explain import explain
@@ -253,9 +254,11 @@ def explain_cmd(model_path: Path = typer.Argument(..., help="a model directory")
     _check_fits(model, ds, model_path, data)
     if example >= ds.N:
         fail(f"--example {example}: {data} has examples 0..{ds.N - 1}")
+    if position is not None and (model.setting != "seq2seq" or position >= ds.n):
+        fail(f"--position {position}: only a seq2seq model reads more than the last position, at 0..{ds.n - 1}")
     if plot is not None and plot.suffix != ".png":
         fail(f"--plot {plot}: give a file ending in .png")
-    trace = explain(model, ds, example)
+    trace = explain(model, ds, example, position)
     for line in trace.lines:
         console.print(line, highlight=False)
     if plot is not None:

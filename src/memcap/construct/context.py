@@ -1,4 +1,4 @@
-"""What a permutation-equivariant model can tell apart (SPEC §1, §3 step 1, §6).
+"""What a permutation-equivariant model can tell apart (docs/construction.md: data, next-token, positions).
 
 With no positions and uniform attention, the model sees at a read position only (the current token, the
 empirical distribution of the attended window). This stage maps every read position of the data to such a

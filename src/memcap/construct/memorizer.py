@@ -1,4 +1,4 @@
-"""The ReLU memorizer (SPEC §4; Vardi et al. Thm 3.1 as extended by the paper's Lemma C.1), as FFN blocks.
+"""The ReLU memorizer (docs/construction.md#the-memorizer; Vardi et al. Thm 3.1 as extended by the paper's Lemma C.1), as FFN blocks.
 
 Input: a line t (a linear form over the stream, Stage I already chosen) on which every point is >= 2 from
 every other, the labelled points' stored values (>= 1), and the value that unlabelled points must get.
@@ -15,7 +15,7 @@ Stage III chunk by chunk, one bit of U and one bit of W per block (step pairs re
           D = t - floor(t_i). A trapezoid on D in [0, 1] gates the chunk's label into y. Gate and add of
           chunk i run inside the digit blocks of chunk i + 1 (the residual writes are additive and every
           unit reads the stream before its block), so a chunk costs max(addr_bits, label_bits) blocks.
-Float-safe variant (used with a bit budget, SPEC §5.2): Stage II first writes each group's indicator
+Float-safe variant (used with a bit budget, docs/construction.md#bit-budget): Stage II first writes each group's indicator
 to a coordinate (i0, i1) and multiplies the big integers by it one block later, so that no float64 product
 of a large ramp value and a large weight is ever formed; every other product is by a power of two.
 Addresses are stored as deltas between consecutive floors, so a chunk needs the bits of the largest gap
@@ -93,7 +93,7 @@ def choose_group_size(
 
     tight: the k that minimises total depth, with addr_bits measured from the gaps inside groups.
     paper: the paper's m = sqrt(N log N) groups, k = N/m (addr_bits is then set by the caller).
-    bit_budget: the largest k whose crafted integers fit in the budget, as in SPEC §5.2.
+    bit_budget: the largest k whose crafted integers fit in the budget, as in docs/construction.md#the-construction
     """
     n = len(floors)
     if n <= 1:

@@ -1,4 +1,4 @@
-"""Stage I of the memorizer (SPEC §4): project distinct points onto a line, at least 2 apart.
+"""Stage I of the memorizer (docs/construction.md#the-memorizer): project distinct points onto a line, at least 2 apart.
 
 Invariant of the result: t(x) = direction . x is computed exactly (integer direction, dyadic points), and
 the realised gaps between consecutive sorted values are checked exactly by sorting: every pair of distinct

@@ -1,4 +1,4 @@
-"""The Transformer assembly of Theorem 4.1 / Corollary 4.1 (SPEC §3, §5.3):
+"""The Transformer assembly of Theorem 4.1 / Corollary 4.1 (docs/construction.md#next-token, §5.3):
 
     E_in -> F1 = (phi~ (+) F) -> uniform attention (sid <- mean phi~) -> F2 (memorizer on contexts) -> E_out
 
@@ -105,7 +105,7 @@ def context_points(ctx_token: np.ndarray, ctx_window: np.ndarray, F_num: list[in
 
 
 def paper_f2_bits(N: int, n: int, d: int, r: float, delta: float) -> int:
-    """log2 of R^2 = 400 sqrt(3d) n^3 r N^5 / delta * pi (SPEC §3 step 6), halved: R."""
+    """log2 of R^2 = 400 sqrt(3d) n^3 r N^5 / delta * pi (docs/construction.md#next-token), halved: R."""
     r, delta = max(r, 1.0), min(delta, 1.0)
     r2 = 400 * math.sqrt(3 * max(d, 1)) * n**3 * r * N**5 / delta * math.pi
     return math.ceil(math.log2(math.sqrt(r2)))

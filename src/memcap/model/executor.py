@@ -161,7 +161,7 @@ def embed(model: ExactModel, tokens: np.ndarray) -> tuple[list, int]:
     return stream, den
 
 
-def _token_rows(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
+def token_rows(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
     """Flatten [B, n(, d)] inputs to one row per position, joining positions when the model uses them."""
     layer = model.input
     batch, n = inputs.shape[0], inputs.shape[1]
@@ -195,7 +195,7 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
     batch, n = inputs.shape[0], inputs.shape[1]
     if model.input.positions and n != model.input.seq_len:
         raise ValueError(f"model was built for sequences of length {model.input.seq_len}, got {n}")
-    rows = _token_rows(model, inputs)
+    rows = token_rows(model, inputs)
     positions = (
         np.array([n - 1]) if isinstance(read, str) and read == "last"
         else np.arange(n) if isinstance(read, str) else np.asarray(read)

@@ -1,6 +1,6 @@
 """The exact, framework-free model: a residual stream of named coordinates and the blocks that act on it.
 
-Forward semantics (SPEC §2), recorded here once and implemented by `executor` (exact) and `torch_model`
+Forward semantics (docs/construction.md#the-transformer), recorded here once and implemented by `executor` (exact) and `torch_model`
 (float64):
 
     Z = E_in(x)                                     one column per token, len(coords) rows

@@ -1,4 +1,4 @@
-"""Size of a model in the paper's convention (SPEC §2) and in honest counts.
+"""Size of a model in the paper's convention (docs/construction.md#the-transformer) and in honest counts.
 
 params (paper convention, every matrix entry, zeros too):
     input + L * [4 m s H + 2 (m + 1) q] + m        (E_out is m entries; H = s = 1 for a Transformer,

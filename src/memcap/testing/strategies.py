@@ -50,6 +50,20 @@ def id_datasets(draw, max_N: int = 30, max_n: int = 6):
     return _make_consistent(ds)
 
 
+@st.composite
+def sparse_id_datasets(draw, max_N: int = 30, max_n: int = 6):
+    """Consistent token-id datasets whose ids are spread over [0, 2^63): the vocabulary is sparse."""
+    from ..data import validate
+
+    ds = draw(id_datasets(max_N, max_n))
+    top = draw(st.sampled_from([10**6, 10**9, 2**63 - 1]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    spread = np.unique(rng.integers(0, top, size=64, dtype=np.int64))
+    while len(spread) < 20:  # a collision among 64 draws from a large range is rare; draw again if it happened
+        spread = np.unique(np.r_[spread, rng.integers(0, top, size=64, dtype=np.int64)])
+    return validate(ds.labels, tokens=spread[ds.tokens])
+
+
 def _make_consistent(ds):
     """Give every context (current token, multiset) the label of its first occurrence."""
     from ..data import validate

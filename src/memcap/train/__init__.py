@@ -1,2 +1,2 @@
-"""Trained capacity (issue #5): the trainer, tasks, capacity search over an Optuna storage, and the
+"""Trained capacity: the trainer, tasks, capacity search over an Optuna storage, and the
 paper's Appendix H experiments."""

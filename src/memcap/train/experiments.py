@@ -1,4 +1,4 @@
-"""The paper's Appendix H experiments as memcap runs them (SPEC §8–9), each one function.
+"""The paper's Appendix H experiments as memcap runs them (docs/trained.md#trained), each one function.
 
 MultiNLI and IMDb cannot be downloaded here, so Fig 3 runs on scikit-learn's bundled digits (rows as tokens,
 n = 8, d = 8, 10 classes) and on random data of the same shape; the paper's numbers travel with each

@@ -1,4 +1,4 @@
-"""Capacity search on a sorted list of candidates: gallop from the first, then bisect (issue #5).
+"""Capacity search on a sorted list of candidates: gallop from the first, then bisect.
 
 Pure: `next_step` looks only at the outcomes decided so far, so every worker, and every resumed run, asks
 for the same tests in the same order and reaches the same answer. Memorization is assumed monotone in the

@@ -1,4 +1,4 @@
-"""Capacity sweeps over an Optuna storage, shared by any number of workers (issue #5).
+"""Capacity sweeps over an Optuna storage, shared by any number of workers.
 
 An Experiment is a list of points (e.g. N = 600..1700); at each point a gallop-and-bisect search (search.py)
 looks for the smallest model that memorizes (or the largest N a fixed model memorizes). Testing one

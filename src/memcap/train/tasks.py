@@ -1,4 +1,4 @@
-"""Training tasks: tensors to fit, the loss, and where the output is read (SPEC §8).
+"""Training tasks: tensors to fit, the loss, and where the output is read (docs/trained.md#trained).
 
 A Task is what the trainer needs and nothing more. Invariant: `fingerprint` changes whenever the data, the
 loss or the read position does, so a checkpoint or a sweep never mixes runs of different tasks.
@@ -47,7 +47,7 @@ class Task:
 
     @property
     def bits(self) -> float:
-        """Information in the labels: log2(C) per label (the floor N log C of SPEC §9)."""
+        """Information in the labels: log2(C) per label (the floor N log C of docs/trained.md#trained)."""
         return float(self.y.numel() * np.log2(max(self.classes, 2)))
 
     @property

@@ -1,4 +1,4 @@
-"""Training a model to memorize a dataset (SPEC §8): AdamW, linear warm-up, full batch or minibatch,
+"""Training a model to memorize a dataset (docs/trained.md#trained): AdamW, linear warm-up, full batch or minibatch,
 cross-entropy or MSE, stop as soon as the training error is below the threshold.
 
 Invariant: the same TrainConfig, model config, data and seed give the same weights bit for bit, whether the
