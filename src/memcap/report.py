@@ -80,10 +80,10 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
         xs = sorted({r[1] for r in data_rows})
         ax.loglog(xs, [x for x in xs], "k--", label="N (one parameter per example)")
         if tight:
-            a = _fitted(*zip(*tight))
+            a = _fitted(*zip(*tight, strict=True))
             ax.loglog(xs, [a * math.sqrt(x) for x in xs], color="0.5", ls="-", lw=3, alpha=0.35,
                       label=f"{a:.3g} sqrt(N), fitted through next-token tight")
-            title += f" (next-token tight: {_slope_text(*zip(*tight))})"
+            title += f" (next-token tight: {_slope_text(*zip(*tight, strict=True))})"
         ax.loglog(xs, [math.sqrt(x) for x in xs], "k:", label="sqrt(N): the lower bound of Thm 4.2, constant 1")
         ax.loglog(xs, [thm43_min_params(x) for x in xs], "k-.", lw=0.8, label="seq2seq lower bound: nN <= 9W^2 log2(48e nN) (Thm 4.3)")
     _finish(

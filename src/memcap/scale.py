@@ -183,8 +183,8 @@ def checks(fs: dict[str, dict]) -> list[dict]:
             why = reason
             if tail_name:
                 tail = fs.get(tail_name)
-                ci = f" [{tail['ci95'][0]:.3f}, {tail['ci95'][1]:.3f}]" if tail and tail["points"] >= 3 else ""
-                why += (f"; over the asymptotic rows alone the slope is {tail['slope']:.3f}{ci} ({tail['points']} points)"
+                ci = f" [{tail['ci95'][0]:.3f}, {tail['ci95'][1]:.3f}]" if tail and tail.get("points", 3) >= 3 else ""
+                why += (f"; over the asymptotic rows alone the slope is {tail['slope']:.3f}{ci} ({tail.get('points', '?')} points)"
                         if tail else "; no asymptotic rows to compare")
         out.append({"check": what, "slope": f["slope"], "ok": ok, "why": why})
     return out

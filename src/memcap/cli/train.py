@@ -206,7 +206,7 @@ def compare_cmd(data: Path, m: int = 4, trials: int = 4, epochs: int = 1000, max
     from rich.table import Table
 
     t = Table(title=f"built vs trained on {data.name} (N = {ds.N}, n = {ds.n}, C = {ds.C})",
-              caption="parameters: built = every matrix entry, zeros too (docs/construction.md#the-transformer); trained = trainable float32 weights "
+              caption="parameters: built = every matrix entry, zeros too; trained = trainable float32 weights "
                       "(the frozen W_Q = 0 not counted)")
     for col in ("model", "parameters", "nonzero", "max bits", "total bits", "memorized", "wall s"):
         t.add_column(col)
