@@ -125,9 +125,33 @@ class _Watch:
         self.frac -= {c for unit in block.ffn.units if unit.bias >= SNAP_MIN for c, _ in unit.writes}
 
 
+def _significant_bits(v: int) -> int:
+    v = abs(int(v))
+    return 0 if v == 0 else v.bit_length() - ((v & -v).bit_length() - 1)
+
+
+def _widest_weight(model: ExactModel) -> tuple[int, str]:
+    """The most significant bits of any weight (float64 holds 53) and where it sits."""
+    best = (0, "")
+    for i, block in enumerate(model.blocks):
+        for unit in block.ffn.units:
+            for w in (unit.bias, *(w for _, w in unit.reads), *(w for _, w in unit.writes)):
+                b = _significant_bits(w)
+                if b > best[0]:
+                    best = (b, f"block {i}")
+    for row in (*model.input.table, *model.input.weights):
+        for w in row:
+            if _significant_bits(w) > best[0]:
+                best = (_significant_bits(w), "the input layer")
+    return best
+
+
 def float64_check(model: ExactModel, inputs: np.ndarray, read: str = "last") -> FloatCheck:
     """Run the exact executor over `inputs` and decide whether the float64 module computes the same outputs."""
     inputs = np.asarray(inputs)
+    bits, where = _widest_weight(model)
+    if bits > 53:  # the weight itself is rounded in float64: no run needed to refuse
+        return FloatCheck(False, f"a weight in {where} has {bits} significant bits; float64 holds 53", bits, len(inputs))
     watch = _Watch(model, inputs.shape[1] if model.setting != "points" and inputs.ndim >= 2 else 1)
     run(model, inputs, read=read, hook=watch)
     if not watch.problem and model.output in watch.frac:
