@@ -4,7 +4,6 @@ example (and the bit-budget model in float64 torch), and print sizes beside the 
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 from rich.console import Console
@@ -12,10 +11,9 @@ from rich.table import Table
 
 from . import data
 from .bounds import all_bounds, check_lower_bounds
-from .compile import compile
 from .model import fileio
-from .model.stats import model_stats
-from .verify import verify, verify_torch
+from .pipeline import build
+from .verify import verify_torch
 
 VARIANTS = [
     ("tight", {}),
@@ -35,22 +33,17 @@ def run_demo(N: int, n: int, seed: int, out: Path, console: Console) -> bool:
         table.add_column(c, justify="right")
     all_ok = True
     for name, opts in VARIANTS:
-        t0 = time.perf_counter()
-        model = compile(ds, seed=seed, **opts)
-        t1 = time.perf_counter()
-        res = verify(model, ds)
-        t2 = time.perf_counter()
+        b = build(ds, seed=seed, **opts)
         fl = "-"
         if "bit_budget" in opts:
-            fv = verify_torch(model, ds)
+            fv = verify_torch(b.model, ds)
             fl = f"{fv.positions - fv.wrong}/{fv.positions}"
             all_ok &= fv.wrong == 0
-        st = model_stats(model)
-        fileio.save(model, out / name.replace(" ", "-"))
-        all_ok &= res.ok
+        st = b.stats
+        fileio.save(b.model, out / name.replace(" ", "-"))
+        all_ok &= b.verification.ok
         table.add_row(name, f"{st.params:,}", f"{st.nonzero_params:,}", str(st.depth), str(st.width),
-                      str(st.max_bits), f"{st.total_bits:,}", f"{t1 - t0:.2f}", f"{t2 - t1:.2f}",
-                      f"{res.positions - res.wrong}/{res.positions}", fl)
+                      str(st.max_bits), f"{st.total_bits:,}", f"{b.compile_s:.2f}", f"{b.verify_s:.2f}", b.exact_text, fl)
         if name == "tight":
             tight = st
     console.print(table)
