@@ -144,7 +144,8 @@ def _load_strict(bridge, sd: dict[str, np.ndarray]) -> None:
 
     own = bridge.state_dict(keep_vars=True)
     if own.keys() != sd.keys():
-        raise ValueError(f"state dict keys differ: missing {sorted(own.keys() - sd.keys())[:5]}, unexpected {sorted(sd.keys() - own.keys())[:5]}")
+        missing, unexpected = sorted(own.keys() - sd.keys())[:5], sorted(sd.keys() - own.keys())[:5]
+        raise ValueError(f"state dict keys differ: missing {missing}, unexpected {unexpected}")
     with torch.no_grad():
         for k, t in own.items():
             if tuple(t.shape) != sd[k].shape:
