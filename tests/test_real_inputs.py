@@ -230,3 +230,16 @@ def test_python_m_memcap_lists_every_command_and_has_a_version():
         assert cmd in r.stdout, cmd
     r = subprocess.run([sys.executable, "-m", "memcap.cli", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("memcap ")
+
+
+def test_train_checkpoint_of_other_settings_names_them_and_save_writes_a_model(tmp_path):
+    pytest.importorskip("optuna")
+    ds = data.random_vectors(40, 4, 3, 2, seed=0)
+    data.save(ds, tmp_path / "d.npz")
+    base = ["train", str(tmp_path / "d.npz"), "--checkpoint", str(tmp_path / "ck"), "--save", str(tmp_path / "trained")]
+    r = runner.invoke(app, base + ["--epochs", "20"])
+    assert r.exit_code in (0, 1), r.output
+    assert (tmp_path / "trained" / "model.safetensors").exists() and json.loads((tmp_path / "trained" / "config.json").read_text())["kind"]
+    r = runner.invoke(app, base + ["--epochs", "30", "--lr", "0.02"])
+    assert _one_error_line(r), r.output
+    assert "epochs: checkpoint 20, this run 30" in r.output and "lr: checkpoint 0.01, this run 0.02" in r.output

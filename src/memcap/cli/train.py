@@ -19,27 +19,37 @@ STORAGE_HELP = "Optuna storage: an SQLite file path (default) or any SQLAlchemy 
 def _bar(total: int | None, what: str):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    prog = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}" if total else "{task.completed}"),
-                    TimeElapsedColumn(), console=err, transient=True)
+    prog = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}" if total else "{task.completed}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
     return prog, prog.add_task(what, total=total)
 
 
 @app.command("train")
-def train_cmd(data: Path = typer.Argument(..., help="dataset (.npz or .jsonl)"),
-              arch: Arch = typer.Option(Arch.paper, help="paper: the Appendix H model; standard: LayerNorm, learned positions"),
-              blocks: int = typer.Option(2, min=1, help="paper: FFN blocks before and after the attention"),
-              m: int = typer.Option(4, min=1, help="paper: embedding width"), q: int = typer.Option(8, min=1, help="paper: FFN hidden width"),
-              width: int = typer.Option(16, min=1, help="standard: model width"), layers: int = typer.Option(2, min=1, help="standard: layers"),
-              heads: int = typer.Option(2, min=1, help="standard: attention heads (must divide --width)"),
-              lr: float = typer.Option(1e-2, min=0, help="peak learning rate (AdamW)"),
-              warmup: int = typer.Option(50, min=0, help="epochs of linear warm-up"),
-              epochs: int = typer.Option(1000, min=1, help="most epochs to run"),
-              batch_size: int = typer.Option(None, min=1, help="minibatch size (default: full batch)"),
-              threshold: float = typer.Option(0.01, min=0, max=1, help="memorized when the training error is below this"),
-              seed: int = typer.Option(0, help="random seed"),
-              device: str = typer.Option("auto", help="auto (CUDA when present), cpu, cuda or cuda:N"),
-              checkpoint: Path = typer.Option(None, help="directory: saved every 100 epochs; an existing one of the same run resumes"),
-              save: Path = typer.Option(None, "--save", help="directory to write the trained model (model.safetensors + config.json)")):
+def train_cmd(
+    data: Path = typer.Argument(..., help="dataset (.npz or .jsonl)"),
+    arch: Arch = typer.Option(Arch.paper, help="paper: the Appendix H model; standard: LayerNorm, learned positions"),
+    blocks: int = typer.Option(2, min=1, help="paper: FFN blocks before and after the attention"),
+    m: int = typer.Option(4, min=1, help="paper: embedding width"),
+    q: int = typer.Option(8, min=1, help="paper: FFN hidden width"),
+    width: int = typer.Option(16, min=1, help="standard: model width"),
+    layers: int = typer.Option(2, min=1, help="standard: layers"),
+    heads: int = typer.Option(2, min=1, help="standard: attention heads (must divide --width)"),
+    lr: float = typer.Option(1e-2, min=0, help="peak learning rate (AdamW)"),
+    warmup: int = typer.Option(50, min=0, help="epochs of linear warm-up"),
+    epochs: int = typer.Option(1000, min=1, help="most epochs to run"),
+    batch_size: int = typer.Option(None, min=1, help="minibatch size (default: full batch)"),
+    threshold: float = typer.Option(0.01, min=0, max=1, help="memorized when the training error is below this"),
+    seed: int = typer.Option(0, help="random seed"),
+    device: str = typer.Option("auto", help="auto (CUDA when present), cpu, cuda or cuda:N"),
+    checkpoint: Path = typer.Option(None, help="directory: saved every 100 epochs; an existing one of the same run resumes"),
+    save: Path = typer.Option(None, "--save", help="directory to write the trained model (model.safetensors + config.json)"),
+):
     """Train one model on a dataset until its training error is below the threshold."""
     from ..torch_model import StandardConfig, paper_config
     from ..train import tasks
@@ -59,10 +69,13 @@ def train_cmd(data: Path = typer.Argument(..., help="dataset (.npz or .jsonl)"),
     prog, bar = _bar(epochs, "training")
     with prog:
         try:
-            net, res = train(model_cfg, task, TrainConfig(lr=lr, warmup=warmup, epochs=epochs, batch_size=batch_size, threshold=threshold,
-                                                          seed=seed, device=device),
-                             callbacks=(lambda e, lo, er: prog.update(bar, completed=e + 1, description=f"loss {lo:.4f} error {er:.4f}"),),
-                             checkpoint=Checkpoint(checkpoint) if checkpoint else None)
+            net, res = train(
+                model_cfg,
+                task,
+                TrainConfig(lr=lr, warmup=warmup, epochs=epochs, batch_size=batch_size, threshold=threshold, seed=seed, device=device),
+                callbacks=(lambda e, lo, er: prog.update(bar, completed=e + 1, description=f"loss {lo:.4f} error {er:.4f}"),),
+                checkpoint=Checkpoint(checkpoint) if checkpoint else None,
+            )
         except ValueError as e:
             fail(str(e))
     if save is not None:
@@ -72,7 +85,13 @@ def train_cmd(data: Path = typer.Argument(..., help="dataset (.npz or .jsonl)"),
     raise typer.Exit(0 if res.memorized else 1)
 
 
-def _run_sweep(exp, storage: str, workers: int, out: Path, heartbeat: int = 10):
+def _run_sweep(
+    exp,
+    storage: str,
+    workers: int,
+    out: Path,
+    heartbeat: int = 10,
+):
     from ..train import sweep
 
     st = sweep.open_storage(storage, heartbeat)
@@ -81,8 +100,10 @@ def _run_sweep(exp, storage: str, workers: int, out: Path, heartbeat: int = 10):
     except ValueError as e:
         fail(str(e))
     t0 = time.perf_counter()
-    err.print(f"experiment {exp.name} in {storage}; {workers} local worker(s); more can join with: "
-              f"memcap worker --storage {storage} --experiment {exp.name}")
+    err.print(
+        f"experiment {exp.name} in {storage}; {workers} local worker(s); more can join with: "
+        f"memcap worker --storage {storage} --experiment {exp.name}"
+    )
     if workers:
         prog, bar = _bar(None, "trials finished")
         with prog:
@@ -93,12 +114,18 @@ def _run_sweep(exp, storage: str, workers: int, out: Path, heartbeat: int = 10):
 
 
 @repro_app.command("fig3")
-def fig3_cmd(data: str = typer.Option("digits", help="digits (scikit-learn, bundled) or random"),
-             m: int = typer.Option(8, help="embedding width; the paper's is 2 (see `memcap.train.experiments.fig3` for why 8)"),
-             trials: int = typer.Option(4, help="Optuna trials per candidate (the paper used 10)"),
-             epochs: int = 1000, max_blocks: int = 16, storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP),
-             workers: int = 2, out: Path = typer.Option(Path("out/trained"), "-o"), seed: int = 0,
-             N: str = typer.Option(None, "--N", help="comma-separated N (default: the paper's 600,700,...,1700)")):
+def fig3_cmd(
+    data: str = typer.Option("digits", help="digits (scikit-learn, bundled) or random"),
+    m: int = typer.Option(8, help="embedding width; the paper's is 2 (see `memcap.train.experiments.fig3` for why 8)"),
+    trials: int = typer.Option(4, help="Optuna trials per candidate (the paper used 10)"),
+    epochs: int = typer.Option(1000, min=1, help="most epochs per training run"),
+    max_blocks: int = typer.Option(16, min=1, help="largest #blocks the search tries"),
+    storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP),
+    workers: int = typer.Option(2, min=0, help="local worker processes (0: only publish the sweep for `memcap worker`)"),
+    out: Path = typer.Option(Path("out/trained"), "-o", help="folder for the tables, figures and CSVs"),
+    seed: int = typer.Option(0, help="random seed"),
+    N: str = typer.Option(None, "--N", help="comma-separated N (default: the paper's 600,700,...,1700)"),
+):
     """Fig 3: minimum #blocks that memorizes N = 600..1700 examples."""
     need_train_extra()
     from .. import report_trained
@@ -111,11 +138,22 @@ def fig3_cmd(data: str = typer.Option("digits", help="digits (scikit-learn, bund
 
 
 @repro_app.command("n-independence")
-def nindep_cmd(ns: str = typer.Option(None, "--n", help="comma-separated sequence lengths (default 10,100,1000,10000 on a GPU; "
-                                                      "10,100,1000 on a CPU, where n = 10^4 takes about 7 s an epoch)"),
-               trials: int = 2, epochs: int = 1000, max_blocks: int = 8, m: int = typer.Option(2, help="embedding width (the paper's: 2)"),
-               storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP), workers: int = 2,
-               out: Path = typer.Option(Path("out/trained"), "-o"), seed: int = 0):
+def nindep_cmd(
+    ns: str = typer.Option(
+        None,
+        "--n",
+        help="comma-separated sequence lengths (default 10,100,1000,10000 on a GPU; "
+        "10,100,1000 on a CPU, where n = 10^4 takes about 7 s an epoch)",
+    ),
+    trials: int = typer.Option(2, min=1, help="Optuna trials (learning rate, warm-up) per tested size"),
+    epochs: int = typer.Option(1000, min=1, help="most epochs per training run"),
+    max_blocks: int = typer.Option(8, min=1, help="largest #blocks the search tries"),
+    m: int = typer.Option(2, help="embedding width (the paper's: 2)"),
+    storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP),
+    workers: int = typer.Option(2, min=0, help="local worker processes (0: only publish the sweep for `memcap worker`)"),
+    out: Path = typer.Option(Path("out/trained"), "-o", help="folder for the tables, figures and CSVs"),
+    seed: int = typer.Option(0, help="random seed"),
+):
     """N = 500 random sequences, labels +-1, MSE: minimum #blocks as n grows (paper: 4 for every n)."""
     need_train_extra()
     import torch
@@ -132,8 +170,14 @@ def nindep_cmd(ns: str = typer.Option(None, "--n", help="comma-separated sequenc
 
 
 @repro_app.command("curves")
-def curves_cmd(N: int = typer.Option(1000, "--N"), blocks: str = "1,2,4,8", m: int = 4, epochs: int = 1000, seed: int = 0,
-               out: Path = typer.Option(Path("out/trained"), "-o")):
+def curves_cmd(
+    N: int = typer.Option(1000, "--N", min=1, help="digits examples to train on"),
+    blocks: str = typer.Option("1,2,4,8", help="comma-separated #blocks, one curve each"),
+    m: int = typer.Option(4, min=1, help="embedding width"),
+    epochs: int = typer.Option(1000, min=1, help="most epochs per training run"),
+    seed: int = typer.Option(0, help="random seed"),
+    out: Path = typer.Option(Path("out/trained"), "-o", help="folder for the tables, figures and CSVs"),
+):
     """Figs 1–2: loss and accuracy curves vs #blocks at a fixed N (digits)."""
     need_train_extra()
     from .. import report_trained
@@ -143,17 +187,31 @@ def curves_cmd(N: int = typer.Option(1000, "--N"), blocks: str = "1,2,4,8", m: i
 
     set_threads(1)
     task = tasks.digits(seed).subset(N)
-    items = curves(task, int_list(blocks, "--blocks"), m=m, epochs=epochs, seed=seed,
-                   on_done=lambda c: err.print(f"{c.blocks} blocks: accuracy {c.accuracy[-1]:.4f} (lr {c.lr:g})"))
+    items = curves(
+        task,
+        int_list(blocks, "--blocks"),
+        m=m,
+        epochs=epochs,
+        seed=seed,
+        on_done=lambda c: err.print(f"{c.blocks} blocks: accuracy {c.accuracy[-1]:.4f} (lr {c.lr:g})"),
+    )
     console.print(report_trained.curves(items, N, task.name, out, m).read_text())
 
 
 @repro_app.command("bits-per-param")
-def bpp_cmd(arch: ArchOrBoth = typer.Option(ArchOrBoth.both, help="paper, standard or both"),
-            sizes: str = typer.Option(None, help="one architecture: its sizes (paper: #blocks, default 1,2,4; standard: widths, default 4,8)"),
-            C: int = typer.Option(2, "--C"), max_N: int = typer.Option(4000, "--max-N"), step: int = 25, trials: int = 2,
-            epochs: int = 1000, storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP), workers: int = 2,
-            out: Path = typer.Option(Path("out/trained"), "-o"), seed: int = 0):
+def bpp_cmd(
+    arch: ArchOrBoth = typer.Option(ArchOrBoth.both, help="paper, standard or both"),
+    sizes: str = typer.Option(None, help="one architecture: its sizes (paper: #blocks, default 1,2,4; standard: widths, default 4,8)"),
+    C: int = typer.Option(2, "--C", min=2, help="classes of the random labels"),
+    max_N: int = typer.Option(4000, "--max-N", min=1, help="largest N the search tries"),
+    step: int = typer.Option(25, min=1, help="spacing of the N grid"),
+    trials: int = typer.Option(2, min=1, help="Optuna trials (learning rate, warm-up) per tested size"),
+    epochs: int = typer.Option(1000, min=1, help="most epochs per training run"),
+    storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP),
+    workers: int = typer.Option(2, min=0, help="local worker processes (0: only publish the sweep for `memcap worker`)"),
+    out: Path = typer.Option(Path("out/trained"), "-o", help="folder for the tables, figures and CSVs"),
+    seed: int = typer.Option(0, help="random seed"),
+):
     """Bits per parameter on random labels: largest N memorized x log2 C / parameters, beside the anchors."""
     need_train_extra()
     from .. import report_trained
@@ -171,8 +229,12 @@ def bpp_cmd(arch: ArchOrBoth = typer.Option(ArchOrBoth.both, help="paper, standa
 
 
 @app.command("worker")
-def worker_cmd(storage: str = typer.Option(..., help=STORAGE_HELP), experiment: str = typer.Option(..., help="the experiment's name"),
-               heartbeat: int = 10, max_trials: int = typer.Option(None, help="stop after this many trials")):
+def worker_cmd(
+    storage: str = typer.Option(..., help=STORAGE_HELP),
+    experiment: str = typer.Option(..., help="the experiment's name"),
+    heartbeat: int = typer.Option(10, min=1, help="seconds between a trial's heartbeats; a silent trial is retried"),
+    max_trials: int = typer.Option(None, help="stop after this many trials"),
+):
     """Join a sweep: take trials from the shared storage until every search is done."""
     need_train_extra()
     if "://" not in storage and not Path(storage).exists():
@@ -182,16 +244,28 @@ def worker_cmd(storage: str = typer.Option(..., help=STORAGE_HELP), experiment: 
     sweep.set_threads(1)
     st = sweep.open_storage(storage, heartbeat)
     try:
-        ran = sweep.work(st, experiment, max_trials=max_trials, on_trial=lambda r: err.print(
-            f"{r.point}/{r.candidate} k={r.k}: memorized={r.memorized} error={r.error:.4f} {r.seconds:.1f}s"))
+        ran = sweep.work(
+            st,
+            experiment,
+            max_trials=max_trials,
+            on_trial=lambda r: err.print(f"{r.point}/{r.candidate} k={r.k}: memorized={r.memorized} error={r.error:.4f} {r.seconds:.1f}s"),
+        )
     except ValueError as e:
         fail(str(e))
     console.print(f"this worker ran {ran} trials")
 
 
 @app.command("compare")
-def compare_cmd(data: Path, m: int = 4, trials: int = 4, epochs: int = 1000, max_blocks: int = 32,
-                storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP), workers: int = 2, seed: int = 0):
+def compare_cmd(
+    data: Path = typer.Argument(..., help="dataset (.npz or .jsonl)"),
+    m: int = typer.Option(4, min=1, help="embedding width of the trained model"),
+    trials: int = typer.Option(4, min=1, help="Optuna trials (learning rate, warm-up) per tested size"),
+    epochs: int = typer.Option(1000, min=1, help="most epochs per training run"),
+    max_blocks: int = typer.Option(32, min=1, help="largest #blocks the search tries"),
+    storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP),
+    workers: int = typer.Option(2, min=0, help="local worker processes (0: only publish the sweep for `memcap worker`)"),
+    seed: int = typer.Option(0, help="random seed"),
+):
     """Built vs trained on one dataset: the construction's parameters and bits beside the smallest trained
     model of the paper's architecture that memorizes it."""
     need_train_extra()
@@ -199,15 +273,26 @@ def compare_cmd(data: Path, m: int = 4, trials: int = 4, epochs: int = 1000, max
 
     ds = _load_dataset(data)
     try:
-        res = compare(ds, data.name, storage=storage, workers=workers, m=m, n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed,
-                      progress=lambda msg: err.print(msg))
+        res = compare(
+            ds,
+            data.name,
+            storage=storage,
+            workers=workers,
+            m=m,
+            n_trials=trials,
+            epochs=epochs,
+            max_blocks=max_blocks,
+            seed=seed,
+            progress=lambda msg: err.print(msg),
+        )
     except ValueError as e:
         fail(str(e))
     from rich.table import Table
 
-    t = Table(title=f"built vs trained on {data.name} (N = {ds.N}, n = {ds.n}, C = {ds.C})",
-              caption="parameters: built = every matrix entry, zeros too; trained = trainable float32 weights "
-                      "(the frozen W_Q = 0 not counted)")
+    t = Table(
+        title=f"built vs trained on {data.name} (N = {ds.N}, n = {ds.n}, C = {ds.C})",
+        caption="parameters: built = every matrix entry, zeros too; trained = trainable float32 weights (the frozen W_Q = 0 not counted)",
+    )
     for col in ("model", "parameters", "nonzero", "max bits", "total bits", "memorized", "wall s"):
         t.add_column(col)
     for r in res:
