@@ -7,7 +7,7 @@ import time
 
 from memcap import data
 from memcap.compile import compile
-from memcap.model.stats import model_stats
+from memcap.ir.stats import model_stats
 from memcap.verify import verify
 
 big = "--no-big" not in sys.argv

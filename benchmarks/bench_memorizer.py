@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 
+from memcap.ir.executor import run
+from memcap.ir.stats import model_stats
 from memcap.memorize import memorize
-from memcap.model.executor import run
-from memcap.model.stats import model_stats
 
 N, d, C = 10_000, 16, 10
 rng = np.random.default_rng(0)

@@ -4,11 +4,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hst
 
 from memcap.construct.memorizer import Group, GroupPlan, Scratch, build_blocks
+from memcap.ir import fileformat
+from memcap.ir.executor import run
+from memcap.ir.layers import Block, ExactModel
+from memcap.ir.stats import model_stats
 from memcap.memorize import DataError, memorize
-from memcap.model import fileio
-from memcap.model.executor import run
-from memcap.model.layers import Block, ExactModel
-from memcap.model.stats import model_stats
 from memcap.testing.strategies import point_sets
 
 
@@ -78,7 +78,7 @@ def _model_from_plan(plan, form_model):
 def test_changing_any_chunk_of_any_crafted_integer_breaks_verification():
     from memcap.construct.memorizer import plan_groups
     from memcap.construct.projection import project
-    from memcap.model.exact import exact_dyadic
+    from memcap.ir.numbers import exact_dyadic
 
     x, y = data(60, 3, 10, extra=0, seed=3)
     model = memorize(x, y)
@@ -109,10 +109,10 @@ def test_changing_any_chunk_of_any_crafted_integer_breaks_verification():
 
 def test_same_seed_same_bytes_and_exact_round_trip(tmp_path):
     x, y = data(200, 4, 10, extra=50)
-    a, b = fileio.save(memorize(x, y, seed=5), tmp_path / "a"), fileio.save(memorize(x, y, seed=5), tmp_path / "b")
+    a, b = fileformat.save(memorize(x, y, seed=5), tmp_path / "a"), fileformat.save(memorize(x, y, seed=5), tmp_path / "b")
     for f in ("model.json", "weights.safetensors"):
         assert (a / f).read_bytes() == (b / f).read_bytes()
-    loaded = fileio.load(a)
+    loaded = fileformat.load(a)
     assert loaded == memorize(x, y, seed=5)
     assert_memorizes(loaded, x, y)
 
@@ -146,8 +146,8 @@ def test_any_valid_point_set_is_memorized(ps):
 def test_ffn_step_is_exact_across_the_int64_boundary(values, units):
     """The executor keeps small coordinates in int64 and big ones in Python ints; whatever mix, one FFN
     step equals the same step done in Python ints."""
-    from memcap.model.executor import _fit, run_ffn
-    from memcap.model.layers import FFN, Unit
+    from memcap.ir.executor import _fit, run_ffn
+    from memcap.ir.layers import FFN, Unit
 
     x = np.array(values, dtype=object)
     small = np.array([v % 1000 for v in values], dtype=object)

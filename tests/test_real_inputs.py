@@ -15,8 +15,8 @@ import memcap
 from memcap import data
 from memcap.cli import app
 from memcap.export import NotFloatExact, to_torch
-from memcap.model import fileio
-from memcap.model.float64 import float64_check
+from memcap.ir import fileformat
+from memcap.ir.float64 import float64_check
 from memcap.testing.strategies import sparse_id_datasets
 
 runner = CliRunner()
@@ -38,7 +38,7 @@ def test_ids_of_any_size_compile_small(tmp_path, top, positions):
     assert "300/300 positions" in r.output
     size = sum(f.stat().st_size for f in model.iterdir())
     assert size < 1_000_000, size
-    m = fileio.load(model)
+    m = fileformat.load(model)
     distinct = len(np.unique(np.load(ds_path)["tokens"])) if not positions else 300 * 5
     assert len(m.input.table) <= distinct + 1  # one row per token (or pair) present, plus the unseen row
     assert runner.invoke(app, ["verify", str(model), str(ds_path)]).exit_code == 0
@@ -103,7 +103,7 @@ def test_float64_is_decided_by_activations_not_weight_bits(tmp_path):
 def test_verify_torch_exits_1_on_a_float_miss(tmp_path, monkeypatch):
     # if the check ever judged a model exact that float64 gets wrong, verify --torch must still fail
     import memcap.export as export
-    from memcap.model.float64 import FloatCheck
+    from memcap.ir.float64 import FloatCheck
 
     ds = data.random_ids(1000, 5, 50, 10, seed=1)
     memcap.save(memcap.compile(ds), tmp_path / "m")

@@ -21,10 +21,10 @@ from .data import load as load_dataset
 from .data import save as save_dataset
 from .errors import DataError
 from .export import NotFloatExact, load_torch, to_torch
+from .ir.fileformat import load, save
+from .ir.layers import ExactModel
+from .ir.stats import model_stats as stats
 from .memorize import memorize
-from .model.fileio import load, save
-from .model.layers import ExactModel
-from .model.stats import model_stats as stats
 from .verify import verify
 
 try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .compile import compile
 from .data import Dataset, save
-from .model.stats import model_stats
+from .ir.stats import model_stats
 from .train import sweep, tasks
 from .train.experiments import Experiment
 from .verify import verify

@@ -28,9 +28,9 @@ from .construct.transformer import (
 )
 from .data import Dataset
 from .errors import DataError
+from .ir.layers import Block, ExactModel, InputLayer, UniformAttention
+from .ir.numbers import exact_dyadic
 from .memorize import paper_range, separation
-from .model.exact import exact_dyadic
-from .model.layers import Block, ExactModel, InputLayer, UniformAttention
 
 Progress = Callable[[str], None]
 

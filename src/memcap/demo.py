@@ -11,7 +11,7 @@ from rich.table import Table
 
 from . import data
 from .bounds import all_bounds, check_lower_bounds
-from .model import fileio
+from .ir import fileformat
 from .pipeline import build
 from .verify import verify_torch
 
@@ -40,7 +40,7 @@ def run_demo(N: int, n: int, seed: int, out: Path, console: Console) -> bool:
             fl = f"{fv.positions - fv.wrong}/{fv.positions}"
             all_ok &= fv.wrong == 0
         st = b.stats
-        fileio.save(b.model, out / name.replace(" ", "-"))
+        fileformat.save(b.model, out / name.replace(" ", "-"))
         all_ok &= b.verification.ok
         table.add_row(name, f"{st.params:,}", f"{st.nonzero_params:,}", str(st.depth), str(st.width),
                       str(st.max_bits), f"{st.total_bits:,}", f"{b.compile_s:.2f}", f"{b.verify_s:.2f}", b.exact_text, fl)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .data import Dataset
-from .model.executor import run, run_ffn, token_rows
-from .model.layers import ExactModel
+from .ir.executor import run, run_ffn, token_rows
+from .ir.layers import ExactModel
 
 
 @dataclass(frozen=True)

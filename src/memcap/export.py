@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import fileio
-from .model.dense import state_dict, torch_config
-from .model.float64 import FloatCheck, float64_check
-from .model.layers import ExactModel
+from .ir import fileformat
+from .ir.dense import state_dict, torch_config
+from .ir.float64 import FloatCheck, float64_check
+from .ir.layers import ExactModel
 
 
 class NotFloatExact(ValueError):
@@ -69,11 +69,11 @@ def load_torch(path: str | Path, force: bool = False):
 
     f = Path(path) / "weights.safetensors" if Path(path).is_dir() else Path(path)
     if not f.exists():
-        raise fileio.ModelFileError(f"no weights at {f}")
+        raise fileformat.ModelFileError(f"no weights at {f}")
     with safe_open(str(f), "pt") as fh:
         meta = json.loads((fh.metadata() or {}).get("memcap", "{}"))
     if "config" not in meta:
-        raise fileio.ModelFileError(f"{f} has no memcap configuration in its metadata (written by another tool?)")
+        raise fileformat.ModelFileError(f"{f} has no memcap configuration in its metadata (written by another tool?)")
     verdict = meta.get("float64")
     if not force and not (verdict and verdict.get("exact")):
         why = verdict["reason"] if verdict else "never checked"

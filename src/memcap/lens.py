@@ -23,9 +23,9 @@ from .construct.memorizer import Scratch
 from .construct.projection import project
 from .construct.transformer import memorize_on_line
 from .export import NotFloatExact, read_for
-from .model.dense import state_dict
-from .model.float64 import float64_check
-from .model.layers import Block, ExactModel
+from .ir.dense import state_dict
+from .ir.float64 import float64_check
+from .ir.layers import Block, ExactModel
 
 EXTRA = ("T1", "D1")  # the phi~ memorizer's own line and distance coordinates (F2 keeps t and D)
 

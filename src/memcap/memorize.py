@@ -14,8 +14,8 @@ import numpy as np
 from .construct.memorizer import Scratch, stage2_depth
 from .construct.projection import project
 from .errors import DataError, rows_text
-from .model.exact import exact_dyadic
-from .model.layers import Block, ExactModel, InputLayer
+from .ir.layers import Block, ExactModel, InputLayer
+from .ir.numbers import exact_dyadic
 
 NO_LABEL = -1
 POINT_COORDS = ("x", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0", "i1")

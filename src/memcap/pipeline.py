@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from .compile import compile
 from .data import Dataset
-from .model.float64 import FloatCheck, float64_check
-from .model.layers import ExactModel
-from .model.stats import ModelStats, model_stats
+from .ir.float64 import FloatCheck, float64_check
+from .ir.layers import ExactModel
+from .ir.stats import ModelStats, model_stats
 from .verify import Verification, read_positions
 from .verify import verify as verify_exact
 

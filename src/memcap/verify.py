@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import Dataset
-from .model.executor import ExactOutput, run
-from .model.layers import ExactModel
+from .ir.executor import ExactOutput, run
+from .ir.layers import ExactModel
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def predict(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
     """Exact outputs: [N] for next-token and point models, [N, n] for seq2seq; int64 where every output is
     an integer (else an object array with Fractions). An example with a token id that the model never saw
     gets -1 (no label) at every position: the construction says nothing about it."""
-    from .model.executor import run
+    from .ir.executor import run
 
     inputs = np.asarray(inputs)
     out = run(model, inputs, read=read_positions(model)).values()

@@ -13,8 +13,8 @@ from rich.table import Table
 from .. import data as data_mod
 from ..bounds import all_bounds, check_lower_bounds
 from ..errors import DataError
-from ..model import fileio
-from ..model.stats import model_stats
+from ..ir import fileformat
+from ..ir.stats import model_stats
 from .common import AttentionKind, Mode, Setting, Target, Unit, app, console, data_app, err, fail, int_list, load_dataset, load_model, value
 
 BUDGET_HELP = "every weight fits this many bits (the model then runs exactly in float64 for budgets up to ~48); default: none"
@@ -45,7 +45,7 @@ def memorize_points(points: Path = typer.Argument(..., help="an .npz with `point
         model = memorize(*_load_points(points), mode=mode.value, bit_budget=bit_budget, seed=seed)
     except DataError as e:
         fail(str(e))
-    fileio.save(model, output)
+    fileformat.save(model, output)
     st = model_stats(model)
     console.print(f"wrote {output}: depth {st.depth}, width {st.width}, params {st.params}, max bits {st.max_bits}")
 
@@ -137,7 +137,7 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
             fail(f"model does not memorize the data (first misses {list(res.misses)}); nothing written", 1)
         fc = built.float64
         console.print(f"float64: {'exact' if fc.exact else 'not exact'} ({fc.reason})")
-    fileio.save(built.model, output)
+    fileformat.save(built.model, output)
     _print_stats(built.model)
     console.print(f"wrote {output}")
 
@@ -289,7 +289,7 @@ def export_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
             from ..export import to_torch
 
             to_torch(model, ds.inputs if ds else None)
-            fileio.save(model, output)
+            fileformat.save(model, output)
     except NotFloatExact as e:
         fail(str(e))
     except ImportError as e:

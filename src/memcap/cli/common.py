@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover
 from .. import __version__
 from .. import data as data_mod
 from ..errors import DataError
-from ..model import fileio
+from ..ir import fileformat
 
 
 class OneLineErrors(TyperGroup):
@@ -81,8 +81,8 @@ def load_dataset(path: Path) -> data_mod.Dataset:
 
 def load_model(path: Path):
     try:
-        return fileio.load(path)
-    except (fileio.ModelFileError, OSError) as e:
+        return fileformat.load(path)
+    except (fileformat.ModelFileError, OSError) as e:
         fail(str(e))
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
-from ..model.layers import FFN
+from ..ir.layers import FFN
 from .memorizer import FLOAT_SNAP, GroupPlan, Scratch, build_blocks, choose_group_size, plan_groups
 from .projection import Projection, project
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .exact import exact_dyadic
 from .layers import FFN, ExactModel, UniformAttention
+from .numbers import exact_dyadic
 
 
 @dataclass(frozen=True)
