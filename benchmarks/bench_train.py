@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import torch
 
-from memcap.torch_model import MemTransformer, paper_config
+from memcap.nn.model import MemTransformer, paper_config
 from memcap.train import tasks
 from memcap.train.trainer import TrainConfig, train
 

@@ -5,9 +5,9 @@ from hypothesis import HealthCheck, given, settings
 
 from memcap import data
 from memcap.compile import compile
-from memcap.export import NotFloatExact, to_torch
 from memcap.ir.stats import model_stats
 from memcap.memorize import DataError
+from memcap.nn.export import NotFloatExact, to_torch
 from memcap.testing.strategies import _make_consistent, id_datasets
 from memcap.verify import verify, verify_torch
 

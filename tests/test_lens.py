@@ -9,12 +9,12 @@ from typer.testing import CliRunner
 
 from memcap import data
 from memcap.cli import app
-from memcap.export import NotFloatExact
+from memcap.nn.export import NotFloatExact
 from memcap.pipeline import build
 from memcap.verify import verify
 
 pytest.importorskip("transformer_lens")
-from memcap.lens import lens_form, lens_tokens, to_transformer_lens  # noqa: E402
+from memcap.nn.export import lens_form, lens_tokens, to_transformer_lens  # noqa: E402
 
 runner = CliRunner()
 

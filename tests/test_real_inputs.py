@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 import memcap
 from memcap import data
 from memcap.cli import app
-from memcap.export import NotFloatExact, to_torch
 from memcap.ir import fileformat
 from memcap.ir.float64 import float64_check
+from memcap.nn.export import NotFloatExact, to_torch
 from memcap.testing.strategies import sparse_id_datasets
 
 runner = CliRunner()
@@ -102,7 +102,7 @@ def test_float64_is_decided_by_activations_not_weight_bits(tmp_path):
 
 def test_verify_torch_exits_1_on_a_float_miss(tmp_path, monkeypatch):
     # if the check ever judged a model exact that float64 gets wrong, verify --torch must still fail
-    import memcap.export as export
+    import memcap.nn.export as export
     from memcap.ir.float64 import FloatCheck
 
     ds = data.random_ids(1000, 5, 50, 10, seed=1)
@@ -117,7 +117,7 @@ README_LOAD = """
 import json
 from safetensors import safe_open
 from safetensors.torch import load_file
-from memcap.torch_model import MemTransformer, TransformerConfig
+from memcap.nn.model import MemTransformer, TransformerConfig
 with safe_open(f"{path}/weights.safetensors", "pt") as f:
     config = json.loads(f.metadata()["memcap"])["config"]
 net = MemTransformer(TransformerConfig(**config)).double()

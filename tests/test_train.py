@@ -15,7 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as hst
 
-from memcap.torch_model import StandardConfig, build, paper_config
+from memcap.nn.model import StandardConfig, build, paper_config
 from memcap.train import sweep, tasks
 from memcap.train.search import next_step
 from memcap.train.trainer import Checkpoint, TrainConfig, evaluate, train
@@ -75,7 +75,7 @@ def test_read_position_equals_the_full_output():
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_uniform_attention_shortcut_equals_softmax_of_zero_scores(causal):
-    from memcap.torch_model import MemTransformer
+    from memcap.nn.model import MemTransformer
 
     torch.manual_seed(0)
     cfg = replace(paper_config(2, 7, 3, d_in=4), causal=causal)

@@ -9,7 +9,7 @@
 
 The pieces: `compile` (the construction), `verify` (the exact executor on every example), `load`/`save`
 (model files), `memorize` (the plain ReLU memorizer on points), `to_torch`/`load_torch` and
-`memcap.export.to_transformer_lens` (the field's tools), `stats` (sizes in the paper's convention).
+`memcap.nn.export.to_transformer_lens` (the field's tools), `stats` (sizes in the paper's convention).
 """
 
 from importlib.metadata import PackageNotFoundError
@@ -20,11 +20,12 @@ from .data import Dataset
 from .data import load as load_dataset
 from .data import save as save_dataset
 from .errors import DataError
-from .export import NotFloatExact, load_torch, to_torch
 from .ir.fileformat import load, save
 from .ir.layers import ExactModel
 from .ir.stats import model_stats as stats
 from .memorize import memorize
+from .nn import export
+from .nn.export import NotFloatExact, load_torch, to_torch
 from .verify import verify
 
 try:
@@ -33,4 +34,4 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = ["compile", "verify", "load", "save", "Dataset", "load_dataset", "save_dataset", "memorize", "stats",
-           "to_torch", "load_torch", "ExactModel", "DataError", "NotFloatExact", "__version__"]
+           "to_torch", "load_torch", "export", "ExactModel", "DataError", "NotFloatExact", "__version__"]

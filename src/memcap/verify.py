@@ -129,7 +129,7 @@ def verify_torch(model: ExactModel, ds: Dataset, batch: int = 4096, force: bool 
     when the float64 check, measured on this dataset, says float64 would not compute the exact outputs."""
     import torch
 
-    from .export import to_torch
+    from .nn.export import to_torch
 
     net = to_torch(model, ds.inputs, force=force)
     x = torch.from_numpy(ds.inputs)

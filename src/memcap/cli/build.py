@@ -163,7 +163,7 @@ def _check_labels(model, ds, model_path: Path, data: Path) -> None:
 def verify_cmd(model_path: Path = typer.Argument(..., help="a model directory"), data: Path = typer.Argument(..., help="its dataset"),
                torch: bool = typer.Option(False, help="also run the float64 PyTorch module (where the float64 check allows)")):
     """Run MODEL exactly on every example of DATA; exit 1 on any miss (exact, or float64 with --torch)."""
-    from ..export import NotFloatExact
+    from ..nn.export import NotFloatExact
     from ..verify import unseen_examples, verify_torch
     from ..verify import verify as verify_ds
 
@@ -272,7 +272,7 @@ def export_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
                output: Path = typer.Option(..., "-o", help="folder to write"),
                data: Path = typer.Option(None, help="dataset to check float64 exactness on (default: the verdict recorded at compile)")):
     """Write MODEL for another tool: TransformerLens 4 (config.json, model.safetensors, vocab.json)."""
-    from ..export import NotFloatExact
+    from ..nn.export import NotFloatExact
 
     model = load_model(model_path)
     if model.setting == "points":
@@ -282,11 +282,11 @@ def export_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
         _check_fits(model, ds, model_path, data)
     try:
         if to is Target.transformer_lens:
-            from ..lens import save_transformer_lens
+            from ..nn.export import save_transformer_lens
 
             save_transformer_lens(model, output, ds.inputs if ds else None)
         else:
-            from ..export import to_torch
+            from ..nn.export import to_torch
 
             to_torch(model, ds.inputs if ds else None)
             fileformat.save(model, output)

@@ -51,7 +51,7 @@ def train_cmd(
     save: Path = typer.Option(None, "--save", help="directory to write the trained model (model.safetensors + config.json)"),
 ):
     """Train one model on a dataset until its training error is below the threshold."""
-    from ..torch_model import StandardConfig, paper_config
+    from ..nn.model import StandardConfig, paper_config
     from ..train import tasks
     from ..train.trainer import Checkpoint, TrainConfig, pick_device, save_trained, train
 

@@ -12,7 +12,7 @@ import hashlib
 import math
 from dataclasses import dataclass, replace
 
-from ..torch_model import paper_config
+from ..nn.model import paper_config
 from . import tasks
 from .sweep import Experiment
 from .trainer import TrainConfig, is_memorized, train

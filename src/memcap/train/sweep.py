@@ -36,7 +36,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_s
 from optuna.trial import TrialState
 from scipy.stats import qmc
 
-from ..torch_model import StandardConfig, TransformerConfig, paper_config
+from ..nn.model import StandardConfig, TransformerConfig, paper_config
 from . import tasks
 from .search import next_step
 from .trainer import TrainConfig, train

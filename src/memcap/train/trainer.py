@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..torch_model import StandardConfig, TransformerConfig, build, trainable_params
+from ..nn.model import StandardConfig, TransformerConfig, build, trainable_params
 from .tasks import Task
 
 

@@ -1,5 +1,5 @@
 """The one PyTorch model file of memcap. `MemTransformer` is the Transformer of docs/construction.md#the-transformer (attention +
-residual FFN blocks, no LayerNorm, no 1/sqrt(s) scale), used both by `to_torch` (built weights) and by the
+residual FFN blocks, no LayerNorm, no 1/sqrt(s) scale), used both by `nn.export.to_torch` (built weights) and by the
 trainer (learned ones, `paper_config`: the architecture of the paper's Appendix H). `StandardTransformer`
 is the usual small pre-LayerNorm Transformer with learned positions, for comparison.
 
