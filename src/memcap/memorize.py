@@ -7,12 +7,11 @@ Labels >= 0 are classes; -1 marks an extra point that must come out as "no label
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from .construct.memorizer import Scratch, stage2_depth
-from .construct.projection import project
+from .construct.memorizer import BudgetError, Scratch, memorize_on_line, stage2_depth
+from .construct.projection import paper_range, project, separation
 from .errors import DataError, rows_text
 from .ir.layers import Block, ExactModel, InputLayer
 from .ir.numbers import exact_dyadic
@@ -78,36 +77,11 @@ def dedupe(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return uniq, lab, first
 
 
-@dataclass(frozen=True)
-class PointStats:
-    r: float  # max norm
-    delta: float  # min distance between distinct points
-
-
-def separation(x: np.ndarray) -> PointStats:
-    """(r, delta) of docs/construction.md#data by nearest-neighbour search (a k-d tree), not all pairs."""
-    from scipy.spatial import cKDTree
-
-    r = float(np.linalg.norm(x, axis=1).max()) if len(x) else 0.0
-    if len(x) < 2:
-        return PointStats(r, math.inf)
-    dist, _ = cKDTree(x).query(x, k=2)
-    return PointStats(r, float(dist[:, 1].min()))
-
-
-def paper_range(v: int, r: float, delta: float, d: int) -> float:
-    """The worst-case projected range R = 20 r V^2 / delta * sqrt(pi d) of docs/construction.md#the-memorizer (r >= 1, delta <= 1)."""
-    r, delta = max(r, 1.0), min(delta, 1.0)
-    return 20 * r * v * v / delta * math.sqrt(math.pi * max(d, 1))
-
-
 def memorize(points, labels, *, mode: str = "tight", bit_budget: int | None = None, seed: int = 0) -> ExactModel:
     """Build a width-12 ReLU network (residual FFN blocks) mapping every labelled point to its label and
     every extra point (label -1) to -1. Exact integer weights; same inputs and seed give the same model."""
     if mode not in ("tight", "paper"):
         raise DataError(f"mode must be 'tight' or 'paper', got {mode!r}")
-    from .construct.transformer import BudgetError, memorize_on_line  # the Transformer's stages import DataError from here
-
     x, y, rows = dedupe(*check_points(points, labels))
     num, den = exact_dyadic(x)
     proj = project(num, den, seed=seed, directions=1 if mode == "paper" else 4)

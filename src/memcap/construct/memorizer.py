@@ -29,7 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import DataError
 from ..ir.layers import FFN, Unit
+from .projection import Projection
 
 UNITS_PER_BLOCK = 12  # the width q of every FFN; Stage II packs 3 groups, Stage III needs 11 units
 FLOAT_SNAP = 3 << 51  # relu(x + 1.5 * 2^52) - 1.5 * 2^52 rounds x to an integer in float64, is x exactly
@@ -221,3 +223,55 @@ def build_blocks(
         ]
     blocks.extend(FFN(units=tuple(u)) for u in stage3)
     return blocks
+
+
+class BudgetError(DataError):
+    pass
+
+
+@dataclass(frozen=True)
+class LineMemorizer:
+    """A memorizer built on a projection: its plan and FFN blocks."""
+
+    projection: Projection
+    plan: GroupPlan
+    blocks: tuple[FFN, ...]
+    snap: int
+
+
+def memorize_on_line(
+    proj: Projection,
+    form: tuple[tuple[int, int], ...],
+    labelled: np.ndarray,
+    stored: list[int],
+    scratch: Scratch,
+    no_match: int,
+    mode: str,
+    bit_budget: int | None,
+    paper_bits: int,
+    what: str,
+    float_snap: bool = True,
+) -> LineMemorizer:
+    """Stages II-III for the points `labelled` (indices into proj) with their stored values (>= 1).
+    `float_snap`: under a bit budget, snap with 3 * 2^51 so float64 rounds to the exact integer (the
+    Transformer's way); off, the snap is the smallest power of two above the range (the plain memorizer's)."""
+    rank = np.empty(len(proj.order), dtype=np.int64)
+    rank[proj.order] = np.arange(len(proj.order))
+    srt = np.argsort(rank[labelled], kind="stable")
+    labelled = np.asarray(labelled)[srt]
+    stored = [stored[i] for i in srt]
+    floors = proj.floors()
+    fl = [int(floors[i]) for i in labelled]
+    t_max = max(abs(int(v)) for v in proj.values) // proj.den + 1
+    label_bits = max(stored).bit_length()
+    if bit_budget is not None:
+        need = max((4 * t_max + 2).bit_length(), label_bits)
+        if need > bit_budget:
+            raise BudgetError(f"{what}: bit budget {bit_budget} is too small: the projected range needs "
+                              f"{(4 * t_max + 2).bit_length()} bits and the stored values {label_bits} bits")
+    k, addr_bits = choose_group_size(fl, label_bits, mode, bit_budget)
+    if mode == "paper" and bit_budget is None:
+        addr_bits = max(addr_bits, paper_bits)
+    plan = plan_groups(fl, stored, k, addr_bits, label_bits)
+    snap = FLOAT_SNAP if float_snap and bit_budget is not None and t_max < 1 << 50 else 1 << (t_max.bit_length() + 1)
+    return LineMemorizer(proj, plan, tuple(build_blocks(form, plan, scratch, no_match, snap)), snap)

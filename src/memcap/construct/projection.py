@@ -17,6 +17,29 @@ import numpy as np
 MAX_DIRECTION_BITS = 4096
 
 
+@dataclass(frozen=True)
+class PointStats:
+    r: float  # max norm
+    delta: float  # min distance between distinct points
+
+
+def separation(x: np.ndarray) -> PointStats:
+    """(r, delta) of docs/construction.md#data by nearest-neighbour search (a k-d tree), not all pairs."""
+    from scipy.spatial import cKDTree
+
+    r = float(np.linalg.norm(x, axis=1).max()) if len(x) else 0.0
+    if len(x) < 2:
+        return PointStats(r, math.inf)
+    dist, _ = cKDTree(x).query(x, k=2)
+    return PointStats(r, float(dist[:, 1].min()))
+
+
+def paper_range(v: int, r: float, delta: float, d: int) -> float:
+    """The worst-case projected range R = 20 r V^2 / delta * sqrt(pi d) of docs/construction.md#the-memorizer (r >= 1, delta <= 1)."""
+    r, delta = max(r, 1.0), min(delta, 1.0)
+    return 20 * r * v * v / delta * math.sqrt(math.pi * max(d, 1))
+
+
 class ProjectionError(ValueError):
     """The points cannot be separated on a line (they are not distinct)."""
 

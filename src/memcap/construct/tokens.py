@@ -11,7 +11,48 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .context import Windows
+from ..data import Dataset
+from .context import Contexts, Windows
+
+
+@dataclass(frozen=True)
+class DistinctTokens:
+    """The distinct tokens of a dataset and each position's index among them.
+
+    ids: `present` are the table keys (raw ids, or (id row - 1) * n + k with positions), `vocab` the raw ids
+    present, sorted. vectors: `present` are the distinct token vectors (with the position coordinate
+    appended under positions, scaled by `position_scale`)."""
+
+    present: np.ndarray
+    token_ids: np.ndarray  # [N, n]
+    vocab: np.ndarray | None = None
+    position_scale: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.present)
+
+
+def distinct_tokens(ds: Dataset, positions: bool) -> DistinctTokens:
+    """Number the distinct tokens (or (token, position) pairs) of `ds`."""
+    N, n = ds.N, ds.n
+    if ds.kind == "ids":
+        vocab, inv = np.unique(ds.tokens, return_inverse=True)
+        inv = inv.reshape(N, n)
+        if not positions:
+            return DistinctTokens(np.arange(len(vocab)), inv, vocab)
+        keys, idx = np.unique(inv * n + np.arange(n)[None, :], return_inverse=True)
+        return DistinctTokens(keys, idx.reshape(N, n), vocab)
+    rows, scale = ds.vectors, 0.0
+    if positions:
+        from .projection import separation
+
+        delta = separation(np.unique(ds.vectors.reshape(-1, ds.d), axis=0)).delta
+        # a power of two at or below the token gap keeps the appended coordinate dyadic and the tokens apart
+        scale = 2.0 ** math.floor(math.log2(min(delta, 1.0))) if math.isfinite(delta) else 1.0
+        pos = np.broadcast_to(np.arange(n, dtype=np.float64)[None, :, None] * scale, (N, n, 1))
+        rows = np.concatenate([ds.vectors, pos], axis=2)
+    present, inv = np.unique(rows.reshape(N * n, -1), axis=0, return_inverse=True)
+    return DistinctTokens(present, inv.reshape(N, n), position_scale=scale)
 
 
 @dataclass(frozen=True)
@@ -60,6 +101,14 @@ def key_tokens(windows: Windows, n_tokens: int, seed: int) -> np.ndarray:
         if not added:
             break
     return np.flatnonzero(in_a)
+
+
+def choose_values(ctx: Contexts, n_tokens: int, greedy: bool, mode: str, seed: int) -> TokenValues:
+    """Key tokens (greedy for token vectors, every token for ids and causal windows) and their values."""
+    A = key_tokens(ctx.windows, n_tokens, seed) if greedy else np.arange(n_tokens)
+    if not A.size:  # one window: nothing to tell apart, but phi~ needs one labelled token to exist
+        A = np.arange(1)
+    return token_values(ctx.windows, n_tokens, A, ctx.scale, mode, seed)
 
 
 def _window_ids(windows: Windows, f: np.ndarray, scale: int) -> np.ndarray:

@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..construct.memorizer import Scratch
+from ..construct.memorizer import Scratch, memorize_on_line
 from ..construct.projection import project
-from ..construct.transformer import memorize_on_line
 from ..ir import fileformat
 from ..ir.dense import state_dict, torch_config
 from ..ir.float64 import FloatCheck, float64_check

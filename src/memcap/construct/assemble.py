@@ -1,4 +1,4 @@
-"""The Transformer assembly of Theorem 4.1 / Corollary 4.1 (docs/construction.md#next-token, §5.3):
+"""F2 and the assembly of Theorem 4.1 / Corollary 4.1 (docs/construction.md#next-token):
 
     E_in -> F1 = (phi~ (+) F) -> uniform attention (sid <- mean phi~) -> F2 (memorizer on contexts) -> E_out
 
@@ -11,13 +11,13 @@ F1 and F2 share their scratch coordinates: F1 leaves U, W, cw, g at zero on ever
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataError
-from ..ir.layers import FFN
-from .memorizer import FLOAT_SNAP, GroupPlan, Scratch, build_blocks, choose_group_size, plan_groups
+from ..ir.layers import Block, ExactModel, UniformAttention
+from .context import Contexts
+from .memorizer import LineMemorizer, Scratch, memorize_on_line
+from .options import CompileOptions
 from .projection import Projection, project
 
 IDS_COORDS = ("phi", "F", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0", "i1")
@@ -30,56 +30,9 @@ def coords_for(kind: str, float_safe: bool) -> tuple[str, ...]:
     return names if float_safe else names[:-2]
 
 
-class BudgetError(DataError):
-    pass
-
-
-@dataclass(frozen=True)
-class LineMemorizer:
-    """A memorizer built on a projection: its plan and FFN blocks."""
-
-    projection: Projection
-    plan: GroupPlan
-    blocks: tuple[FFN, ...]
-    snap: int
-
-
-def memorize_on_line(
-    proj: Projection,
-    form: tuple[tuple[int, int], ...],
-    labelled: np.ndarray,
-    stored: list[int],
-    scratch: Scratch,
-    no_match: int,
-    mode: str,
-    bit_budget: int | None,
-    paper_bits: int,
-    what: str,
-    float_snap: bool = True,
-) -> LineMemorizer:
-    """Stages II-III for the points `labelled` (indices into proj) with their stored values (>= 1).
-    `float_snap`: under a bit budget, snap with 3 * 2^51 so float64 rounds to the exact integer (the
-    Transformer's way); off, the snap is the smallest power of two above the range (the plain memorizer's)."""
-    rank = np.empty(len(proj.order), dtype=np.int64)
-    rank[proj.order] = np.arange(len(proj.order))
-    srt = np.argsort(rank[labelled], kind="stable")
-    labelled = np.asarray(labelled)[srt]
-    stored = [stored[i] for i in srt]
-    floors = proj.floors()
-    fl = [int(floors[i]) for i in labelled]
-    t_max = max(abs(int(v)) for v in proj.values) // proj.den + 1
-    label_bits = max(stored).bit_length()
-    if bit_budget is not None:
-        need = max((4 * t_max + 2).bit_length(), label_bits)
-        if need > bit_budget:
-            raise BudgetError(f"{what}: bit budget {bit_budget} is too small: the projected range needs "
-                              f"{(4 * t_max + 2).bit_length()} bits and the stored values {label_bits} bits")
-    k, addr_bits = choose_group_size(fl, label_bits, mode, bit_budget)
-    if mode == "paper" and bit_budget is None:
-        addr_bits = max(addr_bits, paper_bits)
-    plan = plan_groups(fl, stored, k, addr_bits, label_bits)
-    snap = FLOAT_SNAP if float_snap and bit_budget is not None and t_max < 1 << 50 else 1 << (t_max.bit_length() + 1)
-    return LineMemorizer(proj, plan, tuple(build_blocks(form, plan, scratch, no_match, snap)), snap)
+def shared_scratch(c: dict[str, int]) -> dict[str, int]:
+    """The scratch coordinates that F1's and F2's memorizers share (F1 leaves them at zero)."""
+    return {name: c[name] for name in ("U", "W", "cw0", "cw1", "g", "i0", "i1") if name in c}
 
 
 def embedding_table(f: tuple[int, ...], F_values: list[int], coords: tuple[str, ...]) -> tuple:
@@ -113,3 +66,31 @@ def paper_f2_bits(N: int, n: int, d: int, r: float, delta: float) -> int:
 
 def f2_projection(points: np.ndarray, den: int, seed: int, mode: str) -> Projection:
     return project(points, den, seed=seed + 1, directions=1 if mode == "paper" else 4)
+
+
+def context_memorizer(ctx: Contexts, F_num: tuple[int, ...], den: int, window_ids: tuple[int, ...], n: int, d: int, r: float,
+                      delta: float, coords: tuple[str, ...], opts: CompileOptions) -> LineMemorizer:
+    """F2: the memorizer on the distinct contexts (F, n * sid), storing label + 1 (0 = no label)."""
+    c = {name: i for i, name in enumerate(coords)}
+    pts = context_points(ctx.ctx_token, ctx.ctx_window, list(F_num), den, window_ids)
+    proj = f2_projection(pts, den, opts.seed, opts.mode)
+    form = ((c["F"], proj.direction[0]), (c["sid"], proj.direction[1] * ctx.scale))
+    return memorize_on_line(
+        proj, form, np.arange(len(pts)), [int(y) + 1 for y in ctx.ctx_label],
+        Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)), -1, opts.mode, opts.bit_budget,
+        paper_f2_bits(len(ctx.ctx_label), n, d, r, delta), "F2 (contexts)")
+
+
+def assemble(f1, f2: LineMemorizer, coords: tuple[str, ...], setting: str, info: dict, opts: CompileOptions) -> ExactModel:
+    """E_in, F1's blocks, the attention (sid <- mean phi) fused with F2's first block, F2, E_out = y."""
+    c = {name: i for i, name in enumerate(coords)}
+    att = UniformAttention(moves=((c["sid"], c["phi"], 1),), kind=opts.attention, causal=opts.causal)
+    blocks = (*f1.blocks, Block(ffn=f2.blocks[0], attention=att), *(Block(ffn=f) for f in f2.blocks[1:]))
+    meta = {
+        "mode": opts.mode, "seed": opts.seed, "bit_budget": opts.bit_budget, "positions": opts.positions, "causal": opts.causal,
+        "attention": opts.attention, **info, "r": f1.r, "delta": f1.delta, "F1": f1.meta,
+        "F2": {"k": f2.plan.k, "groups": len(f2.plan.groups), "addr_bits": f2.plan.addr_bits, "label_bits": f2.plan.label_bits},
+        "stages": {"phi": len(f1.blocks), "attention": 1, "F2": len(f2.blocks) - 1},
+    }
+    return ExactModel(coords=coords, input=f1.layer, blocks=blocks, output=c["y"], setting=setting, meta=meta)
+

@@ -1,0 +1,60 @@
+"""F1, the token-wise stage before the attention: each token's value f (coordinate phi) and a distinct
+current-token id (coordinate F).
+
+Token ids: the embedding of Theorem E.1 (both are table columns, no blocks). Token vectors: Stage I
+projects the distinct tokens to a line (F) and a phi~ memorizer gives key tokens their value f and every
+other token 0. Invariant: on every token of the data, F is distinct per distinct token and the memorizer's
+shared scratch coordinates (U, W, cw, g, and the indicator slots) are left at zero for F2.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..ir.layers import Block, InputLayer
+from ..ir.numbers import exact_dyadic
+from .assemble import embedding_table, shared_scratch
+from .memorizer import Scratch, memorize_on_line
+from .options import CompileOptions
+from .projection import paper_range, project, separation
+from .tokens import DistinctTokens, TokenValues
+
+
+@dataclass(frozen=True)
+class TokenLayer:
+    layer: InputLayer
+    blocks: tuple[Block, ...]
+    F_num: tuple[int, ...]  # F of each distinct token, as a numerator over `den`
+    den: int
+    r: float  # largest token norm (ids: the largest F)
+    delta: float  # smallest gap between distinct tokens
+    meta: dict  # the phi~ memorizer's plan (empty for ids)
+
+
+def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: tuple[str, ...], opts: CompileOptions) -> TokenLayer:
+    c = {name: i for i, name in enumerate(coords)}
+    present = toks.present
+    if toks.vocab is not None:
+        # F: the row number, or with positions key + 1 = (id row - 1) * n + k + 1, which an additive token
+        # plus position embedding can also form (the TransformerLens export relies on it)
+        F_num = [int(p) + 1 for p in present] if opts.positions else list(range(1, len(present) + 1))
+        table = embedding_table(tv.values, F_num, coords)
+        layer = InputLayer(kind="ids", dim=len(table), table=table, positions=opts.positions, seq_len=n,
+                           vocab=tuple(int(v) for v in toks.vocab),
+                           pairs=tuple(int(p) for p in present) if opts.positions else ())
+        return TokenLayer(layer, (), tuple(F_num), 1, float(max(F_num)), 1.0, {})
+    num, den = exact_dyadic(present)
+    proj = project(num, den, seed=opts.seed, directions=1 if opts.mode == "paper" else 4)
+    sep = separation(present)
+    delta = sep.delta if math.isfinite(sep.delta) else 1.0
+    A = tv.key_tokens
+    mem = memorize_on_line(
+        proj, ((c["x"], 1),), A, [tv.values[int(a)] for a in A], Scratch(t=c["F"], D=c["D1"], y=c["phi"], **shared_scratch(c)), 0,
+        opts.mode, opts.bit_budget, math.ceil(math.log2(paper_range(len(present), sep.r, delta, present.shape[1]))),
+        "phi~ (token values)")
+    weights = tuple(tuple(proj.direction) if name == "x" else (0,) * present.shape[1] for name in coords)
+    layer = InputLayer(kind="vectors", dim=d, weights=weights, positions=opts.positions, seq_len=n,
+                       position_scale=toks.position_scale)
+    plan = {"k": mem.plan.k, "groups": len(mem.plan.groups), "addr_bits": mem.plan.addr_bits, "label_bits": mem.plan.label_bits}
+    return TokenLayer(layer, tuple(Block(ffn=f) for f in mem.blocks), tuple(int(v) for v in proj.values), den, sep.r, delta, plan)

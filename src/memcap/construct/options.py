@@ -1,0 +1,34 @@
+"""The choices a compile takes, checked once against the dataset before any stage runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..data import Dataset
+from ..errors import DataError
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    setting: str | None = None  # None: from the labels' shape
+    attention: str = "softmax"  # or "hardmax"; uniform attention makes them agree
+    positions: bool = False  # join each token's position to it
+    causal: bool = False  # position k averages its prefix
+    mode: str = "tight"  # "tight": measured constants; "paper": the paper's
+    bit_budget: int | None = None  # every crafted integer fits this many bits (float64-friendly models)
+    seed: int = 0
+
+    @property
+    def float_safe(self) -> bool:
+        return self.bit_budget is not None
+
+    def checked(self, ds: Dataset) -> CompileOptions:
+        """These options, or a DataError that names the one that does not fit."""
+        if self.setting is not None and self.setting != ds.setting:
+            raise DataError(f"setting {self.setting!r} needs labels of shape "
+                            f"{'[N]' if self.setting == 'next-token' else '[N, n]'}; this dataset's are {ds.labels.shape}")
+        if self.attention not in ("softmax", "hardmax"):
+            raise DataError(f"attention must be 'softmax' or 'hardmax', got {self.attention!r}")
+        if self.mode not in ("tight", "paper"):
+            raise DataError(f"mode must be 'tight' or 'paper', got {self.mode!r}")
+        return self
