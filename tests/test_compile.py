@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 
 from memcap import data
 from memcap.compile import compile
@@ -149,13 +149,13 @@ def test_same_seed_same_model():
     assert compile(ds, seed=3) == compile(ds, seed=3)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30)
 @given(id_datasets())
 def test_any_consistent_dataset_compiles_and_verifies(ds):
     check(ds)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20)
 @given(id_datasets(max_N=10, max_n=4))
 def test_any_dataset_with_positions_compiles_and_verifies(ds):
     # positions lift the symmetry restriction: relabel positions freely as long as identical inputs agree

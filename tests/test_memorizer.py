@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as hst
 
 from memcap.construct.memorizer import Group, GroupPlan, Scratch, build_blocks
@@ -133,7 +133,7 @@ def test_bad_input_gets_a_clear_error(x, y, match):
         memorize(x, y)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40)
 @given(point_sets())
 def test_any_valid_point_set_is_memorized(ps):
     x, y = ps
@@ -142,7 +142,7 @@ def test_any_valid_point_set_is_memorized(ps):
 
 @given(hst.lists(hst.integers(-(1 << 70), 1 << 70), min_size=1, max_size=40),
        hst.lists(hst.tuples(hst.integers(-(1 << 66), 1 << 66), hst.integers(-(1 << 66), 1 << 66)), min_size=1, max_size=6))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 def test_ffn_step_is_exact_across_the_int64_boundary(values, units):
     """The executor keeps small coordinates in int64 and big ones in Python ints; whatever mix, one FFN
     step equals the same step done in Python ints."""

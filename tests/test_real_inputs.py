@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from typer.testing import CliRunner
 
 import memcap
@@ -44,7 +44,7 @@ def test_ids_of_any_size_compile_small(tmp_path, top, positions):
     assert runner.invoke(app, ["verify", str(model), str(ds_path)]).exit_code == 0
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25)
 @given(sparse_id_datasets())
 def test_any_sparse_id_dataset_compiles_and_verifies(ds):
     for opts in ({}, {"positions": True}):

@@ -1,8 +1,9 @@
 import json
 
 from memcap.bounds import all_bounds, check_lower_bounds, thm43_min_params
-from memcap.report import write_report
-from memcap.scale import fits, sweep
+from memcap.reports.built import write_report
+from memcap.reports.fits import fits
+from memcap.reports.sweep import sweep
 
 CONFIGS = [dict(setting="next-token", N=N, n=16, vocab=1000, C=10, mode="tight", bit_budget=None, seed=0)
            for N in (10, 30, 100, 300)] + [
@@ -57,7 +58,7 @@ def test_thm43_bound_solves_its_inequality():
 
 
 def test_checks_say_which_expectation_disagrees_and_why():
-    from memcap.scale import checks
+    from memcap.reports.fits import checks
 
     fs = {"next-token tight, params vs N": {"slope": 0.30, "ci95": [0.2, 0.4]},
           "next-token tight, params vs N (N >= 1000)": {"slope": 0.51, "ci95": [0.45, 0.55]},

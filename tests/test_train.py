@@ -42,7 +42,7 @@ def run_search(cands, boundary, direction):
 
 
 @given(hst.integers(1, 200), hst.integers(-5, 210), hst.sampled_from(["min", "max"]))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 def test_search_finds_the_boundary_of_any_monotone_outcome(length, boundary, direction):
     cands = list(range(1, length + 1))
     answer, tests = run_search(cands, boundary, direction)

@@ -326,7 +326,7 @@ def demo_cmd(N: int = typer.Option(2000, "--N", min=1, help="number of random se
              n: int = typer.Option(16, "--n", min=1, help="sequence length"), seed: int = typer.Option(0, help="random seed"),
              out: Path = typer.Option(Path("out/demo"), help="where the demo's models go")):
     """The main job: generate data, compile it five ways, verify every example exactly, report."""
-    from ..demo import run_demo
+    from .demo import run_demo
 
     if not run_demo(N=N, n=n, seed=seed, out=out, console=console):
         raise typer.Exit(1)
@@ -347,7 +347,7 @@ def _describe(cfg: dict) -> str:
 
 
 def _run_sweep(configs, path: Path):
-    from ..scale import sweep
+    from ..reports.sweep import sweep
 
     with _sweep_progress() as prog:
         task = prog.add_task("sweep", total=None)
@@ -371,7 +371,7 @@ def scale_cmd(out: Path = typer.Option(Path("out/sweep.jsonl"), "-o", help="JSON
               mode: Mode = typer.Option(Mode.tight, help="mode of a custom sweep"),
               bit_budget: int = typer.Option(None, min=2, help=BUDGET_HELP)):
     """Compile and verify a sweep; one JSONL row per verified model; a rerun resumes."""
-    from ..scale import default_sweep
+    from ..reports.sweep import default_sweep
 
     Ns = int_list(N, "--N")
     configs = ([dict(setting=setting.value, N=x, n=n, vocab=vocab, C=C, mode=mode.value, bit_budget=bit_budget, seed=0) for x in Ns]
@@ -385,8 +385,8 @@ def report_cmd(out: Path = typer.Option(Path("out/report"), "-o", help="folder f
                sweep_file: Path = typer.Option(None, "--sweep", help="sweep JSONL to use (default: OUT/sweep.jsonl; resumed)"),
                quick: bool = typer.Option(False, help="the small sweep (about 1 minute instead of about 10)")):
     """Run (or resume) the default sweep and write report.md / report.html with figures and CSVs."""
-    from ..report import write_report
-    from ..scale import default_sweep
+    from ..reports.built import write_report
+    from ..reports.sweep import default_sweep
 
     rows = _run_sweep(default_sweep(quick), sweep_file or out / "sweep.jsonl")
     md = write_report(rows, out)

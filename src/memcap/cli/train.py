@@ -128,7 +128,7 @@ def fig3_cmd(
 ):
     """Fig 3: minimum #blocks that memorizes N = 600..1700 examples."""
     need_train_extra()
-    from .. import report_trained
+    from ..reports import trained as report_trained
     from ..train.experiments import PAPER_FIG3, fig3
 
     points = int_list(N, "--N") or tuple(PAPER_FIG3)
@@ -158,7 +158,7 @@ def nindep_cmd(
     need_train_extra()
     import torch
 
-    from .. import report_trained
+    from ..reports import trained as report_trained
     from ..train.experiments import n_independence
 
     if ns is None:
@@ -180,7 +180,7 @@ def curves_cmd(
 ):
     """Figs 1–2: loss and accuracy curves vs #blocks at a fixed N (digits)."""
     need_train_extra()
-    from .. import report_trained
+    from ..reports import trained as report_trained
     from ..train import tasks
     from ..train.experiments import curves
     from ..train.sweep import set_threads
@@ -214,7 +214,7 @@ def bpp_cmd(
 ):
     """Bits per parameter on random labels: largest N memorized x log2 C / parameters, beside the anchors."""
     need_train_extra()
-    from .. import report_trained
+    from ..reports import trained as report_trained
     from ..train.experiments import bits_per_param, bpp_rows
 
     archs = ("paper", "standard") if arch is ArchOrBoth.both else (arch.value,)

@@ -14,9 +14,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .report import write_csv  # noqa: E402
-from .train.experiments import ANCHORS, Curve  # noqa: E402
-from .train.sweep import Experiment  # noqa: E402
+from ..train.experiments import ANCHORS, Curve  # noqa: E402
+from ..train.sweep import Experiment  # noqa: E402
+from .built import write_csv  # noqa: E402
 
 
 def _csv(path: Path, rows: list[dict]) -> None:

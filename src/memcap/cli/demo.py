@@ -9,11 +9,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from . import data
-from .bounds import all_bounds, check_lower_bounds
-from .ir import fileformat
-from .pipeline import build
-from .verify import verify_torch
+from .. import data
+from ..bounds import all_bounds, check_lower_bounds
+from ..ir import fileformat
+from ..pipeline import build
+from ..verify import verify_torch
 
 VARIANTS = [
     ("tight", {}),

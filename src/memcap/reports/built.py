@@ -14,8 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .bounds import thm43_min_params  # noqa: E402
-from .scale import checks, fit_slope, fits, select  # noqa: E402
+from ..bounds import thm43_min_params  # noqa: E402
+from .fits import checks, fit_slope, fits, select  # noqa: E402
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> None:

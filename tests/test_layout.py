@@ -1,0 +1,86 @@
+"""The layout stays what the method is: no import circle, no module above 400 lines, a one-page driver."""
+
+import ast
+import importlib
+import inspect
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import memcap
+
+SRC = Path(memcap.__file__).parent
+
+
+def _modules() -> list[str]:
+    names = ["memcap"]
+    for info in pkgutil.walk_packages([str(SRC)], prefix="memcap."):
+        names.append(info.name)
+    return names
+
+
+def _exists(name: str) -> bool:
+    p = SRC.joinpath(*name.split(".")[1:])
+    return name == "memcap" or p.with_suffix(".py").exists() or (p / "__init__.py").exists()
+
+
+def _source(name: str) -> tuple[Path, bool]:
+    p = SRC.joinpath(*name.split(".")[1:])
+    return (p / "__init__.py", True) if (p / "__init__.py").exists() or name == "memcap" else (p.with_suffix(".py"), False)
+
+
+def _imports(name: str) -> set[str]:
+    """memcap modules that `name` imports at module level (function-level imports are deferred on purpose)."""
+    path, is_package = _source(name)
+    package = name if is_package else name.rpartition(".")[0]
+    out = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level else (node.module or "")
+            for alias in node.names:
+                out.add(f"{base}.{alias.name}" if _exists(f"{base}.{alias.name}") else base)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return {m for m in out if m.startswith("memcap") and m != name}
+
+
+def test_no_import_cycles():
+    graph = {m: _imports(m) for m in _modules()}
+    state: dict[str, int] = {}
+
+    def visit(m, path):
+        state[m] = 1
+        for dep in graph.get(m, ()):
+            # importing memcap.x.y runs memcap/__init__ and memcap/x/__init__ first: parents are not cycles
+            if m.startswith(dep + "."):
+                continue
+            if state.get(dep) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*path, m, dep]))
+            if dep in graph and not state.get(dep):
+                visit(dep, [*path, m])
+        state[m] = 2
+
+    for m in graph:
+        if not state.get(m):
+            visit(m, [])
+
+
+def test_every_module_imports_in_a_fresh_interpreter():
+    code = "import importlib, pkgutil, memcap\nfor i in pkgutil.walk_packages(memcap.__path__, 'memcap.'):\n    importlib.import_module(i.name)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_modules_are_small_and_the_driver_fits_a_page():
+    for path in SRC.rglob("*.py"):
+        assert len(path.read_text().splitlines()) <= 400, path
+    from memcap.compile import compile
+
+    assert len(inspect.getsource(compile).splitlines()) <= 50
+
+
+def test_public_api():
+    from memcap import Dataset, compile, load, save, verify  # noqa: F401
+
+    assert callable(memcap.export.to_transformer_lens)
