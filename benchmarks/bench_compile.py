@@ -1,4 +1,4 @@
-"""Issue #3 benchmark: compile and exact-verify seconds for next-token N = 10^4, n = 32 (random ids,
+"""Benchmark: compile and exact-verify seconds for next-token N = 10^4, n = 32 (random ids,
 vocabulary 1000), and compile seconds and peak memory for N = 10^6, n = 32."""
 
 import resource

@@ -10,12 +10,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .compile import compile
 from .data import Dataset, save
-from .ir.stats import model_stats
+from .pipeline import build
 from .train import sweep, tasks
 from .train.experiments import Experiment
-from .verify import verify
 
 
 def compare(ds: Dataset, name: str, storage: str, workers: int = 2, m: int = 4, n_trials: int = 4, epochs: int = 1000,
@@ -23,9 +21,8 @@ def compare(ds: Dataset, name: str, storage: str, workers: int = 2, m: int = 4, 
     if ds.setting != "next-token":
         raise ValueError("compare trains next-token datasets (one label per sequence); this one is seq2seq")
     t0 = time.perf_counter()
-    model = compile(ds, seed=seed)
-    res = verify(model, ds)
-    st = model_stats(model)
+    b = build(ds, seed=seed, check_float=False)
+    res, st = b.verification, b.stats
     built = {"model": "built (construction)", "params": st.params, "nonzero": st.nonzero_params, "max_bits": st.max_bits,
              "total_bits": st.total_bits, "memorized": f"{res.positions - res.wrong}/{res.positions} exact",
              "seconds": round(time.perf_counter() - t0, 2)}

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from ..bounds import theorem_R
 from ..ir.layers import Block, ExactModel, UniformAttention
 from .context import Contexts
 from .memorizer import LineMemorizer, Scratch, memorize_on_line
@@ -58,10 +59,8 @@ def context_points(ctx_token: np.ndarray, ctx_window: np.ndarray, F_num: list[in
 
 
 def paper_f2_bits(N: int, n: int, d: int, r: float, delta: float) -> int:
-    """log2 of R^2 = 400 sqrt(3d) n^3 r N^5 / delta * pi (docs/construction.md#next-token), halved: R."""
-    r, delta = max(r, 1.0), min(delta, 1.0)
-    r2 = 400 * math.sqrt(3 * max(d, 1)) * n**3 * r * N**5 / delta * math.pi
-    return math.ceil(math.log2(math.sqrt(r2)))
+    """Bits of the paper's worst-case range R of Theorem 4.1 for F2's points (paper mode's address width)."""
+    return math.ceil(math.log2(theorem_R(N, n, max(d, 1), r, delta)))
 
 
 def f2_projection(points: np.ndarray, den: int, seed: int, mode: str) -> Projection:
