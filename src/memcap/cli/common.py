@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -96,40 +97,29 @@ def need_train_extra() -> None:
              "pip install 'memcap[train]' (from a checkout: pip install -e '.[train]')")
 
 
-class Setting(enum.StrEnum):
-    next_token = "next-token"
-    seq2seq = "seq2seq"
+def _choices(name: str, *values: str) -> type[enum.StrEnum]:
+    """An option's choices (typer lists them in --help and refuses others); members are the values with
+    '-' as '_'."""
+    return enum.StrEnum(name, {v.replace("-", "_"): v for v in values})
 
 
-class AttentionKind(enum.StrEnum):
-    softmax = "softmax"
-    hardmax = "hardmax"
+Setting = _choices("Setting", "next-token", "seq2seq")
+AttentionKind = _choices("AttentionKind", "softmax", "hardmax")
+Mode = _choices("Mode", "tight", "paper")
+Unit = _choices("Unit", "byte", "char")
+Arch = _choices("Arch", "paper", "standard")
+ArchOrBoth = _choices("ArchOrBoth", "paper", "standard", "both")
+Target = _choices("Target", "transformer-lens", "torch")
 
-
-class Mode(enum.StrEnum):
-    tight = "tight"
-    paper = "paper"
-
-
-class Unit(enum.StrEnum):
-    byte = "byte"
-    char = "char"
-
-
-class Arch(enum.StrEnum):
-    paper = "paper"
-    standard = "standard"
-
-
-class ArchOrBoth(enum.StrEnum):
-    paper = "paper"
-    standard = "standard"
-    both = "both"
-
-
-class Target(enum.StrEnum):
-    transformer_lens = "transformer-lens"
-    torch = "torch"
+# options that every sweep command takes, written once
+STORAGE_HELP = "Optuna storage: an SQLite file path (default) or any SQLAlchemy URL, e.g. postgresql://user@host/db"
+Epochs = Annotated[int, typer.Option(min=1, help="most epochs per training run")]
+Storage = Annotated[str, typer.Option(help=STORAGE_HELP)]
+Workers = Annotated[int, typer.Option(min=0, help="local worker processes (0: only publish the sweep for `memcap worker`)")]
+OutDir = Annotated[Path, typer.Option("-o", help="folder for the tables, figures and CSVs")]
+Seed = Annotated[int, typer.Option(help="random seed")]
+Trials = Annotated[int, typer.Option(min=1, help="Optuna trials (learning rate, warm-up) per tested size")]
+MaxBlocks = Annotated[int, typer.Option(min=1, help="largest #blocks the search tries")]
 
 
 def value(choice) -> str | None:

@@ -10,10 +10,26 @@ from pathlib import Path
 
 import typer
 
-from .common import Arch, ArchOrBoth, app, console, err, fail, int_list, need_train_extra, repro_app
+from .common import (
+    STORAGE_HELP,
+    Arch,
+    ArchOrBoth,
+    Epochs,
+    MaxBlocks,
+    OutDir,
+    Seed,
+    Storage,
+    Trials,
+    Workers,
+    app,
+    console,
+    err,
+    fail,
+    int_list,
+    need_train_extra,
+    repro_app,
+)
 from .common import load_dataset as _load_dataset
-
-STORAGE_HELP = "Optuna storage: an SQLite file path (default) or any SQLAlchemy URL, e.g. postgresql://user@host/db"
 
 
 def _bar(total: int | None, what: str):
@@ -45,7 +61,7 @@ def train_cmd(
     epochs: int = typer.Option(1000, min=1, help="most epochs to run"),
     batch_size: int = typer.Option(None, min=1, help="minibatch size (default: full batch)"),
     threshold: float = typer.Option(0.01, min=0, max=1, help="memorized when the training error is below this"),
-    seed: int = typer.Option(0, help="random seed"),
+    seed: Seed = 0,
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu, cuda or cuda:N"),
     checkpoint: Path = typer.Option(None, help="directory: saved every 100 epochs; an existing one of the same run resumes"),
     save: Path = typer.Option(None, "--save", help="directory to write the trained model (model.safetensors + config.json)"),
@@ -118,12 +134,12 @@ def fig3_cmd(
     data: str = typer.Option("digits", help="digits (scikit-learn, bundled) or random"),
     m: int = typer.Option(8, help="embedding width; the paper's is 2 (see `memcap.train.experiments.fig3` for why 8)"),
     trials: int = typer.Option(4, help="Optuna trials per candidate (the paper used 10)"),
-    epochs: int = typer.Option(1000, min=1, help="most epochs per training run"),
-    max_blocks: int = typer.Option(16, min=1, help="largest #blocks the search tries"),
-    storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP),
-    workers: int = typer.Option(2, min=0, help="local worker processes (0: only publish the sweep for `memcap worker`)"),
-    out: Path = typer.Option(Path("out/trained"), "-o", help="folder for the tables, figures and CSVs"),
-    seed: int = typer.Option(0, help="random seed"),
+    epochs: Epochs = 1000,
+    max_blocks: MaxBlocks = 16,
+    storage: Storage = "out/trained/sweeps.db",
+    workers: Workers = 2,
+    out: OutDir = Path("out/trained"),
+    seed: Seed = 0,
     N: str = typer.Option(None, "--N", help="comma-separated N (default: the paper's 600,700,...,1700)"),
 ):
     """Fig 3: minimum #blocks that memorizes N = 600..1700 examples."""
@@ -145,14 +161,14 @@ def nindep_cmd(
         help="comma-separated sequence lengths (default 10,100,1000,10000 on a GPU; "
         "10,100,1000 on a CPU, where n = 10^4 takes about 7 s an epoch)",
     ),
-    trials: int = typer.Option(2, min=1, help="Optuna trials (learning rate, warm-up) per tested size"),
-    epochs: int = typer.Option(1000, min=1, help="most epochs per training run"),
-    max_blocks: int = typer.Option(8, min=1, help="largest #blocks the search tries"),
+    trials: Trials = 2,
+    epochs: Epochs = 1000,
+    max_blocks: MaxBlocks = 8,
     m: int = typer.Option(2, help="embedding width (the paper's: 2)"),
-    storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP),
-    workers: int = typer.Option(2, min=0, help="local worker processes (0: only publish the sweep for `memcap worker`)"),
-    out: Path = typer.Option(Path("out/trained"), "-o", help="folder for the tables, figures and CSVs"),
-    seed: int = typer.Option(0, help="random seed"),
+    storage: Storage = "out/trained/sweeps.db",
+    workers: Workers = 2,
+    out: OutDir = Path("out/trained"),
+    seed: Seed = 0,
 ):
     """N = 500 random sequences, labels +-1, MSE: minimum #blocks as n grows (paper: 4 for every n)."""
     need_train_extra()
@@ -174,9 +190,9 @@ def curves_cmd(
     N: int = typer.Option(1000, "--N", min=1, help="digits examples to train on"),
     blocks: str = typer.Option("1,2,4,8", help="comma-separated #blocks, one curve each"),
     m: int = typer.Option(4, min=1, help="embedding width"),
-    epochs: int = typer.Option(1000, min=1, help="most epochs per training run"),
-    seed: int = typer.Option(0, help="random seed"),
-    out: Path = typer.Option(Path("out/trained"), "-o", help="folder for the tables, figures and CSVs"),
+    epochs: Epochs = 1000,
+    seed: Seed = 0,
+    out: OutDir = Path("out/trained"),
 ):
     """Figs 1–2: loss and accuracy curves vs #blocks at a fixed N (digits)."""
     need_train_extra()
@@ -205,12 +221,12 @@ def bpp_cmd(
     C: int = typer.Option(2, "--C", min=2, help="classes of the random labels"),
     max_N: int = typer.Option(4000, "--max-N", min=1, help="largest N the search tries"),
     step: int = typer.Option(25, min=1, help="spacing of the N grid"),
-    trials: int = typer.Option(2, min=1, help="Optuna trials (learning rate, warm-up) per tested size"),
-    epochs: int = typer.Option(1000, min=1, help="most epochs per training run"),
-    storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP),
-    workers: int = typer.Option(2, min=0, help="local worker processes (0: only publish the sweep for `memcap worker`)"),
-    out: Path = typer.Option(Path("out/trained"), "-o", help="folder for the tables, figures and CSVs"),
-    seed: int = typer.Option(0, help="random seed"),
+    trials: Trials = 2,
+    epochs: Epochs = 1000,
+    storage: Storage = "out/trained/sweeps.db",
+    workers: Workers = 2,
+    out: OutDir = Path("out/trained"),
+    seed: Seed = 0,
 ):
     """Bits per parameter on random labels: largest N memorized x log2 C / parameters, beside the anchors."""
     need_train_extra()
@@ -259,12 +275,12 @@ def worker_cmd(
 def compare_cmd(
     data: Path = typer.Argument(..., help="dataset (.npz or .jsonl)"),
     m: int = typer.Option(4, min=1, help="embedding width of the trained model"),
-    trials: int = typer.Option(4, min=1, help="Optuna trials (learning rate, warm-up) per tested size"),
-    epochs: int = typer.Option(1000, min=1, help="most epochs per training run"),
-    max_blocks: int = typer.Option(32, min=1, help="largest #blocks the search tries"),
-    storage: str = typer.Option("out/trained/sweeps.db", help=STORAGE_HELP),
-    workers: int = typer.Option(2, min=0, help="local worker processes (0: only publish the sweep for `memcap worker`)"),
-    seed: int = typer.Option(0, help="random seed"),
+    trials: Trials = 4,
+    epochs: Epochs = 1000,
+    max_blocks: MaxBlocks = 32,
+    storage: Storage = "out/trained/sweeps.db",
+    workers: Workers = 2,
+    seed: Seed = 0,
 ):
     """Built vs trained on one dataset: the construction's parameters and bits beside the smallest trained
     model of the paper's architecture that memorizes it."""
