@@ -19,26 +19,24 @@ Invariants:
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import math
 import time
 import warnings
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import optuna
 import torch
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.storages import RDBStorage, fail_stale_trials
 from optuna.trial import TrialState
 from scipy.stats import qmc
 
 from ..nn.model import StandardConfig, TransformerConfig, paper_config
 from . import tasks
 from .search import next_step
+from .storage import open_storage, sweep_lock
 from .trainer import TrainConfig, train
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -133,40 +131,6 @@ def _model(s: dict, task: tasks.Task) -> TransformerConfig | StandardConfig:
 
 
 # ---------------------------------------------------------------- storage, lock
-
-
-def open_storage(url: str, heartbeat: int = 10, grace: int | None = None) -> RDBStorage:
-    """Any SQLAlchemy URL; a bare path means an SQLite file."""
-    if "://" not in url:
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{Path(url).resolve()}"
-    return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace or 3 * heartbeat,
-                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=None))
-
-
-@contextlib.contextmanager
-def sweep_lock(storage: RDBStorage, name: str) -> Iterator[None]:
-    url = str(storage.engine.url)
-    if url.startswith("sqlite"):
-        # SQLite ignores SELECT ... FOR UPDATE, so Optuna's own guard against two workers taking one waiting
-        # trial does not hold there: serialise on a file lock beside the database
-        path = Path(storage.engine.url.database + ".lock")
-        with open(path, "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-    elif url.startswith("postgresql"):
-        key = zlib.crc32(name.encode())
-        with storage.engine.connect() as conn:  # released by the server if this worker dies
-            conn.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
-            try:
-                yield
-            finally:
-                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
-    else:
-        raise ValueError(f"shared sweeps need SQLite or PostgreSQL storage; got {storage.engine.url.drivername}")
 
 
 def publish(storage: RDBStorage, exp: Experiment) -> None:
