@@ -243,3 +243,13 @@ def test_train_checkpoint_of_other_settings_names_them_and_save_writes_a_model(t
     r = runner.invoke(app, base + ["--epochs", "30", "--lr", "0.02"])
     assert _one_error_line(r), r.output
     assert "epochs: checkpoint 20, this run 30" in r.output and "lr: checkpoint 0.01, this run 0.02" in r.output
+
+
+def test_training_tasks_renumber_sparse_ids():
+    from memcap.train import tasks
+
+    ds = data.random_ids(50, 4, 10**12, 2, seed=4)
+    task = tasks.from_dataset(ds)
+    assert task.vocab == len(np.unique(ds.tokens))  # one embedding row per token present, not 10^12
+    small = data.random_ids(50, 4, 30, 2, seed=4)
+    assert torch.equal(tasks.from_dataset(small).x, torch.from_numpy(small.tokens))  # small ids kept as they are

@@ -67,7 +67,6 @@ def train_cmd(
     save: Path = typer.Option(None, "--save", help="directory to write the trained model (model.safetensors + config.json)"),
 ):
     """Train one model on a dataset until its training error is below the threshold."""
-    from ..nn.model import StandardConfig, paper_config
     from ..train import tasks
     from ..train.trainer import Checkpoint, TrainConfig, pick_device, save_trained, train
 
@@ -78,10 +77,8 @@ def train_cmd(
     if arch is Arch.standard and width % heads:
         fail(f"--heads {heads} must divide --width {width}")
     task = tasks.from_dataset(_load_dataset(data), name=data.name)
-    if arch is Arch.paper:
-        model_cfg = paper_config(blocks, task.n, task.out_dim, d_in=task.d, vocab=task.vocab, m=m, q=q)
-    else:
-        model_cfg = StandardConfig(width=width, layers=layers, heads=heads, seq_len=task.n, out_dim=task.out_dim, d_in=task.d, vocab=task.vocab)
+    sizes = {"blocks": blocks, "m": m, "q": q} if arch is Arch.paper else {"width": width, "layers": layers, "heads": heads}
+    model_cfg = tasks.model_config({"arch": arch.value, **sizes}, task)
     prog, bar = _bar(epochs, "training")
     with prog:
         try:

@@ -33,7 +33,7 @@ from optuna.storages import RDBStorage, fail_stale_trials
 from optuna.trial import TrialState
 from scipy.stats import qmc
 
-from ..nn.model import StandardConfig, TransformerConfig, paper_config
+from ..nn.model import StandardConfig, TransformerConfig
 from . import tasks
 from .search import next_step
 from .storage import open_storage, sweep_lock
@@ -91,7 +91,7 @@ class Experiment:
     def setup(self, point: int, candidate: int) -> tuple[tasks.Task, TransformerConfig | StandardConfig]:
         s = {**self.spec, self.axis: point, self.size: candidate}
         task = _task(s)
-        return task, _model(s, task)
+        return task, tasks.model_config(s, task)
 
 
 _TASK_FIELDS = ("kind", "seed", "N", "n", "d", "C", "signs", "path")
@@ -119,15 +119,6 @@ def _build_task(s: dict) -> tasks.Task:
                              f"expected {s['fingerprint']}); start a new experiment")
         return task.subset(s["N"])
     raise ValueError(f"unknown task kind {s['kind']!r}: use digits, random or file")
-
-
-def _model(s: dict, task: tasks.Task) -> TransformerConfig | StandardConfig:
-    if s["arch"] == "paper":
-        return paper_config(s["blocks"], task.n, task.out_dim, d_in=task.d, vocab=task.vocab, m=s.get("m", 2), q=s.get("q", 8))
-    if s["arch"] == "standard":
-        return StandardConfig(width=s["width"], layers=s["layers"], heads=s.get("heads", 1), seq_len=task.n,
-                              out_dim=task.out_dim, d_in=task.d, vocab=task.vocab, mlp=s.get("mlp", 4))
-    raise ValueError(f"unknown arch {s['arch']!r}: use paper or standard")
 
 
 # ---------------------------------------------------------------- storage, lock

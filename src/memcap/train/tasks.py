@@ -65,11 +65,32 @@ class Task:
         return Task(f"{self.name}[:{N}]", self.x[:N], self.y[:N], self.loss, self.read, self.classes)
 
 
+DENSE_IDS = 1 << 20  # ids below this train through an embedding of max id + 1 rows; larger ones are renumbered
+
+
 def from_dataset(ds: Dataset, name: str = "dataset") -> Task:
-    """Next-token datasets train the last position's output; seq2seq ones every position's."""
-    x = torch.from_numpy(ds.tokens.copy()) if ds.kind == "ids" else torch.from_numpy(ds.vectors.astype(np.float32))
+    """Next-token datasets train the last position's output; seq2seq ones every position's. Token ids of
+    2^20 or more (sparse vocabularies, up to 2^63) are renumbered by rank, so that the trained embedding has
+    one row per token present, as the built model's does; smaller ids are kept as they are."""
+    tokens = ds.tokens
+    if tokens is not None and int(tokens.max()) >= DENSE_IDS:
+        tokens = np.unique(tokens, return_inverse=True)[1].reshape(tokens.shape)
+    x = torch.from_numpy(tokens.copy()) if ds.kind == "ids" else torch.from_numpy(ds.vectors.astype(np.float32))
     y = torch.from_numpy(ds.labels.astype(np.int64))
     return Task(name, x, y, "ce", -1 if ds.setting == "next-token" else None, ds.C)
+
+
+def model_config(spec: dict, task: Task):
+    """The one place an architecture name and its sizes become a model config for `task`: "paper" (blocks,
+    m = 2, q = 8 by default) or "standard" (width, layers, heads = 1, mlp = 4 by default)."""
+    from ..nn.model import StandardConfig, paper_config
+
+    if spec["arch"] == "paper":
+        return paper_config(spec["blocks"], task.n, task.out_dim, d_in=task.d, vocab=task.vocab, m=spec.get("m", 2), q=spec.get("q", 8))
+    if spec["arch"] == "standard":
+        return StandardConfig(width=spec["width"], layers=spec["layers"], heads=spec.get("heads", 1), seq_len=task.n,
+                              out_dim=task.out_dim, d_in=task.d, vocab=task.vocab, mlp=spec.get("mlp", 4))
+    raise ValueError(f"unknown arch {spec['arch']!r}: use paper or standard")
 
 
 def digits(seed: int = 0) -> Task:
