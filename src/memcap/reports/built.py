@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..bounds import thm43_min_params  # noqa: E402
-from .fits import checks, fit_slope, fits, select  # noqa: E402
+from .fits import SERIES, checks, fit_slope, fits, series_rows, x_of  # noqa: E402
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -50,8 +50,8 @@ def _slope_text(xs, ys) -> str:
     return f"slope {s:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if len(xs) >= 3 else "")
 
 
-def _series(rows, **where):
-    rs = select(rows, **where)
+def _series(rows, name: str):
+    rs = series_rows(rows, name)
     return [r["config"]["N"] for r in rs], rs
 
 
@@ -61,17 +61,17 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
     # 1. params vs N
     fig, ax = plt.subplots(figsize=(10, 5))
     data_rows = []
-    for label, where in [
-        ("next-token tight", dict(setting="next-token", mode="tight", bit_budget=None, n=16, vocab=1000)),
-        ("next-token paper constants", dict(setting="next-token", mode="paper", n=16)),
-        ("next-token 48-bit budget", dict(setting="next-token", bit_budget=48, n=16)),
-        ("next-token vectors d=6", dict(setting="next-token", d=6)),
-        ("seq2seq (x = nN)", dict(setting="seq2seq")),
+    for label, name in [
+        ("next-token tight", "next-token tight, params vs N"),
+        ("next-token paper constants", "next-token paper, params vs N"),
+        ("next-token 48-bit budget", "next-token 48-bit, params vs N"),
+        ("next-token vectors d=6", "next-token vectors d=6, params vs N"),
+        ("seq2seq (x = nN)", "seq2seq, params vs nN"),
     ]:
-        Ns, rs = _series(rows, **where)
+        rs = series_rows(rows, name)
         if not rs:
             continue
-        xs = [r["config"]["N"] * (r["config"]["n"] if where.get("setting") == "seq2seq" else 1) for r in rs]
+        xs = [x_of(r, SERIES[name][1]) for r in rs]
         ax.loglog(xs, [r["params"] for r in rs], "o-", label=label)
         data_rows += [[label, x, r["params"], r["nonzero_params"]] for x, r in zip(xs, rs, strict=True)]
     tight = [(r[1], r[2]) for r in data_rows if r[0] == "next-token tight"]
@@ -98,9 +98,7 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
     write_csv(out / "params_vs_N.csv", ["series", "N_or_nN", "params", "nonzero_params"], data_rows)
     figs.append(("params_vs_N.png", "Parameters of built models vs N, log-log, with N and sqrt(N) lines."))
     # 2. params vs n
-    rs = select(rows, setting="next-token", mode="tight", bit_budget=None, vocab=1000, N=lambda N: N in (300, 1000))
-    Ns = [r["config"]["N"] for r in rs]
-    rs = [r for r in rs if Ns and r["config"]["N"] == max(set(Ns), key=Ns.count)]
+    rs = series_rows(rows, "next-token, params vs n")
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.semilogx([r["config"]["n"] for r in rs], [r["params"] for r in rs], "o-")
     ax.set_ylim(0, max([r["params"] for r in rs] or [1]) * 1.3)
@@ -117,7 +115,7 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
     write_csv(out / "params_vs_n.csv", ["n", "params"], [[r["config"]["n"], r["params"]] for r in rs])
     figs.append(("params_vs_n.png", "Parameters vs sequence length at fixed N."))
     # 3. bits vs N
-    Ns, rs = _series(rows, setting="next-token", mode="tight", bit_budget=None, n=16, vocab=1000)
+    Ns, rs = _series(rows, "next-token tight, params vs N")
     fig, ax = plt.subplots(figsize=(7, 5))
     if rs:
         ax.loglog(Ns, [r["total_bits"] for r in rs], "o-", label="total bits (sum over parameters)")
@@ -206,7 +204,7 @@ def write_report(rows: list[dict], out: Path) -> Path:
         "so at fixed B the slope tends to 1. Logs hidden by O~ bend every curve up a little at small N.",
         "",
     ]
-    floor_rows = select(rows, setting="next-token", mode="tight", bit_budget=None, n=16, vocab=1000)
+    floor_rows = series_rows(rows, "next-token tight, params vs N")
     if floor_rows:
         md += ["## Total bits against the information floor N log2 C", "",
                "| N | total bits | N log2 C | total / floor | max bits | params |", "|---|---|---|---|---|---|"]

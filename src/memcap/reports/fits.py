@@ -29,32 +29,45 @@ def select(rows: list[dict], **where) -> list[dict]:
     return sorted((r for r in rows if ok(r)), key=lambda r: (r["config"]["N"], r["config"]["n"]))
 
 
+_TIGHT = dict(setting="next-token", mode="tight", bit_budget=None, n=16, vocab=1000)
+# every series the report fits or draws, once: name -> (filters on a row's config, x axis); figures and
+# fits both read their rows through `series_rows`, so they cannot drift apart
+SERIES: dict[str, tuple[dict, str]] = {
+    "next-token tight, params vs N": (_TIGHT, "N"),
+    "next-token paper, params vs N": (dict(setting="next-token", mode="paper", n=16), "N"),
+    "next-token 48-bit, params vs N": (dict(setting="next-token", bit_budget=48, n=16), "N"),
+    "next-token vectors d=6, params vs N": (dict(setting="next-token", d=6), "N"),
+    "next-token, params vs n": (dict(setting="next-token", mode="tight", bit_budget=None, vocab=1000, N=lambda N: N in (300, 1000)), "n"),
+    "seq2seq, params vs nN": (dict(setting="seq2seq"), "nN"),
+    # the embedding table bends small N: the asymptotic regime alone
+    "next-token tight, params vs N (N >= 1000)": ({**_TIGHT, "N": lambda N: N >= 1000}, "N"),
+    "seq2seq, params vs nN (nN >= 1000)": (dict(setting="seq2seq", N=lambda N: N >= 100), "nN"),
+}
+
+
+def series_rows(rows: list[dict], name: str) -> list[dict]:
+    """The rows of one series, sorted by (N, n)."""
+    where, axis = SERIES[name]
+    rs = select(rows, **where)
+    if axis == "n":  # the n sweep runs at one N (1000; 300 when quick): keep the N with most n values
+        Ns = [r["config"]["N"] for r in rs]
+        rs = [r for r in rs if r["config"]["N"] == max(set(Ns), key=Ns.count)] if Ns else []
+    return rs
+
+
+def x_of(row: dict, axis: str) -> int:
+    c = row["config"]
+    return c["n"] if axis == "n" else c["N"] * (c["n"] if axis == "nN" else 1)
+
+
 def fits(rows: list[dict]) -> dict[str, dict]:
-    """The slopes the issue asks for, and the extrapolated N at which params < N per mode."""
+    """Each series' log-log slope, and the extrapolated N at which params < N per mode."""
     out = {}
-    series = {
-        "next-token tight, params vs N": (select(rows, setting="next-token", mode="tight", bit_budget=None, n=16,
-                                                 vocab=1000), "N"),
-        "next-token paper, params vs N": (select(rows, setting="next-token", mode="paper", n=16), "N"),
-        "next-token 48-bit, params vs N": (select(rows, setting="next-token", bit_budget=48, n=16), "N"),
-        "next-token vectors d=6, params vs N": (select(rows, setting="next-token", d=6), "N"),
-        "next-token, params vs n": (select(rows, setting="next-token", mode="tight", bit_budget=None, vocab=1000,
-                                           N=lambda N: N in (300, 1000)), "n"),
-        "seq2seq, params vs nN": (select(rows, setting="seq2seq"), "nN"),
-        # the constant embedding table (vocab x m) flattens small N: the asymptotic regime alone
-        "next-token tight, params vs N (N >= 1000)": (select(rows, setting="next-token", mode="tight", bit_budget=None, n=16,
-                                                             vocab=1000, N=lambda N: N >= 1000), "N"),
-        "seq2seq, params vs nN (nN >= 1000)": (select(rows, setting="seq2seq", N=lambda N: N >= 100), "nN"),
-    }
-    for name, (rs, axis) in series.items():
-        if axis == "n":  # the n sweep runs at one N (1000; 300 when quick): keep the N with most n values
-            Ns = [r["config"]["N"] for r in rs]
-            rs = [r for r in rs if r["config"]["N"] == max(set(Ns), key=Ns.count)] if Ns else []
+    for name, (_, axis) in SERIES.items():
+        rs = series_rows(rows, name)
         if len(rs) < 2:
             continue
-        xs = [r["config"]["N"] * (r["config"]["n"] if axis == "nN" else 1) if axis != "n" else r["config"]["n"]
-              for r in rs]
-        ys = [r["params"] for r in rs]
+        xs, ys = [x_of(r, axis) for r in rs], [r["params"] for r in rs]
         s, lo, hi = fit_slope(xs, ys)
         entry = {"slope": s, "ci95": [lo, hi], "points": len(rs)}
         if axis == "N" and s < 1:
