@@ -135,8 +135,9 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
     per = 1 if safe else 4
     matched = None
     for g in range(0, len(adders), per):
-        net = sum((1 if dict(model.blocks[b].ffn.units[u].writes)[W] > 0 else -1) * rec.hidden.get(b, [0] * 99)[u]
-                  for b, u in adders[g : g + per])
+        # the group's trapezoid (or, float-safe, its product unit) nets 1 where t lies in the group, else 0
+        net = sum((1 if dict(model.blocks[b].ffn.units[u].writes)[W] > 0 else -1) * rec.hidden[b][u]
+                  for b, u in adders[g : g + per] if b in rec.hidden)
         if net != 0:
             matched = (g // per, adders[g][0], net)
             break

@@ -186,9 +186,9 @@ def _checked_form(model: ExactModel, inputs, force: bool) -> ExactModel:
 
 
 def lens_tokens(model: ExactModel, ids: np.ndarray) -> np.ndarray:
-    """Raw token ids [B, n] -> the rows TransformerLens takes (vocab.json's map; 0 = an id never seen)."""
-    return lens_form(model).input.rows(np.asarray(ids)) if not model.input.positions else \
-        dataclasses.replace(model.input, positions=False).rows(np.asarray(ids))
+    """Raw token ids [B, n] -> the rows TransformerLens takes (vocab.json's map; 0 = an id never seen).
+    The lens form's rows belong to the ids alone: positions come from pos_embed."""
+    return dataclasses.replace(model.input, positions=False).rows(np.asarray(ids))
 
 
 def to_transformer_lens(model: ExactModel, inputs: np.ndarray | None = None, force: bool = False):
