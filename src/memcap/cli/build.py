@@ -17,7 +17,7 @@ from ..ir import fileformat
 from ..ir.stats import model_stats
 from .common import AttentionKind, Mode, Setting, Target, Unit, app, console, data_app, err, fail, int_list, load_dataset, load_model, value
 
-BUDGET_HELP = "every weight fits this many bits (the model then runs exactly in float64 for budgets up to ~48); default: none"
+BUDGET_HELP = "every crafted integer fits this many bits (48 gives models that run exactly in float64, as the check measures); default: none"
 
 
 def _load_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
