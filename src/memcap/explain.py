@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import Dataset
-from .ir.executor import run, run_ffn, token_rows
+from .ir.executor import columns, run, run_ffn, token_rows
 from .ir.layers import ExactModel
 
 
@@ -60,7 +60,7 @@ class _Recorder:
         if event == "embed":
             return
         m = len(self.model.coords)
-        size = stream_len(stream)
+        size = columns(stream)
         phase1 = self.model.blocks[index].attention is None and index < self.first_att
         if event == "attention":
             self.positions = {c: [_val(stream[self.model.coord(c)], j, den) for j in range(size)] for c in ("phi", "F")
@@ -72,10 +72,6 @@ class _Recorder:
         after = run_ffn([None if z is None else z[col:col + 1] for z in stream], self.model.blocks[index].ffn, den, 1, hidden)
         self.hidden[index] = [Fraction(0) if h is None else Fraction(int(h[0]), den) for h in hidden]
         self.last = [_val(z, 0, den) for z in after]
-
-
-def stream_len(stream: list) -> int:
-    return next((len(z) for z in stream if z is not None), 1)
 
 
 def _val(z, j: int, den: int) -> Fraction:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from .compile import compile
 from .data import Dataset
+from .ir.executor import read_positions
 from .ir.float64 import FloatCheck, float64_check
 from .ir.layers import ExactModel
 from .ir.stats import ModelStats, model_stats
-from .verify import Verification, read_positions
+from .verify import Verification
 from .verify import verify as verify_exact
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import Dataset
-from .ir.executor import ExactOutput, run
+from .ir.executor import ExactOutput, read_positions, run
 from .ir.layers import ExactModel
 
 
@@ -28,10 +28,6 @@ class Verification:
     @property
     def ok(self) -> bool:
         return self.wrong == 0 and self.checked > 0
-
-
-def read_positions(model: ExactModel) -> str:
-    return "all" if model.setting == "seq2seq" else "last"
 
 
 _JOB: tuple = ()  # (model, inputs, read) for forked workers: inherited, never pickled
@@ -102,8 +98,6 @@ def predict(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
     """Exact outputs: [N] for next-token and point models, [N, n] for seq2seq; int64 where every output is
     an integer (else an object array with Fractions). An example with a token id that the model never saw
     gets -1 (no label) at every position: the construction says nothing about it."""
-    from .ir.executor import run
-
     inputs = np.asarray(inputs)
     out = run(model, inputs, read=read_positions(model)).values()
     if model.setting != "seq2seq":

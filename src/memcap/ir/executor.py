@@ -51,15 +51,21 @@ class ExactOutput:
 _SAFE = 1 << 62
 
 
-def _absmax(a: np.ndarray) -> int:
-    if not a.size:
+def absmax(a: np.ndarray | None) -> int:
+    """Largest |value| of a stream coordinate (0 for one held as None, or empty)."""
+    if a is None or not a.size:
         return 0
     return max(abs(int(a.max())), abs(int(a.min())))
 
 
+def columns(stream: list) -> int:
+    """How many columns (tokens or positions) a stream holds; 0 when every coordinate is still zero."""
+    return next((len(z) for z in stream if z is not None), 0)
+
+
 def _fit(a: np.ndarray) -> np.ndarray:
     """An object array whose values fit, as int64."""
-    return a.astype(np.int64) if a.dtype == object and _absmax(a) < _SAFE else a
+    return a.astype(np.int64) if a.dtype == object and absmax(a) < _SAFE else a
 
 
 def _const(size: int, v: int) -> np.ndarray:
@@ -73,7 +79,7 @@ def _add(a, b):
         return a
     if a.dtype == object or b.dtype == object:
         return a.astype(object) + b.astype(object) if a.dtype != b.dtype else a + b
-    if _absmax(a) + _absmax(b) < _SAFE:
+    if absmax(a) + absmax(b) < _SAFE:
         return a + b
     return a.astype(object) + b.astype(object)
 
@@ -83,7 +89,7 @@ def _scaled(arr, w):
         return arr
     if w == -1:
         return -arr
-    if arr.dtype != object and abs(w) < _SAFE and _absmax(arr) * abs(w) < _SAFE:
+    if arr.dtype != object and abs(w) < _SAFE and absmax(arr) * abs(w) < _SAFE:
         return arr * np.int64(w)
     return arr.astype(object) * w
 
@@ -175,6 +181,11 @@ def token_rows(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
         pos = np.tile(np.arange(n, dtype=np.float64), batch)[:, None] * layer.position_scale
         vec = np.concatenate([vec, pos], axis=1)
     return vec
+
+
+def read_positions(model: ExactModel) -> str:
+    """Where a model's outputs are read: every position for seq2seq, the last one otherwise."""
+    return "all" if model.setting == "seq2seq" else "last"
 
 
 Hook = Callable[[str, int, list, int, np.ndarray], None]

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .executor import run, run_ffn
+from .executor import absmax, columns, run, run_ffn
 from .layers import ExactModel
 
 LIMIT = 1 << 53
@@ -43,21 +43,16 @@ class FloatCheck:
         return asdict(self)
 
 
-def _absmax(z) -> int:
-    if z is None or not len(z):
-        return 0
-    return max(abs(int(z.max())), abs(int(z.min())))
+def _twos(w: int) -> int:
+    """Trailing zero bits of a nonzero integer."""
+    w = abs(int(w))
+    return (w & -w).bit_length() - 1
 
 
 def _shared_twos(weights: list[int]) -> int:
     """Trailing zero bits that all nonzero weights share: every partial sum is a multiple of 2^that, and
     float64 needs only its 53 significant bits above it (a power-of-two weight never costs precision)."""
-    nz = [abs(int(w)) for w in weights if w]
-    return min(((w & -w).bit_length() - 1 for w in nz), default=0)
-
-
-def _size(stream: list) -> int:
-    return next((len(z) for z in stream if z is not None), 0)
+    return min((_twos(w) for w in weights if w), default=0)
 
 
 class _Watch:
@@ -95,7 +90,7 @@ class _Watch:
                         self.frac.add(c)
             return
         block = self.model.blocks[index]
-        amax = [_absmax(z) for z in stream]
+        amax = [absmax(z) for z in stream]
         if event == "attention":
             att = block.attention
             exact_mean = not att.causal and self.n & (self.n - 1) == 0
@@ -115,19 +110,18 @@ class _Watch:
         # the residual write is z + (W2 h + b2): float64 forms sum |w| h (bounded), W2 h + b2 (the actual
         # change, measured by running the block once more) and the new value; each must stay below 2^53
         hidden: list = []
-        after = run_ffn(stream, block.ffn, den, _size(stream), hidden)
+        after = run_ffn(stream, block.ffn, den, columns(stream), hidden)
         written = {c for unit in block.ffn.units for c, _ in unit.writes} | {c for c, _ in block.ffn.shift}
         for c in written:
-            terms = [(w, _absmax(h)) for unit, h in zip(block.ffn.units, hidden, strict=True) for cc, w in unit.writes if cc == c]
+            terms = [(w, absmax(h)) for unit, h in zip(block.ffn.units, hidden, strict=True) for cc, w in unit.writes if cc == c]
             products = sum(abs(w) * h for w, h in terms) >> _shared_twos([w for w, _ in terms])
-            change = _absmax(after[c] - stream[c]) if stream[c] is not None else _absmax(after[c])
-            self._over(max(products, change, _absmax(after[c])), den, f"block {index}, stream coordinate {self.model.coords[c]}")
+            change = absmax(after[c] - stream[c] if stream[c] is not None else after[c])
+            self._over(max(products, change, absmax(after[c])), den, f"block {index}, stream coordinate {self.model.coords[c]}")
         self.frac -= {c for unit in block.ffn.units if unit.bias >= SNAP_MIN for c, _ in unit.writes}
 
 
 def _significant_bits(v: int) -> int:
-    v = abs(int(v))
-    return 0 if v == 0 else v.bit_length() - ((v & -v).bit_length() - 1)
+    return 0 if v == 0 else abs(int(v)).bit_length() - _twos(v)
 
 
 def _widest_weight(model: ExactModel) -> tuple[int, str]:

@@ -28,6 +28,7 @@ from ..construct.memorizer import Scratch, memorize_on_line
 from ..construct.projection import project
 from ..ir import fileformat
 from ..ir.dense import state_dict, torch_config
+from ..ir.executor import read_positions
 from ..ir.float64 import FloatCheck, float64_check
 from ..ir.layers import Block, ExactModel
 
@@ -36,14 +37,10 @@ class NotFloatExact(ValueError):
     """The model would not compute its exact outputs in float64."""
 
 
-def read_for(model: ExactModel) -> str:
-    return "all" if model.setting == "seq2seq" else "last"
-
-
 def float_verdict(model: ExactModel, inputs: np.ndarray | None = None) -> FloatCheck | None:
     """The float64 check measured on `inputs`, or the one recorded in the model, or None."""
     if inputs is not None:
-        return float64_check(model, inputs, read_for(model))
+        return float64_check(model, inputs, read_positions(model))
     rec = model.meta.get("float64")
     return FloatCheck(**rec) if rec else None
 
@@ -179,7 +176,7 @@ def _checked_form(model: ExactModel, inputs, force: bool) -> ExactModel:
         if not model.input.positions:
             return form
         raise NotFloatExact("a model with positions is exported in another form that must be checked on the data: pass the dataset")
-    fc = float64_check(form, inputs, read_for(model))
+    fc = float64_check(form, inputs, read_positions(model))
     if not fc.exact:
         raise NotFloatExact(f"this model does not run exactly in float64 in TransformerLens: {fc.reason}; compile with --bit-budget 48")
     return form
