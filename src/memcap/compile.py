@@ -12,7 +12,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from .construct.assemble import assemble, context_memorizer, coords_for
+from .construct.assemble import assemble, context_memorizer, coords_for, multiset_memorizer
 from .construct.context import analyze
 from .construct.f1 import token_layer
 from .construct.options import CompileOptions
@@ -27,8 +27,8 @@ __all__ = ["compile", "CompileOptions"]
 def compile(ds: Dataset, options: CompileOptions | None = None, progress: Progress | None = None,
             timings: dict[str, float] | None = None, **choices) -> ExactModel:
     """Compile `ds` into an ExactModel that memorizes every example (see `verify`). `options` (or the
-    same fields as keywords: setting, attention, positions, causal, mode, bit_budget, seed) choose the
-    variant. `progress` is called with each finished stage's name; `timings`, when given, receives seconds
+    same fields as keywords: setting, attention ("sparse": a register), arch ("deep-sets"), positions,
+    causal, mode, bit_budget, seed) choose the variant. `progress` is called with each finished stage's name; `timings`, when given, receives seconds
     per stage (kept out of the model, so that the same inputs and seed give the same bytes)."""
     opts = dataclasses.replace(options or CompileOptions(), **choices).checked(ds)
     timings = {} if timings is None else timings
@@ -41,14 +41,17 @@ def compile(ds: Dataset, options: CompileOptions | None = None, progress: Progre
 
     toks = distinct_tokens(ds, opts.positions)
     lap("tokens")
-    ctx = analyze(toks.token_ids, ds.labels, causal=opts.causal, positions=opts.positions)
+    ctx = analyze(toks.token_ids, ds.labels, causal=opts.causal, positions=opts.positions, multiset=opts.multiset)
     lap("contexts")
     tv = choose_values(ctx, len(toks), ds.kind == "vectors" and not opts.causal, opts.mode, opts.seed)
     lap("key tokens and values")
-    coords = coords_for(ds.kind, opts.float_safe)
-    f1 = token_layer(ds.d, ds.n, toks, tv, coords, opts)
+    coords = coords_for(ds.kind, opts.float_safe, opts.sparse, opts.multiset)
+    f1 = token_layer(ds.d, ds.n, toks, tv, coords, opts, read_tokens=ctx.ctx_token)
     lap("F1")
-    f2 = context_memorizer(ctx, f1.F_num, f1.den, tv.window_ids, ds.n, ds.d, f1.r, f1.delta, coords, opts)
+    if opts.multiset:
+        f2 = multiset_memorizer(ctx, f1.den, tv.window_ids, ds.n, ds.d, f1.r, f1.delta, coords, opts)
+    else:
+        f2 = context_memorizer(ctx, f1.F_num, f1.den, tv.window_ids, ds.n, ds.d, f1.r, f1.delta, coords, opts)
     lap("F2")
     info = {"input": ds.kind, "N": ds.N, "n": ds.n, "d": ds.d, "C": ds.C, "distinct_tokens": len(toks),
             "key_tokens": int(len(tv.key_tokens)), "windows": len(ctx.windows), "contexts": len(ctx.ctx_label),

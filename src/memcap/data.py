@@ -191,12 +191,17 @@ def save(ds: Dataset, path: str | Path) -> Path:
 
 def _random_labels(rng, token_ids: np.ndarray, C: int, setting: str) -> np.ndarray:
     """Uniform labels; for seq2seq a token that repeats inside a sequence repeats its label, so that the
-    data is consistent for a permutation-equivariant model (docs/construction.md#data)."""
+    data is consistent for a permutation-equivariant model (docs/construction.md#data). "multiset": one
+    label per sequence, the same for sequences that are permutations of each other (Deep Sets data)."""
     N, n = token_ids.shape
     if setting == "next-token":
         return rng.integers(0, C, size=N)
+    if setting == "multiset":
+        labels = rng.integers(0, C, size=N)
+        _, first, inv = np.unique(np.sort(token_ids, axis=1), axis=0, return_index=True, return_inverse=True)
+        return labels[first[inv.reshape(-1)]]
     if setting != "seq2seq":
-        raise DataError(f"setting must be 'next-token' or 'seq2seq', got {setting!r}")
+        raise DataError(f"setting must be 'next-token', 'seq2seq' or 'multiset', got {setting!r}")
     labels = rng.integers(0, C, size=(N, n))
     for i in range(N):
         _, first, inv = np.unique(token_ids[i], return_index=True, return_inverse=True)

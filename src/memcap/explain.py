@@ -61,10 +61,11 @@ class _Recorder:
             return
         m = len(self.model.coords)
         size = columns(stream)
-        phase1 = self.model.blocks[index].attention is None and index < self.first_att
-        if event == "attention":
-            self.positions = {c: [_val(stream[self.model.coord(c)], j, den) for j in range(size)] for c in ("phi", "F")
-                              if c in self.model.coords}
+        phase1 = not self.model.blocks[index].mixes and index < self.first_att
+        if event in ("attention", "pool"):
+            if not self.positions:  # before the first mixing step: the token values at every position
+                self.positions = {c: [_val(stream[self.model.coord(c)], j, den) for j in range(size)]
+                                  for c in ("phi", "F") if c in self.model.coords}
             return
         col = self.token_col if phase1 else (self.read_pos if size > 1 else 0)
         self.before[index] = [_val(stream[c], col, den) for c in range(m)]
@@ -87,13 +88,14 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
     x = ds.inputs[example : example + 1]
     n = x.shape[1]
     pos = n - 1 if model.setting != "seq2seq" else (position or 0)
-    att_at = [i for i, b in enumerate(model.blocks) if b.attention is not None]
+    reg = int(model.input.register)  # the register's column comes first
+    att_at = [i for i, b in enumerate(model.blocks) if b.mixes]
     first_att = att_at[0] if att_at else len(model.blocks)
     # before the attention the executor runs once per distinct token: the read position's token's column
     rows = token_rows(model, x)
     uniq = np.unique(rows, axis=0) if rows.ndim > 1 else np.unique(rows)
-    hit = (uniq == rows[pos]).all(axis=1) if uniq.ndim > 1 else uniq == rows[pos]
-    rec = _Recorder(model, first_att, pos, int(np.flatnonzero(hit)[0]))
+    hit = (uniq == rows[pos + reg]).all(axis=1) if uniq.ndim > 1 else uniq == rows[pos + reg]
+    rec = _Recorder(model, first_att, pos + reg, int(np.flatnonzero(hit)[0]))
     out = run(model, x, read=np.array([pos]), hook=rec)
     y = Fraction(int(out.numerators[0, 0]), out.den)
     c = model.coord
@@ -108,21 +110,29 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
     else:
         lines.append(f"1. F1 (Stage I + phi~ memorizer, {meta.get('stages', {}).get('phi', 0)} blocks): token values from the stream")
     if rec.positions:
-        phi, F = rec.positions.get("phi", []), rec.positions.get("F", [])
+        phi, F = rec.positions.get("phi", [])[reg:], rec.positions.get("F", [])[reg:]
         lines.append(f"   token values f (phi) per position: {[_fmt(v) for v in phi]}")
-        lines.append(f"   current-token ids F per position:  {[_fmt(v) for v in F]}")
-        sid = sum(phi, Fraction(0)) / n if not (att_at and model.blocks[att_at[0]].attention.causal) else None
-        if sid is not None:
+        if model.setting != "multiset":
+            lines.append(f"   current-token ids F per position:  {[_fmt(v) for v in F]}")
+        first = model.blocks[first_att]
+        sid = sum(phi, Fraction(0)) / n
+        if first.pool:
+            lines.append(f"2. Deep Sets sum pooling (no attention): pooled phi = SID = sum of phi = {_fmt(sid * n)}")
+        elif reg:
+            lines.append(f"2. sparse attention: the register averages the {n} tokens' phi ({2 * n} connections), then every "
+                         f"token reads the register ({n + 1}): sid = {_fmt(sid)}; sequence id SID = n * sid = {_fmt(sid * n)}")
+        elif not first.attention.causal:
             lines.append(f"2. uniform attention (W_Q = 0, weight 1/{n} each): sid = mean of phi = {_fmt(sid)}; "
                          f"sequence id SID = n * sid = {_fmt(sid * n)}")
         else:
             lines.append(f"2. causal uniform attention: position {pos} averages its prefix of {pos + 1} tokens")
-    f2 = first_att
+    f2 = att_at[-1] if att_at else first_att
     t_name = "t"
     stage_t = rec.before.get(f2 + 1)
     if stage_t is not None:
         t = stage_t[c(t_name)]
-        lines.append(f"3. F2 Stage I: the context (F, SID) projected to one line: t = {_fmt(t)}, floor(t) = {t.numerator // t.denominator}")
+        what = "the multiset's SID" if model.setting == "multiset" else "the context (F, SID)"
+        lines.append(f"3. F2 Stage I: {what} projected to one line: t = {_fmt(t)}, floor(t) = {t.numerator // t.denominator}")
     f2_blocks = range(f2, len(model.blocks))
     W = c("W")
     adders = [(b, u) for b in f2_blocks for u, unit in enumerate(model.blocks[b].ffn.units)

@@ -15,7 +15,7 @@ from ..bounds import all_bounds, check_lower_bounds
 from ..errors import DataError
 from ..ir import fileformat
 from ..ir.stats import model_stats
-from .common import AttentionKind, Mode, Setting, Target, Unit, app, console, data_app, err, fail, int_list, load_dataset, load_model, value
+from .common import AttentionKind, BuiltArch, DataSetting, Mode, Setting, Target, Unit, app, console, data_app, err, fail, int_list, load_dataset, load_model, value
 
 BUDGET_HELP = "every crafted integer fits this many bits (48 gives models that run exactly in float64, as the check measures); default: none"
 
@@ -79,7 +79,8 @@ def data_random(output: Path = typer.Argument(..., help="the .npz file to write"
                 vocab: int = typer.Option(None, min=1, help="token ids drawn from [0, vocab) (default 100)"),
                 d: int = typer.Option(None, "--d", min=1, help="token vectors in [0,1)^d instead of ids"),
                 C: int = typer.Option(10, "--C", min=1, help="number of classes; labels uniform in [0, C)"),
-                setting: Setting = typer.Option(Setting.next_token, help="next-token: one label per sequence; seq2seq: one per token"),
+                setting: DataSetting = typer.Option(DataSetting.next_token, help="next-token: one label per sequence; seq2seq: one "
+                                                    "per token; multiset: one per sequence, shared by its permutations"),
                 seed: int = typer.Option(0, help="random seed")):
     """Random dataset: ids (--vocab) or vectors (--d), uniform labels."""
     if vocab is not None and d is not None:
@@ -112,7 +113,11 @@ def data_text(text: Path = typer.Argument(..., help="any text file"), output: Pa
 def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or vectors, labels) or .jsonl"),
                 output: Path = typer.Option(..., "-o", "--output", help="model directory to write"),
                 setting: Setting = typer.Option(None, help="default: from the labels' shape ([N]: next-token, [N, n]: seq2seq)"),
-                attention: AttentionKind = typer.Option(AttentionKind.softmax, help="normalisation (uniform attention makes them agree)"),
+                attention: AttentionKind = typer.Option(AttentionKind.softmax, help="softmax or hardmax: the normalisation (uniform "
+                                                        "attention makes them agree); sparse: a register token and two "
+                                                        "attention layers with 3n + 1 connections instead of n^2"),
+                arch: BuiltArch = typer.Option(BuiltArch.transformer, help="deep-sets: rho(sum phi(x)), no attention; the label "
+                                               "depends on the multiset of tokens only"),
                 positions: bool = typer.Option(False, help="join each token's position to it: any distinct sequences can be memorized"),
                 causal: bool = typer.Option(False, help="position k averages its prefix (seq2seq language-model data)"),
                 mode: Mode = typer.Option(Mode.tight, help="tight: measured constants; paper: the paper's constants"),
@@ -124,7 +129,8 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
 
     ds = load_dataset(data)
     try:
-        built = build(ds, verify=verify, setting=value(setting), attention=attention.value, positions=positions, causal=causal,
+        built = build(ds, verify=verify, setting=value(setting), attention=attention.value, arch=arch.value,
+                      positions=positions, causal=causal,
                       mode=mode.value, bit_budget=bit_budget, seed=seed)
     except DataError as e:
         fail(str(e))
@@ -155,7 +161,8 @@ def _check_fits(model, ds, model_path: Path, data: Path) -> None:
 
 
 def _check_labels(model, ds, model_path: Path, data: Path) -> None:
-    if model.setting != ds.setting:
+    wants = "next-token" if model.setting == "multiset" else model.setting  # a multiset model: one label per sequence
+    if wants != ds.setting:
         fail(f"{model_path} is a {model.setting} model; {data} has {ds.setting} labels of shape {list(ds.labels.shape)}")
 
 

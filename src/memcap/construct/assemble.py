@@ -2,6 +2,10 @@
 
     E_in -> F1 = (phi~ (+) F) -> uniform attention (sid <- mean phi~) -> F2 (memorizer on contexts) -> E_out
 
+and its two relatives: sparse attention (a register r in front: r <- mean phi~ over the real tokens, then
+every token's sid <- r's, 3n + 1 connections instead of n^2), and Deep Sets (Theorem D.1: sum pooling
+instead of attention, rho~ = the memorizer on the pooled phi~ = SID alone).
+
 Token ids use the embedding of Theorem E.1 (phi~ and F are table columns, F1 has no blocks); token vectors
 get F = the Stage I projection of the distinct tokens and phi~ = a memorizer that gives key tokens their
 value f and every other token 0. F2 memorizes the context vectors (F(x_k), L * mean phi~) with the labels.
@@ -10,12 +14,13 @@ F1 and F2 share their scratch coordinates: F1 leaves U, W, cw, g at zero on ever
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from ..bounds import theorem_R
-from ..ir.layers import Block, ExactModel, UniformAttention
+from ..ir.layers import FFN, Block, ExactModel, UniformAttention
 from .context import Contexts
 from .memorizer import LineMemorizer, Scratch, memorize_on_line
 from .options import CompileOptions
@@ -25,10 +30,19 @@ IDS_COORDS = ("phi", "F", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0
 VECTOR_COORDS = ("x", "F", "D1", "phi", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0", "i1")
 
 
-def coords_for(kind: str, float_safe: bool) -> tuple[str, ...]:
-    """Stream coordinates of a compiled Transformer (the indicator slots only where float-safe)."""
+def coords_for(kind: str, float_safe: bool, sparse: bool = False, multiset: bool = False) -> tuple[str, ...]:
+    """Stream coordinates of a compiled model (the indicator slots only where float-safe; the register's
+    gathered value `reg` only with sparse attention; the integer token id Fi where F2 reads a float-safe
+    current token vector)."""
     names = IDS_COORDS if kind == "ids" else VECTOR_COORDS
-    return names if float_safe else names[:-2]
+    names = names if float_safe else names[:-2]
+    if float_safe and kind == "vectors" and not multiset:  # an integer token id for F2 (see f1.token_layer)
+        at = names.index("phi") + 1
+        names = (*names[:at], "Fi", "T2", "D2", *names[at:])
+    if sparse:
+        at = names.index("sid") + 1
+        names = (*names[:at], "reg", *names[at:])
+    return names
 
 
 def shared_scratch(c: dict[str, int]) -> dict[str, int]:
@@ -73,23 +87,54 @@ def context_memorizer(ctx: Contexts, F_num: tuple[int, ...], den: int, window_id
     c = {name: i for i, name in enumerate(coords)}
     pts = context_points(ctx.ctx_token, ctx.ctx_window, list(F_num), den, window_ids)
     proj = f2_projection(pts, den, opts.seed, opts.mode)
-    form = ((c["F"], proj.direction[0]), (c["sid"], proj.direction[1] * ctx.scale))
+    F = c.get("Fi", c["F"])  # float-safe token vectors: the integer id, which float64 computes exactly too
+    form = ((F, proj.direction[0]), (c["sid"], proj.direction[1] * ctx.scale))
     return memorize_on_line(
         proj, form, np.arange(len(pts)), [int(y) + 1 for y in ctx.ctx_label],
         Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)), -1, opts.mode, opts.bit_budget,
         paper_f2_bits(len(ctx.ctx_label), n, d, r, delta), "F2 (contexts)")
 
 
-def assemble(f1, f2: LineMemorizer, coords: tuple[str, ...], setting: str, info: dict, opts: CompileOptions) -> ExactModel:
-    """E_in, F1's blocks, the attention (sid <- mean phi) fused with F2's first block, F2, E_out = y."""
+def multiset_memorizer(ctx: Contexts, den: int, window_ids: tuple[int, ...], n: int, d: int, r: float, delta: float,
+                       coords: tuple[str, ...], opts: CompileOptions) -> LineMemorizer:
+    """rho~ of Deep Sets: the memorizer on the pooled phi~ of each distinct multiset (its SID, distinct per
+    multiset), storing label + 1."""
     c = {name: i for i, name in enumerate(coords)}
+    pts = np.array([[window_ids[int(w)] * den] for w in ctx.ctx_window], dtype=object).reshape(-1, 1)
+    proj = f2_projection(pts, den, opts.seed, opts.mode)
+    return memorize_on_line(
+        proj, ((c["phi"], proj.direction[0]),), np.arange(len(pts)), [int(y) + 1 for y in ctx.ctx_label],
+        Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)), -1, opts.mode, opts.bit_budget,
+        paper_f2_bits(len(ctx.ctx_label), n, d, r, delta), "rho~ (multisets)")
+
+
+def _mixing(f2: LineMemorizer, c: dict[str, int], opts: CompileOptions) -> tuple[Block, ...]:
+    """The blocks that move information between positions, ending with F2's first block."""
+    if opts.multiset:
+        return (Block(ffn=f2.blocks[0], pool=True),)
+    if opts.sparse:
+        gather = UniformAttention(moves=((c["reg"], c["phi"], 1),), pattern="gather")
+        read = UniformAttention(moves=((c["sid"], c["reg"], 1),), pattern="read")
+        return Block(ffn=FFN(units=()), attention=gather), Block(ffn=f2.blocks[0], attention=read)
     att = UniformAttention(moves=((c["sid"], c["phi"], 1),), kind=opts.attention, causal=opts.causal)
-    blocks = (*f1.blocks, Block(ffn=f2.blocks[0], attention=att), *(Block(ffn=f) for f in f2.blocks[1:]))
+    return (Block(ffn=f2.blocks[0], attention=att),)
+
+
+def assemble(f1, f2: LineMemorizer, coords: tuple[str, ...], setting: str, info: dict, opts: CompileOptions) -> ExactModel:
+    """E_in, F1's blocks, the attention (sid <- mean phi) fused with F2's first block, F2, E_out = y.
+    Deep Sets pools instead; sparse attention adds the register and a second attention layer."""
+    c = {name: i for i, name in enumerate(coords)}
+    mixing = _mixing(f2, c, opts)
+    blocks = (*f1.blocks, *mixing, *(Block(ffn=f) for f in f2.blocks[1:]))
     meta = {
         "mode": opts.mode, "seed": opts.seed, "bit_budget": opts.bit_budget, "positions": opts.positions, "causal": opts.causal,
-        "attention": opts.attention, **info, "r": f1.r, "delta": f1.delta, "F1": f1.meta,
+        "attention": opts.attention, **({"arch": opts.arch} if opts.multiset else {}),
+        **info, "r": f1.r, "delta": f1.delta, "F1": f1.meta,
         "F2": {"k": f2.plan.k, "groups": len(f2.plan.groups), "addr_bits": f2.plan.addr_bits, "label_bits": f2.plan.label_bits},
-        "stages": {"phi": len(f1.blocks), "attention": 1, "F2": len(f2.blocks) - 1},
+        "stages": {"phi": len(f1.blocks), **({"pool": 1} if opts.multiset else {"attention": len(mixing)}),
+                   "F2": len(f2.blocks) - 1},
     }
-    return ExactModel(coords=coords, input=f1.layer, blocks=blocks, output=c["y"], setting=setting, meta=meta)
+    layer = dataclasses.replace(f1.layer, register=True) if opts.sparse else f1.layer
+    return ExactModel(coords=coords, input=layer, blocks=blocks, output=c["y"],
+                      setting="multiset" if opts.multiset else setting, meta=meta)
 

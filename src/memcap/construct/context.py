@@ -80,8 +80,10 @@ def _causal_windows(token_ids: np.ndarray) -> tuple[Windows, np.ndarray]:
     return Windows(ptr=ptr, tok=tok, cnt=cnt, length=length), win_of
 
 
-def analyze(token_ids: np.ndarray, labels: np.ndarray, causal: bool = False, positions: bool = False) -> Contexts:
-    """Contexts of a dataset given as distinct-token indices [N, n] and labels [N] or [N, n]."""
+def analyze(token_ids: np.ndarray, labels: np.ndarray, causal: bool = False, positions: bool = False,
+            multiset: bool = False) -> Contexts:
+    """Contexts of a dataset given as distinct-token indices [N, n] and labels [N] or [N, n]. With
+    `multiset` (Deep Sets) a context is the window alone: the current token is not seen."""
     N, n = token_ids.shape
     seq2seq = labels.ndim == 2
     if causal and not seq2seq:
@@ -96,7 +98,7 @@ def analyze(token_ids: np.ndarray, labels: np.ndarray, causal: bool = False, pos
         scale = n
     reads = np.arange(n) if seq2seq else np.array([n - 1])
     cw = win_of[:, reads].reshape(-1)
-    ct = token_ids[:, reads].reshape(-1)
+    ct = token_ids[:, reads].reshape(-1) if not multiset else np.zeros(len(cw), dtype=np.int64)
     lab = labels.reshape(-1) if seq2seq else labels
     keys = np.stack([cw, ct], axis=1)
     uniq, inv = np.unique(keys, axis=0, return_inverse=True)
@@ -116,9 +118,11 @@ def analyze(token_ids: np.ndarray, labels: np.ndarray, causal: bool = False, pos
         what = (f"examples {ea} (position {reads[pa]}) and {eb} (position {reads[pb]})" if seq2seq
                 else f"examples {ea} and {eb}")
         why = ("have the same current token and the same prefix distribution" if causal
+               else "are permutations of each other" if multiset
                else "are permutations of each other with the same current token")
+        who = "a Deep Sets model sees only the multiset" if multiset else "a model without positions cannot tell them apart"
         raise DataError(
-            f"{what} {why} but labels {lab[a]} and {lab[b]}: a model without positions cannot tell them apart "
+            f"{what} {why} but labels {lab[a]} and {lab[b]}: {who} "
             f"({bad.size} such context(s) in all). "
             + ("These inputs are identical even with positions: fix the labels." if positions
                else "Use positions (--positions) or fix the labels.")

@@ -5,12 +5,20 @@ Token ids: the embedding of Theorem E.1 (both are table columns, no blocks). Tok
 projects the distinct tokens to a line (F) and a phi~ memorizer gives key tokens their value f and every
 other token 0. Invariant: on every token of the data, F is distinct per distinct token and the memorizer's
 shared scratch coordinates (U, W, cw, g, and the indicator slots) are left at zero for F2.
+
+Under a bit budget the model must also run in float64, whose Stage I rounds the projected value t to an
+integer while the exact run keeps it fractional: both are fine for the memorizer's own trapezoids, but F2
+would read two different current-token values. So a second memorizer on the same line writes to Fi, for
+each token that F2 reads as a current token, its rank + 1 among them (an integer in both arithmetics;
+0 for the rest), and F2 reads Fi.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..ir.layers import Block, InputLayer
 from ..ir.numbers import exact_dyadic
@@ -32,7 +40,9 @@ class TokenLayer:
     meta: dict  # the phi~ memorizer's plan (empty for ids)
 
 
-def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: tuple[str, ...], opts: CompileOptions) -> TokenLayer:
+def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: tuple[str, ...], opts: CompileOptions,
+                read_tokens: np.ndarray | None = None) -> TokenLayer:
+    """F1 for the distinct tokens; `read_tokens` (indices) are those that F2 reads as the current token."""
     c = {name: i for i, name in enumerate(coords)}
     present = toks.present
     if toks.vocab is not None:
@@ -57,4 +67,14 @@ def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: t
     layer = InputLayer(kind="vectors", dim=d, weights=weights, positions=opts.positions, seq_len=n,
                        position_scale=toks.position_scale)
     plan = {"k": mem.plan.k, "groups": len(mem.plan.groups), "addr_bits": mem.plan.addr_bits, "label_bits": mem.plan.label_bits}
-    return TokenLayer(layer, tuple(Block(ffn=f) for f in mem.blocks), tuple(int(v) for v in proj.values), den, sep.r, delta, plan)
+    blocks, F_num = mem.blocks, tuple(int(v) for v in proj.values)
+    if "Fi" in c:
+        read = np.unique(read_tokens) if read_tokens is not None else np.arange(len(present))
+        ids = memorize_on_line(proj, ((c["x"], 1),), read, list(range(1, len(read) + 1)),
+                               Scratch(t=c["T2"], D=c["D2"], y=c["Fi"], **shared_scratch(c)), 0, opts.mode, opts.bit_budget,
+                               0, "integer token ids")
+        rank = np.zeros(len(present), dtype=np.int64)
+        rank[read] = np.arange(1, len(read) + 1)
+        blocks, F_num = (*blocks, *ids.blocks), tuple(int(r) * den for r in rank)
+        plan["id_blocks"] = len(ids.blocks)
+    return TokenLayer(layer, tuple(Block(ffn=f) for f in blocks), F_num, den, sep.r, delta, plan)

@@ -11,7 +11,8 @@ from ..errors import DataError
 @dataclass(frozen=True)
 class CompileOptions:
     setting: str | None = None  # None: from the labels' shape
-    attention: str = "softmax"  # or "hardmax"; uniform attention makes them agree
+    attention: str = "softmax"  # or "hardmax" (uniform attention makes them agree), or "sparse": a register
+    arch: str = "transformer"  # or "deep-sets": rho(sum phi(x)), no attention, the multiset decides the label
     positions: bool = False  # join each token's position to it
     causal: bool = False  # position k averages its prefix
     mode: str = "tight"  # "tight": measured constants; "paper": the paper's
@@ -22,13 +23,31 @@ class CompileOptions:
     def float_safe(self) -> bool:
         return self.bit_budget is not None
 
+    @property
+    def sparse(self) -> bool:
+        return self.attention == "sparse"
+
+    @property
+    def multiset(self) -> bool:
+        return self.arch == "deep-sets"
+
     def checked(self, ds: Dataset) -> CompileOptions:
         """These options, or a DataError that names the one that does not fit."""
         if self.setting is not None and self.setting != ds.setting:
             raise DataError(f"setting {self.setting!r} needs labels of shape "
                             f"{'[N]' if self.setting == 'next-token' else '[N, n]'}; this dataset's are {ds.labels.shape}")
-        if self.attention not in ("softmax", "hardmax"):
-            raise DataError(f"attention must be 'softmax' or 'hardmax', got {self.attention!r}")
+        if self.attention not in ("softmax", "hardmax", "sparse"):
+            raise DataError(f"attention must be 'softmax', 'hardmax' or 'sparse', got {self.attention!r}")
+        if self.arch not in ("transformer", "deep-sets"):
+            raise DataError(f"arch must be 'transformer' or 'deep-sets', got {self.arch!r}")
+        if self.multiset and ds.setting != "next-token":
+            raise DataError("deep-sets gives one label per multiset: the labels must have shape [N], "
+                            f"this dataset's are {ds.labels.shape}")
+        if self.multiset and (self.sparse or self.causal):
+            raise DataError(f"deep-sets has no attention: drop {'--attention sparse' if self.sparse else '--causal'}")
+        if self.sparse and self.causal:
+            raise DataError("sparse attention averages the whole sequence through its register: it does not combine "
+                            "with causal attention")
         if self.mode not in ("tight", "paper"):
             raise DataError(f"mode must be 'tight' or 'paper', got {self.mode!r}")
         return self

@@ -32,6 +32,8 @@ def torch_config(model: ExactModel) -> dict:
         "seq_len": layer.seq_len, "positions": layer.positions, "position_scale": layer.position_scale,
         "attention": first.kind if first else "softmax", "causal": bool(first and first.causal),
         "id_map": len(layer.vocab), "pair_map": len(layer.pairs), "out_dim": 1,
+        **({"pool_at": [i for i, b in enumerate(model.blocks) if b.pool]} if any(b.pool for b in model.blocks) else {}),
+        **({"register": True, "patterns": [model.blocks[i].attention.pattern for i in att_at]} if layer.register else {}),
     }
 
 

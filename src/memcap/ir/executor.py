@@ -127,8 +127,10 @@ def run_ffn(stream: list, ffn: FFN, den: int, size: int, hidden_out: list | None
 
 
 def run_attention(stream: list, att: UniformAttention, den: int, batch: int, n: int) -> tuple[list, int]:
-    """Uniform attention on [batch*n] columns; returns the stream over the new denominator."""
-    scale = math.lcm(*range(1, n + 1)) if att.causal else n
+    """Uniform attention on [batch*n] columns; returns the stream over the new denominator. The register
+    patterns put the register at column 0 of each example and its n - 1 real tokens after it."""
+    scale = (math.lcm(*range(1, n + 1)) if att.causal else n - 1 if att.pattern == "gather"
+             else 1 if att.pattern == "read" else n)
     new = [None if z is None else _scaled(z, scale) for z in stream]
     for out, inp, w in att.moves:
         z = stream[inp]
@@ -138,10 +140,27 @@ def run_attention(stream: list, att: UniformAttention, den: int, batch: int, n: 
         if att.causal:
             weights = np.array([scale // k for k in range(1, n + 1)], dtype=object)
             mixed = np.cumsum(z, axis=1) * weights
+        elif att.pattern == "gather":  # r averages the real tokens; a real token's one key is r
+            mixed = np.repeat(z[:, :1] * scale, n, axis=1)
+            mixed[:, 0] = z[:, 1:].sum(axis=1)
+        elif att.pattern == "read":  # every position's one key is r
+            mixed = np.repeat(z[:, :1], n, axis=1)
         else:
             mixed = np.repeat(z.sum(axis=1, keepdims=True), n, axis=1)
         new[out] = _add(new[out], _scaled(_fit(mixed.reshape(-1)), w))
     return new, den * scale
+
+
+def run_pool(stream: list, batch: int, n: int) -> list:
+    """Deep Sets' sum pooling: every position of an example gets the sum of its stream over the positions."""
+    out = []
+    for z in stream:
+        if z is None:
+            out.append(None)
+            continue
+        total = z.astype(object).reshape(batch, n).sum(axis=1, keepdims=True)
+        out.append(_fit(np.repeat(total, n, axis=1).reshape(-1)))
+    return out
 
 
 def embed(model: ExactModel, tokens: np.ndarray) -> tuple[list, int]:
@@ -168,19 +187,24 @@ def embed(model: ExactModel, tokens: np.ndarray) -> tuple[list, int]:
 
 
 def token_rows(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
-    """Flatten [B, n(, d)] inputs to one row per position, joining positions when the model uses them."""
+    """Flatten [B, n(, d)] inputs to one row per position, joining positions when the model uses them. A
+    model with a register gets one more position in front: table row 0 or the zero vector, both E_in = 0."""
     layer = model.input
     batch, n = inputs.shape[0], inputs.shape[1]
     if layer.kind == "ids":
         rows = layer.rows(inputs)
         if layer.pos_table:  # the additive form: a column is the pair (row, position), coded row * n + k
             rows = rows * n + np.arange(n)[None, :]
-        return rows.reshape(batch * n)
-    vec = np.asarray(inputs, dtype=np.float64).reshape(batch * n, -1)
+        if layer.register:
+            rows = np.concatenate([np.zeros((batch, 1), dtype=rows.dtype), rows], axis=1)
+        return rows.reshape(-1)
+    vec = np.asarray(inputs, dtype=np.float64).reshape(batch, n, -1)
     if layer.positions:
-        pos = np.tile(np.arange(n, dtype=np.float64), batch)[:, None] * layer.position_scale
-        vec = np.concatenate([vec, pos], axis=1)
-    return vec
+        pos = np.broadcast_to(np.arange(n, dtype=np.float64)[None, :, None] * layer.position_scale, (batch, n, 1))
+        vec = np.concatenate([vec, pos], axis=2)
+    if layer.register:
+        vec = np.concatenate([np.zeros((batch, 1, vec.shape[2])), vec], axis=1)
+    return vec.reshape(-1, vec.shape[2])
 
 
 def read_positions(model: ExactModel) -> str:
@@ -195,8 +219,8 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
     """Run the model exactly. `inputs`: points [B, d] (plain network), vectors [B, n, d] or ids [B, n].
 
     `read`: "last" (next-token), "all" (seq2seq) or an explicit array of positions. `hook`, when given,
-    sees the stream before every step: hook("embed", -1, token rows, 1, rows), then hook("attention" or
-    "ffn", block index, stream, den, rows) — it observes the run (magnitudes for the float64 check) and
+    sees the stream before every step: hook("embed", -1, token rows, 1, rows), then hook("attention",
+    "pool" or "ffn", block index, stream, den, rows) — it observes the run (magnitudes for the float64 check) and
     changes nothing.
     """
     see = hook or (lambda *_: None)
@@ -211,7 +235,9 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
         np.array([n - 1]) if isinstance(read, str) and read == "last"
         else np.arange(n) if isinstance(read, str) else np.asarray(read)
     )
-    att_at = [i for i, b in enumerate(model.blocks) if b.attention is not None]
+    if model.input.register:  # read positions count real tokens; the register sits in front
+        positions, n = positions + 1, n + 1
+    att_at = [i for i, b in enumerate(model.blocks) if b.mixes]
     first_att = att_at[0] if att_at else len(model.blocks)
     last_att = att_at[-1] if att_at else -1
 
@@ -233,6 +259,9 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
         if block.attention is not None:
             see("attention", i, stream, den, rows)
             stream, den = run_attention(stream, block.attention, den, batch, n)
+        if block.pool:
+            see("pool", i, stream, den, rows)
+            stream = run_pool(stream, batch, n)
         see("ffn", i, stream, den, rows)
         stream = run_ffn(stream, block.ffn, den, size)
 

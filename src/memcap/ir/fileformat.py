@@ -34,8 +34,11 @@ def to_json(model: ExactModel) -> dict:
         if b.attention is not None:
             att = {"moves": [[o, i, str(w)] for o, i, w in b.attention.moves], "kind": b.attention.kind,
                    "causal": b.attention.causal}
+            if b.attention.pattern != "all":
+                att["pattern"] = b.attention.pattern
         blocks.append({
             "attention": att,
+            **({"pool": True} if b.pool else {}),
             "units": [[_sp(u.reads), str(u.bias), _sp(u.writes)] for u in b.ffn.units],
             "shift": _sp(b.ffn.shift),
         })
@@ -45,7 +48,8 @@ def to_json(model: ExactModel) -> dict:
         "input": {"kind": layer.kind, "dim": layer.dim, "weights": [[str(w) for w in r] for r in layer.weights],
                   "table": [[str(w) for w in r] for r in layer.table], "positions": layer.positions,
                   "seq_len": layer.seq_len, "position_scale": layer.position_scale,
-                  "vocab": [str(v) for v in layer.vocab], "pairs": layer.pairs and [str(v) for v in layer.pairs]},
+                  "vocab": [str(v) for v in layer.vocab], "pairs": layer.pairs and [str(v) for v in layer.pairs],
+                  **({"register": True} if layer.register else {})},
         "blocks": blocks,
     }
 
@@ -76,6 +80,7 @@ def from_json(doc: dict) -> ExactModel:
             positions=bool(inp["positions"]), seq_len=int(inp["seq_len"]),
             position_scale=float(inp["position_scale"]),
             vocab=tuple(int(v) for v in inp["vocab"]), pairs=tuple(int(v) for v in inp["pairs"]),
+            register=bool(inp.get("register", False)),
         )
         blocks = []
         for bi, b in enumerate(doc["blocks"]):
@@ -87,8 +92,11 @@ def from_json(doc: dict) -> ExactModel:
             if b["attention"] is not None:
                 a = b["attention"]
                 att = UniformAttention(moves=tuple((int(o), int(i), int(w)) for o, i, w in a["moves"]),
-                                       kind=a["kind"], causal=bool(a["causal"]))
-            blocks.append(Block(ffn=FFN(units=units, shift=_pairs(b["shift"], m, f"block {bi}")), attention=att))
+                                       kind=a["kind"], causal=bool(a["causal"]), pattern=a.get("pattern", "all"))
+                if att.pattern not in ("all", "gather", "read"):
+                    raise ModelFileError(f"block {bi}: unknown attention pattern {att.pattern!r}")
+            blocks.append(Block(ffn=FFN(units=units, shift=_pairs(b["shift"], m, f"block {bi}")), attention=att,
+                                pool=bool(b.get("pool", False))))
         return ExactModel(coords=coords, input=layer, blocks=tuple(blocks), output=int(doc["output"]),
                           setting=doc["setting"], meta=doc.get("meta", {}))
     except (KeyError, TypeError, ValueError) as e:

@@ -62,6 +62,7 @@ class _Watch:
         self.model = model
         self.n = n
         self.frac: set[int] = set()
+        self.snapped: set[int] = set()  # written by a snap of a non-integer: float64 and the exact run differ there
         self.worst = 0.0
         self.problem = ""
 
@@ -93,15 +94,25 @@ class _Watch:
         amax = [absmax(z) for z in stream]
         if event == "attention":
             att = block.attention
-            exact_mean = not att.causal and self.n & (self.n - 1) == 0
+            # one key (a token reading the register) has weight exactly 1; a mean over n is a binary
+            # fraction only for n a power of two
+            exact_mean = att.pattern == "read" or not att.causal and self.n & (self.n - 1) == 0
             for out, inp, w in att.moves:
                 self._over(amax[inp] * abs(w) * self.n, den, f"block {index}'s attention")
                 if inp in self.frac or not exact_mean:
                     self.frac.add(out)
             return
+        if event == "pool":  # a sum of n values: exact while every partial sum is
+            for c, a in enumerate(amax):
+                self._over(a * self.n, den, f"block {index}'s pooling")
+            return
         for u, unit in enumerate(block.ffn.units):
             bound = abs(unit.bias) * den + sum(abs(w) * amax[c] for c, w in unit.reads)
             self._over(bound >> _shared_twos([w for _, w in unit.reads] + [unit.bias]), den, f"block {index} unit {u}")
+            if unit.bias >= SNAP_MIN and any(c in self.snapped for c, _ in unit.reads):
+                self.problem = (f"block {index} unit {u} reads a value that float64 rounded to an integer while the exact "
+                                "run keeps its fraction: the two runs read different values")
+                return
             if unit.bias < SNAP_MIN and any(c in self.frac for c, _ in unit.reads):
                 self.problem = (f"block {index} unit {u} reads a value that float64 rounds (the attention's mean or a "
                                 "product with a token vector) and nothing rounds it back to an integer: compile with "
@@ -117,7 +128,16 @@ class _Watch:
             products = sum(abs(w) * h for w, h in terms) >> _shared_twos([w for w, _ in terms])
             change = absmax(after[c] - stream[c] if stream[c] is not None else after[c])
             self._over(max(products, change, absmax(after[c])), den, f"block {index}, stream coordinate {self.model.coords[c]}")
-        self.frac -= {c for unit in block.ffn.units if unit.bias >= SNAP_MIN for c, _ in unit.writes}
+        for unit in block.ffn.units:
+            if unit.bias >= SNAP_MIN:
+                writes = {c for c, _ in unit.writes}
+                self.frac -= writes
+                pre = None
+                for c, w in unit.reads:
+                    if stream[c] is not None:
+                        pre = stream[c].astype(object) * w if pre is None else pre + stream[c].astype(object) * w
+                if pre is not None and den > 1 and (pre % den != 0).any():
+                    self.snapped |= writes
 
 
 def _significant_bits(v: int) -> int:
@@ -148,7 +168,7 @@ def float64_check(model: ExactModel, inputs: np.ndarray, read: str = "last") -> 
         return FloatCheck(False, f"a weight in {where} has {bits} significant bits; float64 holds 53", bits, len(inputs))
     watch = _Watch(model, inputs.shape[1] if model.setting != "points" and inputs.ndim >= 2 else 1)
     run(model, inputs, read=read, hook=watch)
-    if not watch.problem and model.output in watch.frac:
+    if not watch.problem and model.output in watch.frac | watch.snapped:
         watch.problem = "the output coordinate holds a value that float64 rounds"
     bits = math.ceil(math.log2(watch.worst)) if watch.worst > 1 else 0
     if watch.problem:

@@ -4,10 +4,17 @@ Forward semantics (docs/construction.md#the-transformer), recorded here once and
 (float64):
 
     Z = E_in(x)                                     one column per token, len(coords) rows
+                                                    (+ a register column of zeros in front, if any)
     for block in blocks:
         if block.attention:  Z[out] += mean_window(w * Z[in])      (uniform: W_Q = W_K = 0)
+        if block.pool:       Z = sum of Z over the positions        (Deep Sets; no parameters)
         Z += W2 relu(W1 Z + b1) + b2                              (token-wise residual FFN)
     y = Z[output]                                   (E_out is the unit vector on `output`)
+
+The window of an attention layer is its mask pattern: "all" (every position, or the prefix when causal);
+with a register r in front (sparse attention), "gather" (r averages the n real tokens, each real token
+attends only to r) and "read" (every position attends only to r). A uniform weight over the allowed keys
+is 1/|allowed|: exact.
 
 Invariant: every FFN weight and bias is a Python int. The only non-integers in a model are the input
 layer's dyadic scale (the data's floats are dyadic) and the attention's exact 1/n (or 1/k when causal),
@@ -53,12 +60,27 @@ class UniformAttention:
     moves: tuple[tuple[int, int, int], ...]
     kind: str = "softmax"
     causal: bool = False
+    pattern: str = "all"  # "all" | "gather" | "read" (the register patterns of sparse attention)
+
+    def connections(self, n: int) -> int:
+        """(query, key) pairs the mask allows over n real tokens (plus the register for the sparse patterns)."""
+        if self.pattern == "gather":
+            return 2 * n  # r <- each real token, each real token <- r
+        if self.pattern == "read":
+            return n + 1  # every position <- r
+        return n * (n + 1) // 2 if self.causal else n * n
 
 
 @dataclass(frozen=True)
 class Block:
     ffn: FFN
     attention: UniformAttention | None = None
+    pool: bool = False  # Deep Sets: before the FFN, every position holds the sum of the stream over positions
+
+    @property
+    def mixes(self) -> bool:
+        """Does this block move information between positions (attention or pooling)?"""
+        return self.attention is not None or self.pool
 
 
 def lookup(keys: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -91,6 +113,7 @@ class InputLayer:
     vocab: tuple[int, ...] = ()  # ids: the raw token ids present, sorted
     pairs: tuple[int, ...] = ()  # ids with positions: the (id row - 1) * n + k keys present, sorted
     pos_table: tuple[tuple[int, ...], ...] = ()  # ids: [n][m] added to the token's row (TransformerLens's pos_embed)
+    register: bool = False  # a register column of zeros goes in front of the n tokens (sparse attention)
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Table rows of raw token ids [B, n] (0 = never seen)."""
@@ -121,6 +144,10 @@ class ExactModel:
     @property
     def is_transformer(self) -> bool:
         return self.setting != "points"
+
+    @property
+    def has_attention(self) -> bool:
+        return any(b.attention is not None for b in self.blocks)
 
     def coord(self, name: str) -> int:
         return self.coords.index(name)

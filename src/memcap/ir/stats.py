@@ -2,7 +2,7 @@
 
 params (paper convention, every matrix entry, zeros too):
     input + L * [4 m s H + 2 (m + 1) q] + m        (E_out is m entries; H = s = 1 for a Transformer,
-                                                    H = 0 for a plain ReLU network)
+                                                    H = 0 without attention: Deep Sets, plain ReLU)
 nonzero_params counts stored nonzeros; max_bits / total_bits are over the nonzero parameters, a
 parameter's bits being the bit length of its integer magnitude.
 """
@@ -27,6 +27,7 @@ class ModelStats:
     max_bits: int
     total_bits: int
     attention_blocks: int
+    attention_connections: int  # (query, key) pairs the masks allow, summed over the attention layers
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -55,7 +56,7 @@ def _values(model: ExactModel):
 def model_stats(model: ExactModel) -> ModelStats:
     m = len(model.coords)
     q = max((len(b.ffn.units) for b in model.blocks), default=0)
-    H = s = 1 if model.is_transformer else 0
+    H = s = 1 if model.has_attention else 0  # Deep Sets and plain ReLU networks have no attention
     layer = model.input
     d_in = layer.dim + (1 if layer.positions and layer.kind == "vectors" else 0)
     input_params = len(layer.table) * m if layer.kind == "ids" else m * d_in
@@ -67,4 +68,5 @@ def model_stats(model: ExactModel) -> ModelStats:
         max_bits=max((v.bit_length() for v in nz), default=0),
         total_bits=sum(v.bit_length() for v in nz),
         attention_blocks=sum(1 for b in model.blocks if b.attention is not None and b.attention.moves),
+        attention_connections=sum(b.attention.connections(layer.seq_len) for b in model.blocks if b.attention is not None),
     )

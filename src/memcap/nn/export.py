@@ -101,6 +101,12 @@ def lens_form(model: ExactModel) -> ExactModel:
     layer = model.input
     if layer.kind != "ids":
         raise NotFloatExact("the TransformerLens export takes models of token ids (token vectors have no vocabulary)")
+    if any(b.pool for b in model.blocks):
+        raise NotFloatExact("a Deep Sets model pools by a sum, which a TransformerLens model has no layer for: "
+                            "export it with --to torch")
+    if layer.register:
+        raise NotFloatExact("sparse attention masks every query to a register, and TransformerLens attention is only "
+                            "causal or bidirectional: export it with --to torch")
     n = layer.seq_len
     if not layer.positions:
         return dataclasses.replace(model, input=dataclasses.replace(layer, pos_table=tuple((0,) * len(model.coords) for _ in range(n))))

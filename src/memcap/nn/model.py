@@ -33,9 +33,13 @@ class TransformerConfig:
     out_dim: int = 1
     id_map: int = 0  # > 0: raw token ids are looked up in this many sorted ids (buffer id_map; 0 = unseen row)
     pair_map: int = 0  # > 0: with positions, (id row - 1) * seq_len + k is looked up in buffer pair_map
+    pool_at: tuple[int, ...] = ()  # blocks that start with Deep Sets' sum pooling over the positions
+    register: bool = False  # sparse attention: a zero register column in front of the tokens
+    patterns: tuple[str, ...] = ()  # with a register, each attention layer's mask: "gather" or "read"
 
     def __post_init__(self):
-        object.__setattr__(self, "attention_at", tuple(self.attention_at))  # a JSON list reads back as a tuple
+        for name in ("attention_at", "pool_at", "patterns"):  # a JSON list reads back as a tuple
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
 def _lookup(keys: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -45,9 +49,10 @@ def _lookup(keys: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 class Attention(nn.Module):
-    def __init__(self, cfg: TransformerConfig):
+    def __init__(self, cfg: TransformerConfig, pattern: str = "all"):
         super().__init__()
         self.cfg = cfg
+        self.pattern = pattern
         self.q = nn.Linear(cfg.m, cfg.s, bias=False)
         self.k = nn.Linear(cfg.m, cfg.s, bias=False)
         self.v = nn.Linear(cfg.m, cfg.s, bias=False)
@@ -62,6 +67,11 @@ class Attention(nn.Module):
             # every score is 0, so softmax and hardmax both weigh each key 1/n (1/(k+1) under the causal
             # mask): the same weights without the n x n score matrix (n = 10^4 would need 400 MB per example)
             v = self.v(z)
+            if self.pattern == "read":  # every position's one key is the register (column 0)
+                return self.o(v[:, :1]).expand(-1, n, -1)
+            if self.pattern == "gather":  # the register averages the real tokens, which read the register
+                mean = (v[:, 1:] * (1.0 / (n - 1))).sum(dim=1, keepdim=True)
+                return self.o(torch.cat([mean, v[:, :1].expand(-1, n - 1, -1)], dim=1))
             if not self.cfg.causal:
                 return self.o((v * (1.0 / n)).sum(dim=1, keepdim=True)).expand(-1, n, -1)
             counts = torch.arange(1, n + 1, device=z.device, dtype=z.dtype)[None, :, None]
@@ -80,15 +90,18 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: TransformerConfig, attention: bool):
+    def __init__(self, cfg: TransformerConfig, attention: str | None, pool: bool = False):
         super().__init__()
-        self.attn = Attention(cfg) if attention else None
+        self.attn = Attention(cfg, attention) if attention else None
+        self.pool = pool
         self.w1 = nn.Linear(cfg.m, cfg.q)
         self.w2 = nn.Linear(cfg.q, cfg.m)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if self.attn is not None:
             z = z + self.attn(z)
+        if self.pool:
+            z = z.sum(dim=1, keepdim=True).expand(-1, z.shape[1], -1)
         return z + self.w2(torch.relu(self.w1(z)))
 
 
@@ -104,7 +117,8 @@ class MemTransformer(nn.Module):
                 self.register_buffer("pair_map", torch.zeros(cfg.pair_map, dtype=torch.int64))
         else:
             self.embed = nn.Linear(cfg.d_in + (1 if cfg.positions else 0), cfg.m, bias=False)
-        self.blocks = nn.ModuleList(Block(cfg, i in cfg.attention_at) for i in range(cfg.blocks))
+        patterns = dict(zip(cfg.attention_at, cfg.patterns or ("all",) * len(cfg.attention_at), strict=True))
+        self.blocks = nn.ModuleList(Block(cfg, patterns.get(i), i in cfg.pool_at) for i in range(cfg.blocks))
         self.e_out = nn.Linear(cfg.m, cfg.out_dim, bias=False)
 
     def rows(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,7 +135,8 @@ class MemTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, read: int | None = None) -> torch.Tensor:
         """x: ids [B, n] or vectors [B, n, d]; returns [B, n, out_dim], or [B, out_dim] at position `read`.
-        Blocks after the last attention are token-wise, so with `read` only that position goes through them."""
+        Blocks after the last attention are token-wise, so with `read` only that position goes through them.
+        A register (sparse attention) enters as a zero column in front and is dropped from the output."""
         cfg = self.cfg
         n = x.shape[1]
         if cfg.vocab:
@@ -131,11 +146,15 @@ class MemTransformer(nn.Module):
                 pos = torch.arange(n, device=x.device, dtype=x.dtype)[None, :, None] * cfg.position_scale
                 x = torch.cat([x, pos.expand(x.shape[0], n, 1)], dim=2)
             z = self.embed(x)
-        split = max(cfg.attention_at, default=-1) + 1
+        if cfg.register:
+            z = torch.cat([torch.zeros_like(z[:, :1]), z], dim=1)
+        split = max((*cfg.attention_at, *cfg.pool_at), default=-1) + 1
         for block in self.blocks[:split]:
             z = block(z)
         if read is not None:
-            z = z[:, [read]]
+            z = z[:, [read % n + cfg.register]]
+        elif cfg.register:
+            z = z[:, 1:]
         for block in self.blocks[split:]:
             z = block(z)
         return self.e_out(z)[:, 0] if read is not None else self.e_out(z)

@@ -1,4 +1,5 @@
-"""Hypothesis strategies: valid point sets (incl. adversarial ones) and valid token-id datasets."""
+"""Hypothesis strategies: valid point sets (incl. adversarial ones), valid token-id datasets, and
+multiset datasets (one label per multiset) with some of them made inconsistent on purpose."""
 
 from __future__ import annotations
 
@@ -62,6 +63,22 @@ def sparse_id_datasets(draw, max_N: int = 30, max_n: int = 6):
     while len(spread) < 20:  # a collision among 64 draws from a large range is rare; draw again if it happened
         spread = np.unique(np.r_[spread, rng.integers(0, top, size=64, dtype=np.int64)])
     return validate(ds.labels, tokens=spread[ds.tokens])
+
+
+@st.composite
+def multiset_datasets(draw, max_N: int = 30, max_n: int = 6, vectors: bool | None = None):
+    """Datasets whose label depends on the multiset of tokens only (ids, or vectors when `vectors`); many
+    examples are permutations of each other (a small vocabulary), and share their label."""
+    from ..data import random_ids, validate
+
+    N, n = draw(st.integers(1, max_N)), draw(st.integers(1, max_n))
+    C, seed = draw(st.sampled_from([2, 10, 1000])), draw(st.integers(0, 2**16))
+    V = draw(st.integers(1, 20))
+    ds = random_ids(N, n, V, C, seed, setting="multiset")
+    if vectors if vectors is not None else draw(st.booleans()):  # the ids name distinct vectors of [0, 1)^d
+        alphabet = np.random.default_rng(seed).random((V, draw(st.integers(1, 3))))
+        return validate(ds.labels, vectors=alphabet[ds.tokens])
+    return ds
 
 
 def _make_consistent(ds):
