@@ -149,6 +149,8 @@ def test_cli_variants(tmp_path):
         (["compile", str(seq), "-o", str(tmp_path / "x"), "--arch", "deep-sets"], "one label per multiset"),
         (["compile", str(seq), "-o", str(tmp_path / "x"), "--attention", "sparse", "--causal"], "does not combine"),
         (["compile", str(data), "-o", str(tmp_path / "x"), "--arch", "deep-sets", "--causal"], "drop --causal"),
+        (["compile", str(seq), "-o", str(tmp_path / "x"), "--arch", "rnn"], "next-token labels"),
+        (["repro", "architectures", "--archs", "rnn,gru", "-o", str(tmp_path / "x")], "unknown rnn"),
         (["compile", str(data), "-o", str(tmp_path / "x"), "--arch", "sets"], "sets"),
         (["export", str(tmp_path / "ds"), "--to", "transformer-lens", "-o", str(tmp_path / "x")], "sum"),
         (["export", str(tmp_path / "sp"), "--to", "transformer-lens", "-o", str(tmp_path / "x")], "register"),
@@ -156,3 +158,80 @@ def test_cli_variants(tmp_path):
         r = runner.invoke(app, args)
         assert r.exit_code == 2 and r.output.count("error:") == 1 and msg in r.output, (args, r.output)
         assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("kind", ["ids", "vectors"])
+def test_rnn_memorizes_with_n_sequential_steps(tmp_path, kind):
+    ds = (memcap.Dataset.random_ids(300, 8, 50, 10, seed=6) if kind == "ids"
+          else memcap.Dataset.random_vectors(200, 8, 3, 10, seed=6))
+    built = build(ds, arch="rnn", bit_budget=48)
+    assert built.verification.ok and built.float64.exact
+    st = built.stats
+    assert st.sequential_steps == st.depth + ds.n - 1 and st.H == 0
+    memcap.save(built.model, tmp_path / "r")
+    back = memcap.load(tmp_path / "r")
+    assert back == built.model and verify_torch(back, ds).wrong == 0
+    # without the recurrence the state holds one token's phi: the verifier catches it
+    broken = dataclasses.replace(back, blocks=tuple(dataclasses.replace(b, recur=()) for b in back.blocks))
+    assert memcap.verify(broken, ds).wrong > 0
+
+
+def test_float64_check_refuses_what_float64_rounds_differently():
+    """A float-safe vector model whose F2 reads the rounded projection t (instead of the integer token id)
+    gets float64 outputs wrong; the check must refuse it before anyone trusts the float run."""
+    from memcap.ir.float64 import float64_check
+
+    ds = memcap.Dataset.random_vectors(300, 6, 3, 10, seed=5, setting="seq2seq")
+    model = memcap.compile(ds, bit_budget=48)
+    assert float64_check(model, ds.inputs, "all").exact and verify_torch(model, ds).wrong == 0
+    Fi, F = model.coord("Fi"), model.coord("F")
+    i = next(i for i, b in enumerate(model.blocks) if b.attention is not None)
+    b = model.blocks[i]
+    u = dataclasses.replace(b.ffn.units[0], reads=tuple((F if c == Fi else c, w) for c, w in b.ffn.units[0].reads))
+    blocks = list(model.blocks)
+    blocks[i] = dataclasses.replace(b, ffn=dataclasses.replace(b.ffn, units=(u, *b.ffn.units[1:])))
+    old = dataclasses.replace(model, blocks=tuple(blocks))
+    assert verify_torch(old, ds, force=True).wrong > 0
+    verdict = float64_check(old, ds.inputs, "all")
+    assert not verdict.exact and "rounded" in verdict.reason
+
+
+def test_variant_report_sections(tmp_path):
+    from memcap.reports.built import write_report
+    from memcap.reports.sweep import sweep
+
+    ids = dict(vocab=1000, C=10, mode="tight", bit_budget=None, seed=0)
+    configs = [dict(setting="multiset", N=N, n=8, **ids, **a) for N in (30, 300) for a in ({"arch": "deep-sets"}, {})]
+    configs += [dict(setting="next-token", N=50, n=n, **ids, **a) for n in (4, 16, 64) for a in ({"attention": "sparse"}, {})]
+    configs += [dict(setting="next-token", N=300, n=16, vocab=1000, C=10, mode="tight", bit_budget=B, float64=True, seed=0)
+                for B in ("min", 8, 48, 128, None)]
+    configs += [dict(setting="next-token", N=100, n=n, **ids, arch=a) for n in (4, 64, 512) for a in ("transformer", "ffn", "rnn")]
+    rows = sweep(configs, tmp_path / "s.jsonl")
+    assert sum("refused" in r for r in rows) == 1  # 8 bits cannot hold this data's range
+    md = write_report(rows, tmp_path / "rep").read_text()
+    for name in ("deep_sets_vs_transformer.csv", "sparse_attention_vs_n.png", "bit_budget_N300.png", "bit_budget_N300.csv",
+                 "cost_vs_n_ids.png"):
+        assert (tmp_path / "rep" / name).exists(), name
+    assert "Connections vs n: log-log slope 0.9" in md or "Connections vs n: log-log slope 1.0" in md
+    assert "2.00 (dense)" in md
+    budget = (tmp_path / "rep" / "bit_budget_N300.csv").read_text().splitlines()
+    assert budget[0].startswith("budget B,params") and len(budget) == 1 + 4  # min, 48, 128 and none
+    ffn = {int(r.split(",")[0]): int(r.split(",")[2]) for r in (tmp_path / "rep" / "cost_vs_n_ids.csv").read_text().splitlines()[1:]}
+    assert ffn[512] > ffn[64] > ffn[4]  # the flat FFN's input layer grows with n
+
+
+def test_trained_architectures_run_and_report(tmp_path):
+    from memcap.reports.trained import architectures as report
+    from memcap.train.experiments import architectures
+    from memcap.train.sweep import open_storage, publish, table, work
+
+    exps = architectures((4,), N=12, archs=("gru", "mlp"), n_trials=1, epochs=60)
+    st = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    runs = []
+    for exp in exps:
+        publish(st, exp)
+        work(st, exp.name, poll=0.01)
+        runs.append((exp, table(st, exp)))
+    assert all(r["done"] for _, rows in runs for r in rows)
+    text = report(runs, tmp_path).read_text()
+    assert "| gru | 4 | width |" in text and "| mlp | 4 | width |" in text and (tmp_path / "architectures.png").exists()

@@ -27,9 +27,10 @@ __all__ = ["compile", "CompileOptions"]
 def compile(ds: Dataset, options: CompileOptions | None = None, progress: Progress | None = None,
             timings: dict[str, float] | None = None, **choices) -> ExactModel:
     """Compile `ds` into an ExactModel that memorizes every example (see `verify`). `options` (or the
-    same fields as keywords: setting, attention ("sparse": a register), arch ("deep-sets"), positions,
-    causal, mode, bit_budget, seed) choose the variant. `progress` is called with each finished stage's name; `timings`, when given, receives seconds
-    per stage (kept out of the model, so that the same inputs and seed give the same bytes)."""
+    same fields as keywords: setting, attention ("sparse": a register), arch ("deep-sets", "rnn"),
+    positions, causal, mode, bit_budget, seed) choose the variant. `progress` is called with each finished
+    stage's name; `timings`, when given, receives seconds per stage (kept out of the model, so that the
+    same inputs and seed give the same bytes)."""
     opts = dataclasses.replace(options or CompileOptions(), **choices).checked(ds)
     timings = {} if timings is None else timings
     clock = [time.perf_counter()]

@@ -118,6 +118,8 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
         sid = sum(phi, Fraction(0)) / n
         if first.pool:
             lines.append(f"2. Deep Sets sum pooling (no attention): pooled phi = SID = sum of phi = {_fmt(sid * n)}")
+        elif first.recur:
+            lines.append(f"2. identity recurrence h_k = h_(k-1) + phi(x_k) over {n} sequential steps: h_n = SID = {_fmt(sid * n)}")
         elif reg:
             lines.append(f"2. sparse attention: the register averages the {n} tokens' phi ({2 * n} connections), then every "
                          f"token reads the register ({n + 1}): sid = {_fmt(sid)}; sequence id SID = n * sid = {_fmt(sid * n)}")

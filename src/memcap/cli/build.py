@@ -1,4 +1,4 @@
-"""The construction's commands: data, compile, verify, predict, inspect, explain, export, bounds, demo,
+"""The construction's commands: compile, verify, predict, inspect, explain, export, bounds, demo,
 scale, report, and the plain point memorizer. Each parses, calls the library, prints."""
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from .. import data as data_mod
 from ..bounds import all_bounds, check_lower_bounds
 from ..errors import DataError
 from ..ir import fileformat
 from ..ir.stats import model_stats
-from .common import AttentionKind, BuiltArch, DataSetting, Mode, Setting, Target, Unit, app, console, data_app, err, fail, int_list, load_dataset, load_model, value
+from .common import AttentionKind, BuiltArch, Mode, Setting, Target, app, console, err, fail, int_list, load_dataset, load_model, value
 
 BUDGET_HELP = "every crafted integer fits this many bits (48 gives models that run exactly in float64, as the check measures); default: none"
 
@@ -72,52 +71,18 @@ def verify_points(model_path: Path = typer.Argument(..., help="a model written b
         raise typer.Exit(1)
 
 
-@data_app.command("random")
-def data_random(output: Path = typer.Argument(..., help="the .npz file to write"),
-                N: int = typer.Option(1000, "--N", min=1, help="number of sequences"),
-                n: int = typer.Option(8, "--n", min=1, help="sequence length"),
-                vocab: int = typer.Option(None, min=1, help="token ids drawn from [0, vocab) (default 100)"),
-                d: int = typer.Option(None, "--d", min=1, help="token vectors in [0,1)^d instead of ids"),
-                C: int = typer.Option(10, "--C", min=1, help="number of classes; labels uniform in [0, C)"),
-                setting: DataSetting = typer.Option(DataSetting.next_token, help="next-token: one label per sequence; seq2seq: one "
-                                                    "per token; multiset: one per sequence, shared by its permutations"),
-                seed: int = typer.Option(0, help="random seed")):
-    """Random dataset: ids (--vocab) or vectors (--d), uniform labels."""
-    if vocab is not None and d is not None:
-        fail("give --vocab (token ids) or --d (token vectors), not both")
-    try:
-        ds = (data_mod.random_vectors(N, n, d, C, seed, setting.value) if d
-              else data_mod.random_ids(N, n, vocab or 100, C, seed, setting.value))
-    except DataError as e:
-        fail(str(e))
-    data_mod.save(ds, output)
-    console.print(f"wrote {output}: N={ds.N} n={ds.n} {ds.kind} {ds.setting} C={ds.C}")
-
-
-@data_app.command("text")
-def data_text(text: Path = typer.Argument(..., help="any text file"), output: Path = typer.Argument(..., help="the .npz file to write"),
-              n: int = typer.Option(8, "--n", min=1, help="window length"),
-              unit: Unit = typer.Option(Unit.byte, help="byte: raw bytes (ids 0..255); char: the file's distinct characters"),
-              stride: int = typer.Option(1, min=1, help="step between window starts"),
-              limit: int = typer.Option(None, min=1, help="keep at most this many windows")):
-    """Next-token windows of length n from a text file (each labelled with the token after it)."""
-    try:
-        ds = data_mod.text_windows(text, n, unit.value, stride, limit)
-    except (DataError, OSError) as e:
-        fail(str(e))
-    data_mod.save(ds, output)
-    console.print(f"wrote {output}: N={ds.N} windows of n={ds.n} {unit.value}s")
+ATTENTION_HELP = ("softmax or hardmax: the normalisation (uniform attention makes them agree); sparse: a register token "
+                  "and two attention layers with 3n + 1 connections instead of n^2")
+ARCH_HELP = ("deep-sets: rho(sum phi(x)), no attention, the label depends on the multiset only; rnn: h_k = h_{k-1} + "
+             "phi(x_k), then F2 on (F(x_n), h_n): n sequential steps")
 
 
 @app.command("compile")
 def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or vectors, labels) or .jsonl"),
                 output: Path = typer.Option(..., "-o", "--output", help="model directory to write"),
                 setting: Setting = typer.Option(None, help="default: from the labels' shape ([N]: next-token, [N, n]: seq2seq)"),
-                attention: AttentionKind = typer.Option(AttentionKind.softmax, help="softmax or hardmax: the normalisation (uniform "
-                                                        "attention makes them agree); sparse: a register token and two "
-                                                        "attention layers with 3n + 1 connections instead of n^2"),
-                arch: BuiltArch = typer.Option(BuiltArch.transformer, help="deep-sets: rho(sum phi(x)), no attention; the label "
-                                               "depends on the multiset of tokens only"),
+                attention: AttentionKind = typer.Option(AttentionKind.softmax, help=ATTENTION_HELP),
+                arch: BuiltArch = typer.Option(BuiltArch.transformer, help=ARCH_HELP),
                 positions: bool = typer.Option(False, help="join each token's position to it: any distinct sequences can be memorized"),
                 causal: bool = typer.Option(False, help="position k averages its prefix (seq2seq language-model data)"),
                 mode: Mode = typer.Option(Mode.tight, help="tight: measured constants; paper: the paper's constants"),

@@ -106,7 +106,7 @@ def _choices(name: str, *values: str) -> type[enum.StrEnum]:
 Setting = _choices("Setting", "next-token", "seq2seq")
 DataSetting = _choices("DataSetting", "next-token", "seq2seq", "multiset")
 AttentionKind = _choices("AttentionKind", "softmax", "hardmax", "sparse")
-BuiltArch = _choices("BuiltArch", "transformer", "deep-sets")
+BuiltArch = _choices("BuiltArch", "transformer", "deep-sets", "rnn")
 Mode = _choices("Mode", "tight", "paper")
 Unit = _choices("Unit", "byte", "char")
 Arch = _choices("Arch", "paper", "standard")

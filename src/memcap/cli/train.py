@@ -241,6 +241,36 @@ def bpp_cmd(
     console.print(report_trained.bits_per_param(runs, out).read_text())
 
 
+@repro_app.command("architectures")
+def architectures_cmd(
+    ns: str = typer.Option(None, "--n", help="comma-separated sequence lengths (default 10,100,1000; 10^4 added on a GPU)"),
+    N: int = typer.Option(500, "--N", min=1, help="random sequences to memorize"),
+    archs: str = typer.Option("paper,standard,gru,lstm,mlp", "--archs", help="comma-separated: paper, standard, gru, lstm, mlp"),
+    trials: Trials = 2,
+    epochs: Epochs = 500,
+    storage: Storage = "out/trained/sweeps.db",
+    workers: Workers = 2,
+    out: OutDir = Path("out/trained"),
+    seed: Seed = 0,
+):
+    """Trained cost vs n: the smallest model of each architecture that memorizes the same N random sequences."""
+    need_train_extra()
+    import torch
+
+    from ..reports import trained as report_trained
+    from ..train.experiments import ARCHITECTURES, architectures
+
+    names = tuple(a.strip() for a in archs.split(",") if a.strip())
+    bad = [a for a in names if a not in ARCHITECTURES]
+    if bad or not names:
+        fail(f"--archs {archs}: unknown {', '.join(bad) or 'empty list'}; choose from {', '.join(ARCHITECTURES)}")
+    if ns is None:
+        ns = "10,100,1000,10000" if torch.cuda.is_available() else "10,100,1000"
+    runs = [(exp, _run_sweep(exp, storage, workers, out))
+            for exp in architectures(int_list(ns, "--n"), N=N, archs=names, n_trials=trials, epochs=epochs, seed=seed)]
+    console.print(report_trained.architectures(runs, out).read_text())
+
+
 @app.command("worker")
 def worker_cmd(
     storage: str = typer.Option(..., help=STORAGE_HELP),

@@ -88,7 +88,8 @@ def context_memorizer(ctx: Contexts, F_num: tuple[int, ...], den: int, window_id
     pts = context_points(ctx.ctx_token, ctx.ctx_window, list(F_num), den, window_ids)
     proj = f2_projection(pts, den, opts.seed, opts.mode)
     F = c.get("Fi", c["F"])  # float-safe token vectors: the integer id, which float64 computes exactly too
-    form = ((F, proj.direction[0]), (c["sid"], proj.direction[1] * ctx.scale))
+    # the recurrence's state is the sum of phi (n * the attention's mean): it needs no scale
+    form = ((F, proj.direction[0]), (c["sid"], proj.direction[1] * (1 if opts.recurrent else ctx.scale)))
     return memorize_on_line(
         proj, form, np.arange(len(pts)), [int(y) + 1 for y in ctx.ctx_label],
         Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)), -1, opts.mode, opts.bit_budget,
@@ -112,6 +113,8 @@ def _mixing(f2: LineMemorizer, c: dict[str, int], opts: CompileOptions) -> tuple
     """The blocks that move information between positions, ending with F2's first block."""
     if opts.multiset:
         return (Block(ffn=f2.blocks[0], pool=True),)
+    if opts.recurrent:
+        return (Block(ffn=f2.blocks[0], recur=((c["sid"], c["phi"]),)),)
     if opts.sparse:
         gather = UniformAttention(moves=((c["reg"], c["phi"], 1),), pattern="gather")
         read = UniformAttention(moves=((c["sid"], c["reg"], 1),), pattern="read")
@@ -128,10 +131,11 @@ def assemble(f1, f2: LineMemorizer, coords: tuple[str, ...], setting: str, info:
     blocks = (*f1.blocks, *mixing, *(Block(ffn=f) for f in f2.blocks[1:]))
     meta = {
         "mode": opts.mode, "seed": opts.seed, "bit_budget": opts.bit_budget, "positions": opts.positions, "causal": opts.causal,
-        "attention": opts.attention, **({"arch": opts.arch} if opts.multiset else {}),
+        "attention": opts.attention, **({"arch": opts.arch} if opts.arch != "transformer" else {}),
         **info, "r": f1.r, "delta": f1.delta, "F1": f1.meta,
         "F2": {"k": f2.plan.k, "groups": len(f2.plan.groups), "addr_bits": f2.plan.addr_bits, "label_bits": f2.plan.label_bits},
-        "stages": {"phi": len(f1.blocks), **({"pool": 1} if opts.multiset else {"attention": len(mixing)}),
+        "stages": {"phi": len(f1.blocks), **({"pool": 1} if opts.multiset else {"recurrence": 1} if opts.recurrent
+                                             else {"attention": len(mixing)}),
                    "F2": len(f2.blocks) - 1},
     }
     layer = dataclasses.replace(f1.layer, register=True) if opts.sparse else f1.layer

@@ -12,7 +12,8 @@ from ..errors import DataError
 class CompileOptions:
     setting: str | None = None  # None: from the labels' shape
     attention: str = "softmax"  # or "hardmax" (uniform attention makes them agree), or "sparse": a register
-    arch: str = "transformer"  # or "deep-sets": rho(sum phi(x)), no attention, the multiset decides the label
+    arch: str = "transformer"  # or "deep-sets": rho(sum phi(x)), no attention, the multiset decides the label;
+    #                            or "rnn": h_k = h_{k-1} + phi(x_k), then F2 on (F(x_n), h_n): n sequential steps
     positions: bool = False  # join each token's position to it
     causal: bool = False  # position k averages its prefix
     mode: str = "tight"  # "tight": measured constants; "paper": the paper's
@@ -31,6 +32,10 @@ class CompileOptions:
     def multiset(self) -> bool:
         return self.arch == "deep-sets"
 
+    @property
+    def recurrent(self) -> bool:
+        return self.arch == "rnn"
+
     def checked(self, ds: Dataset) -> CompileOptions:
         """These options, or a DataError that names the one that does not fit."""
         if self.setting is not None and self.setting != ds.setting:
@@ -38,8 +43,11 @@ class CompileOptions:
                             f"{'[N]' if self.setting == 'next-token' else '[N, n]'}; this dataset's are {ds.labels.shape}")
         if self.attention not in ("softmax", "hardmax", "sparse"):
             raise DataError(f"attention must be 'softmax', 'hardmax' or 'sparse', got {self.attention!r}")
-        if self.arch not in ("transformer", "deep-sets"):
-            raise DataError(f"arch must be 'transformer' or 'deep-sets', got {self.arch!r}")
+        if self.arch not in ("transformer", "deep-sets", "rnn"):
+            raise DataError(f"arch must be 'transformer', 'deep-sets' or 'rnn', got {self.arch!r}")
+        if self.recurrent and (ds.setting != "next-token" or self.sparse or self.causal):
+            raise DataError("rnn reads its state after the last token: it takes next-token labels [N] and neither "
+                            "--attention sparse nor --causal")
         if self.multiset and ds.setting != "next-token":
             raise DataError("deep-sets gives one label per multiset: the labels must have shape [N], "
                             f"this dataset's are {ds.labels.shape}")

@@ -33,6 +33,7 @@ def torch_config(model: ExactModel) -> dict:
         "attention": first.kind if first else "softmax", "causal": bool(first and first.causal),
         "id_map": len(layer.vocab), "pair_map": len(layer.pairs), "out_dim": 1,
         **({"pool_at": [i for i, b in enumerate(model.blocks) if b.pool]} if any(b.pool for b in model.blocks) else {}),
+        **({"recur_at": [i for i, b in enumerate(model.blocks) if b.recur]} if any(b.recur for b in model.blocks) else {}),
         **({"register": True, "patterns": [model.blocks[i].attention.pattern for i in att_at]} if layer.register else {}),
     }
 
@@ -60,6 +61,11 @@ def state_dict(model: ExactModel) -> dict[str, np.ndarray]:
                 wo[o, h] = _f(w)
             sd.update({f"blocks.{i}.attn.q.weight": wq, f"blocks.{i}.attn.k.weight": wk,
                        f"blocks.{i}.attn.v.weight": wv, f"blocks.{i}.attn.o.weight": wo})
+        if b.recur:  # h_k = W_h h_{k-1} + W_x z_k, W_h the identity on the written coordinates
+            wx = np.zeros((m, m))
+            for o, inp in b.recur:
+                wx[o, inp] = 1.0
+            sd[f"blocks.{i}.rnn.weight_x"] = wx
         w1, b1, w2, b2 = np.zeros((q, m)), np.zeros(q), np.zeros((m, q)), np.zeros(m)
         for j, u in enumerate(b.ffn.units):
             for c, w in u.reads:

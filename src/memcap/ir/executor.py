@@ -151,6 +151,16 @@ def run_attention(stream: list, att: UniformAttention, den: int, batch: int, n: 
     return new, den * scale
 
 
+def run_recurrence(stream: list, moves: tuple[tuple[int, int], ...], batch: int, n: int) -> list:
+    """The identity recurrence h_k = h_{k-1} + x_k, unrolled: position k of `out` gains the prefix sum of `in`."""
+    new = list(stream)
+    for out, inp in moves:
+        if stream[inp] is not None:
+            h = np.cumsum(stream[inp].astype(object).reshape(batch, n), axis=1).reshape(-1)
+            new[out] = _add(new[out], _fit(h))
+    return new
+
+
 def run_pool(stream: list, batch: int, n: int) -> list:
     """Deep Sets' sum pooling: every position of an example gets the sum of its stream over the positions."""
     out = []
@@ -262,6 +272,9 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
         if block.pool:
             see("pool", i, stream, den, rows)
             stream = run_pool(stream, batch, n)
+        if block.recur:
+            see("pool", i, stream, den, rows)  # the same bound: a sum of at most n values
+            stream = run_recurrence(stream, block.recur, batch, n)
         see("ffn", i, stream, den, rows)
         stream = run_ffn(stream, block.ffn, den, size)
 

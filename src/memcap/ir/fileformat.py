@@ -39,6 +39,7 @@ def to_json(model: ExactModel) -> dict:
         blocks.append({
             "attention": att,
             **({"pool": True} if b.pool else {}),
+            **({"recur": [list(mv) for mv in b.recur]} if b.recur else {}),
             "units": [[_sp(u.reads), str(u.bias), _sp(u.writes)] for u in b.ffn.units],
             "shift": _sp(b.ffn.shift),
         })
@@ -96,7 +97,8 @@ def from_json(doc: dict) -> ExactModel:
                 if att.pattern not in ("all", "gather", "read"):
                     raise ModelFileError(f"block {bi}: unknown attention pattern {att.pattern!r}")
             blocks.append(Block(ffn=FFN(units=units, shift=_pairs(b["shift"], m, f"block {bi}")), attention=att,
-                                pool=bool(b.get("pool", False))))
+                                pool=bool(b.get("pool", False)),
+                                recur=_pairs(b.get("recur", []), m, f"block {bi}")))
         return ExactModel(coords=coords, input=layer, blocks=tuple(blocks), output=int(doc["output"]),
                           setting=doc["setting"], meta=doc.get("meta", {}))
     except (KeyError, TypeError, ValueError) as e:

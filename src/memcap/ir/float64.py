@@ -103,7 +103,7 @@ class _Watch:
                     self.frac.add(out)
             return
         if event == "pool":  # a sum of n values: exact while every partial sum is
-            for c, a in enumerate(amax):
+            for a in amax:
                 self._over(a * self.n, den, f"block {index}'s pooling")
             return
         for u, unit in enumerate(block.ffn.units):

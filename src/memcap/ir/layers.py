@@ -8,6 +8,7 @@ Forward semantics (docs/construction.md#the-transformer), recorded here once and
     for block in blocks:
         if block.attention:  Z[out] += mean_window(w * Z[in])      (uniform: W_Q = W_K = 0)
         if block.pool:       Z = sum of Z over the positions        (Deep Sets; no parameters)
+        if block.recur:      Z[out]_k += sum_{j <= k} Z[in]_j      (h_k = h_{k-1} + x_k: an RNN, n steps)
         Z += W2 relu(W1 Z + b1) + b2                              (token-wise residual FFN)
     y = Z[output]                                   (E_out is the unit vector on `output`)
 
@@ -76,11 +77,12 @@ class Block:
     ffn: FFN
     attention: UniformAttention | None = None
     pool: bool = False  # Deep Sets: before the FFN, every position holds the sum of the stream over positions
+    recur: tuple[tuple[int, int], ...] = ()  # (out, in): an identity recurrence h_k = h_{k-1} + Z[in]_k into out
 
     @property
     def mixes(self) -> bool:
-        """Does this block move information between positions (attention or pooling)?"""
-        return self.attention is not None or self.pool
+        """Does this block move information between positions (attention, pooling or a recurrence)?"""
+        return self.attention is not None or self.pool or bool(self.recur)
 
 
 def lookup(keys: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ class ModelStats:
     total_bits: int
     attention_blocks: int
     attention_connections: int  # (query, key) pairs the masks allow, summed over the attention layers
+    sequential_steps: int  # blocks one after another, the n steps of a recurrence counted one each
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -46,6 +47,9 @@ def _values(model: ExactModel):
             yield u.bias
             yield from (w for _, w in u.writes)
         yield from (w for _, w in block.ffn.shift)
+        for _ in block.recur:
+            yield 1  # W_x entry
+            yield 1  # W_h entry (identity)
         if block.attention is not None:
             for _, _, w in block.attention.moves:
                 yield 1  # W^V entry
@@ -61,7 +65,9 @@ def model_stats(model: ExactModel) -> ModelStats:
     d_in = layer.dim + (1 if layer.positions and layer.kind == "vectors" else 0)
     input_params = len(layer.table) * m if layer.kind == "ids" else m * d_in
     L = len(model.blocks)
-    params = input_params + L * (4 * m * s * H + 2 * (m + 1) * q) + m
+    recurrent = sum(1 for b in model.blocks if b.recur)
+    # an RNN cell's W_x and W_h (m x m each) in the same every-entry convention
+    params = input_params + L * (4 * m * s * H + 2 * (m + 1) * q) + m + recurrent * 2 * m * m
     nz = [abs(int(v)) for v in _values(model) if v != 0]
     return ModelStats(
         m=m, q=q, H=H, s=s, depth=L, width=max(m, s * H, q), params=params, nonzero_params=len(nz),
@@ -69,4 +75,5 @@ def model_stats(model: ExactModel) -> ModelStats:
         total_bits=sum(v.bit_length() for v in nz),
         attention_blocks=sum(1 for b in model.blocks if b.attention is not None and b.attention.moves),
         attention_connections=sum(b.attention.connections(layer.seq_len) for b in model.blocks if b.attention is not None),
+        sequential_steps=L + recurrent * max(layer.seq_len - 1, 0),
     )

@@ -101,6 +101,8 @@ def lens_form(model: ExactModel) -> ExactModel:
     layer = model.input
     if layer.kind != "ids":
         raise NotFloatExact("the TransformerLens export takes models of token ids (token vectors have no vocabulary)")
+    if any(b.recur for b in model.blocks):
+        raise NotFloatExact("a recurrent model is not a Transformer: export it with --to torch")
     if any(b.pool for b in model.blocks):
         raise NotFloatExact("a Deep Sets model pools by a sum, which a TransformerLens model has no layer for: "
                             "export it with --to torch")

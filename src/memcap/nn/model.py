@@ -34,11 +34,12 @@ class TransformerConfig:
     id_map: int = 0  # > 0: raw token ids are looked up in this many sorted ids (buffer id_map; 0 = unseen row)
     pair_map: int = 0  # > 0: with positions, (id row - 1) * seq_len + k is looked up in buffer pair_map
     pool_at: tuple[int, ...] = ()  # blocks that start with Deep Sets' sum pooling over the positions
+    recur_at: tuple[int, ...] = ()  # blocks that start with an identity recurrence h_k = h_{k-1} + W_x z_k
     register: bool = False  # sparse attention: a zero register column in front of the tokens
     patterns: tuple[str, ...] = ()  # with a register, each attention layer's mask: "gather" or "read"
 
     def __post_init__(self):
-        for name in ("attention_at", "pool_at", "patterns"):  # a JSON list reads back as a tuple
+        for name in ("attention_at", "pool_at", "recur_at", "patterns"):  # a JSON list reads back as a tuple
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
@@ -89,10 +90,26 @@ class Attention(nn.Module):
         return self.o(w.transpose(1, 2) @ self.v(z))
 
 
+class Recurrence(nn.Module):
+    """h_k = h_{k-1} + W_x z_k (W_h = identity), step by step over the positions: a linear RNN cell."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.weight_x = nn.Parameter(torch.zeros(cfg.m, cfg.m))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h, out = torch.zeros_like(z[:, 0]), []
+        for k in range(z.shape[1]):
+            h = h + z[:, k] @ self.weight_x.T
+            out.append(h)
+        return torch.stack(out, dim=1)
+
+
 class Block(nn.Module):
-    def __init__(self, cfg: TransformerConfig, attention: str | None, pool: bool = False):
+    def __init__(self, cfg: TransformerConfig, attention: str | None, pool: bool = False, recur: bool = False):
         super().__init__()
         self.attn = Attention(cfg, attention) if attention else None
+        self.rnn = Recurrence(cfg) if recur else None
         self.pool = pool
         self.w1 = nn.Linear(cfg.m, cfg.q)
         self.w2 = nn.Linear(cfg.q, cfg.m)
@@ -102,6 +119,8 @@ class Block(nn.Module):
             z = z + self.attn(z)
         if self.pool:
             z = z.sum(dim=1, keepdim=True).expand(-1, z.shape[1], -1)
+        if self.rnn is not None:
+            z = z + self.rnn(z)
         return z + self.w2(torch.relu(self.w1(z)))
 
 
@@ -118,7 +137,8 @@ class MemTransformer(nn.Module):
         else:
             self.embed = nn.Linear(cfg.d_in + (1 if cfg.positions else 0), cfg.m, bias=False)
         patterns = dict(zip(cfg.attention_at, cfg.patterns or ("all",) * len(cfg.attention_at), strict=True))
-        self.blocks = nn.ModuleList(Block(cfg, patterns.get(i), i in cfg.pool_at) for i in range(cfg.blocks))
+        self.blocks = nn.ModuleList(Block(cfg, patterns.get(i), i in cfg.pool_at, i in cfg.recur_at)
+                                    for i in range(cfg.blocks))
         self.e_out = nn.Linear(cfg.m, cfg.out_dim, bias=False)
 
     def rows(self, x: torch.Tensor) -> torch.Tensor:
@@ -148,7 +168,7 @@ class MemTransformer(nn.Module):
             z = self.embed(x)
         if cfg.register:
             z = torch.cat([torch.zeros_like(z[:, :1]), z], dim=1)
-        split = max((*cfg.attention_at, *cfg.pool_at), default=-1) + 1
+        split = max((*cfg.attention_at, *cfg.pool_at, *cfg.recur_at), default=-1) + 1
         for block in self.blocks[:split]:
             z = block(z)
         if read is not None:
@@ -217,8 +237,69 @@ class StandardTransformer(nn.Module):
         return out[:, read] if read is not None else out
 
 
-def build(cfg: TransformerConfig | StandardConfig) -> nn.Module:
-    return MemTransformer(cfg) if isinstance(cfg, TransformerConfig) else StandardTransformer(cfg)
+@dataclass(frozen=True)
+class RecurrentConfig:
+    """A GRU or LSTM (torch.nn) over the tokens, a linear head on every position's hidden state."""
+
+    cell: str  # "gru" | "lstm"
+    width: int  # hidden size
+    layers: int
+    seq_len: int
+    out_dim: int
+    d_in: int = 0
+    vocab: int = 0
+
+
+class RecurrentNet(nn.Module):
+    def __init__(self, cfg: RecurrentConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_in or cfg.width
+        self.embed = nn.Embedding(cfg.vocab, d) if cfg.vocab else None
+        self.rnn = (nn.GRU if cfg.cell == "gru" else nn.LSTM)(d, cfg.width, cfg.layers, batch_first=True)
+        self.head = nn.Linear(cfg.width, cfg.out_dim)
+
+    def forward(self, x: torch.Tensor, read: int | None = None) -> torch.Tensor:
+        h, _ = self.rnn(self.embed(x) if self.embed is not None else x)
+        out = self.head(h if read is None else h[:, read])
+        return out
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """A ReLU MLP on the flattened input (d * n values, or n embedded ids): Remark 4.3's plain FFN."""
+
+    width: int
+    layers: int  # hidden layers
+    seq_len: int
+    out_dim: int
+    d_in: int = 0
+    vocab: int = 0
+    embed: int = 4  # ids: embedding width before flattening
+
+
+class FlatMLP(nn.Module):
+    def __init__(self, cfg: MLPConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_in or cfg.embed
+        self.embed = nn.Embedding(cfg.vocab, cfg.embed) if cfg.vocab else None
+        sizes = [d * cfg.seq_len] + [cfg.width] * cfg.layers
+        hidden = [m for a, b in zip(sizes, sizes[1:], strict=False) for m in (nn.Linear(a, b), nn.ReLU())]
+        self.net = nn.Sequential(*hidden, nn.Linear(sizes[-1], cfg.out_dim))
+
+    def forward(self, x: torch.Tensor, read: int | None = None) -> torch.Tensor:
+        """One output per sequence: it reads all n tokens at once, so `read` must be the last position."""
+        if read is None or read % x.shape[1] != x.shape[1] - 1:
+            raise ValueError("the flat MLP gives one output per sequence (next-token labels)")
+        z = self.embed(x) if self.embed is not None else x
+        return self.net(z.reshape(z.shape[0], -1))
+
+
+def build(cfg) -> nn.Module:
+    kinds = {TransformerConfig: MemTransformer, StandardConfig: StandardTransformer, RecurrentConfig: RecurrentNet,
+             MLPConfig: FlatMLP}
+    return kinds[type(cfg)](cfg)
 
 
 def trainable_params(net: nn.Module) -> int:

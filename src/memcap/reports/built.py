@@ -5,7 +5,6 @@ N log2 C), depth split by stage. Titles state what was measured."""
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
@@ -16,13 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ..bounds import thm43_min_params  # noqa: E402
 from .fits import SERIES, checks, fit_slope, fits, series_rows, x_of  # noqa: E402
-
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
+from .tables import write_csv  # noqa: E402
+from .variants import sections  # noqa: E402
 
 
 def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend: int | None) -> None:
@@ -175,6 +169,7 @@ def _figure(figs: dict[str, str], name: str) -> list[str]:
 
 def write_report(rows: list[dict], out: Path) -> Path:
     out = Path(out)
+    everything, rows = rows, [r for r in rows if "refused" not in r]
     figs = dict(figures(rows, out))
     fs = fits(rows)
     md = [
@@ -239,6 +234,7 @@ def write_report(rows: list[dict], out: Path) -> Path:
             f"{r['compile_s']} | {r['verify_s']} |"
         )
     md += ["", "## Depth by stage", ""] + _figure(figs, "depth_by_stage.png")
+    md += sections(everything, out)
     text = "\n".join(md) + "\n"
     (out / "report.md").write_text(text)
     import markdown

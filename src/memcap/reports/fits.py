@@ -21,9 +21,17 @@ def fit_slope(xs, ys) -> tuple[float, float, float]:
     return float(r.slope), float(r.slope - h), float(r.slope + h)
 
 
+VARIANT_KEYS = ("arch", "attention", "float64")  # rows of the variant sweep carry one of these
+
+
 def select(rows: list[dict], **where) -> list[dict]:
+    """Measured rows whose config matches `where`; rows of the variant sweep only when `where` names their key."""
+    unnamed = [k for k in VARIANT_KEYS if k not in where]
+
     def ok(r):
         c = r["config"]
+        if "refused" in r or any(k in c for k in unnamed):
+            return False
         return all((c.get(k) == v) if not callable(v) else v(c.get(k)) for k, v in where.items())
 
     return sorted((r for r in rows if ok(r)), key=lambda r: (r["config"]["N"], r["config"]["n"]))

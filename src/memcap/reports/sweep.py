@@ -1,6 +1,7 @@
 """Scaling sweeps: compile and verify generated datasets, one JSONL row per model, resumable.
 
-Invariant: a row is appended only after its model verified exactly on every example; a rerun skips every
+Invariant: a row is appended only after its model verified exactly on every example (or, for a bit budget
+below what the data allows, with `refused` and the reason, and no model); a rerun skips every
 configuration already in the file, and a torn last line (a killed run) is dropped and redone, so a resumed
 sweep ends with the same rows (timings aside) as an uninterrupted one.
 """
@@ -8,12 +9,20 @@ sweep ends with the same rows (timings aside) as an uninterrupted one.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
+
 from .. import data
 from ..bounds import check_lower_bounds
-from ..pipeline import build
+from ..compile import compile
+from ..construct.memorizer import BudgetError
+from ..ir.stats import model_stats
+from ..memorize import memorize
+from ..pipeline import Built, build
+from ..verify import verify_arrays
 
 TIMING_KEYS = ("compile_s", "verify_s")
 
@@ -39,8 +48,30 @@ def default_sweep(quick: bool = False) -> list[dict]:
     # seq2seq on ids from a vocabulary of 1000 (embedding 1000 x m, as for next-token)
     rows += [dict(setting="seq2seq", N=N, n=10, vocab=1000, C=10, mode="tight", bit_budget=None)
              for N in (1, 3, 10, 30, 100, 300, 1000, 3000, 10_000) if N * 10 <= top]
+    rows += variant_sweep(quick)
     rows = [{**r, "seed": 0} for r in rows]
     return list({config_key(r): r for r in rows}.values())  # the n sweep meets the N sweep at n = 16
+
+
+BUDGETS = ("min", 16, 24, 32, 48, 64, 96, 128, None)
+
+
+def variant_sweep(quick: bool = False) -> list[dict]:
+    """The paper's other models and the cost-vs-n comparison: Deep Sets beside the Transformer on the same
+    multiset data; sparse vs dense attention as n grows; the bit-budget curve at fixed N; Transformer,
+    plain FFN and RNN as n grows."""
+    ids = dict(vocab=1000, C=10, mode="tight", bit_budget=None)
+    rows = [dict(setting="multiset", N=N, n=8, **ids, **arch) for N in ((100, 1000) if quick else (100, 1000, 10_000))
+            for arch in ({"arch": "deep-sets"}, {})]
+    rows += [dict(setting="next-token", N=100, n=n, **ids, **att) for n in (4, 16, 64, 256, 1024, 4096)
+             if not quick or n <= 256 for att in ({"attention": "sparse"}, {})]
+    rows += [dict(setting="next-token", N=N, n=16, vocab=1000, C=10, mode="tight", bit_budget=B, float64=True)
+             for N in ((1000,) if quick else (1000, 10_000)) for B in BUDGETS]
+    rows += [dict(setting="next-token", N=300 if quick else 1000, n=n, **ids, arch=a)
+             for n in (4, 16, 64, 256, 1024) if not quick or n <= 256 for a in ("transformer", "ffn", "rnn")]
+    rows += [dict(setting="next-token", N=100, n=n, d=6, C=10, mode="tight", bit_budget=None, arch=a)
+             for n in (4, 16, 64, 256, 1024, 4096) if not quick or n <= 64 for a in ("transformer", "ffn", "rnn")]
+    return rows
 
 
 def make_dataset(cfg: dict) -> data.Dataset:
@@ -49,14 +80,51 @@ def make_dataset(cfg: dict) -> data.Dataset:
     return data.random_ids(cfg["N"], cfg["n"], cfg["vocab"], cfg["C"], cfg["seed"], cfg["setting"])
 
 
+def _flat_ffn(ds: data.Dataset) -> Built:
+    """The plain ReLU memorizer on the flattened d * n input (ids as numbers), verified on every example."""
+    t0 = time.perf_counter()
+    x = ds.inputs.reshape(ds.N, -1).astype(np.float64)
+    model = memorize(x, ds.labels)
+    t1 = time.perf_counter()
+    res = verify_arrays(model, x, ds.labels)
+    return Built(model, model_stats(model), res, None, round(t1 - t0, 4), round(time.perf_counter() - t1, 4))
+
+
+def _smallest_budget(ds: data.Dataset, cfg: dict) -> int:
+    """The smallest bit budget that this data allows (a BudgetError below it)."""
+    for B in range(8, 129):
+        try:
+            compile(ds, bit_budget=B, seed=cfg["seed"])
+            return B
+        except BudgetError:
+            continue
+    raise RuntimeError(f"no bit budget up to 128 compiles {cfg}")
+
+
 def measure(cfg: dict) -> dict:
-    b = build(make_dataset(cfg), mode=cfg["mode"], bit_budget=cfg["bit_budget"], seed=cfg["seed"], check_float=False)
+    ds = make_dataset(cfg)
+    arch = cfg.get("arch", "transformer")
+    budget = _smallest_budget(ds, cfg) if cfg["bit_budget"] == "min" else cfg["bit_budget"]
+    if arch == "ffn":
+        b = _flat_ffn(ds)
+    else:
+        try:
+            b = build(ds, mode=cfg["mode"], bit_budget=budget, seed=cfg["seed"], check_float=bool(cfg.get("float64")),
+                      arch=arch, attention=cfg.get("attention", "softmax"))
+        except BudgetError as e:  # a budget below what this data allows: recorded, so that a rerun skips it
+            return {"config": cfg, "refused": str(e)}
     if not b.verification.ok:
         raise RuntimeError(f"model for {cfg} failed verification at {b.verification.misses}")
     st = b.stats.as_dict()
-    lower = check_lower_bounds(st, cfg["N"], cfg["n"], cfg["C"], cfg["setting"])
+    setting = "next-token" if cfg["setting"] == "multiset" else cfg["setting"]
+    lower = check_lower_bounds(st, cfg["N"], cfg["n"], cfg["C"], setting)
+    extra = {"F2_k": b.model.meta["F2"]["k"]} if "F2" in b.model.meta else {}
+    if b.float64 is not None:
+        extra["float64_exact"] = b.float64.exact
+    if cfg["bit_budget"] == "min":
+        extra["budget"] = budget
     return {
-        "config": cfg, **st, "verified_positions": b.verification.positions, "stages": b.model.meta["stages"],
+        "config": cfg, **st, "verified_positions": b.verification.positions, "stages": b.model.meta["stages"], **extra,
         "lower_bounds_hold": all(ok for *_, ok in lower), "compile_s": round(b.compile_s, 3), "verify_s": round(b.verify_s, 3),
     }
 

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ..train.experiments import ANCHORS, Curve  # noqa: E402
 from ..train.sweep import Experiment  # noqa: E402
-from .built import write_csv  # noqa: E402
+from .tables import write_csv  # noqa: E402
 
 
 def _csv(path: Path, rows: list[dict]) -> None:
@@ -145,5 +145,35 @@ def bits_per_param(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path
               f"on a grid of step {runs[0][0].candidates[0]}; a model that memorizes N fails at the next grid point.", "",
               "![bits per parameter](bits_per_param.png)", ""]
     path = out / "bits_per_param.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def architectures(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path:
+    """Trained cost vs n: the smallest model (trainable parameters) that memorized, per architecture."""
+    out.mkdir(parents=True, exist_ok=True)
+    table = [{"arch": exp.spec["arch"], "n": r["n"], "size": exp.size, "min_size": r["answer"] if r["done"] else None,
+              "params": r.get("params") if r["done"] else None, "done": r["done"], "trials": r["trials"],
+              "train_seconds": r["train_seconds"]} for exp, rows in runs for r in rows]
+    _csv(out / "architectures.csv", table)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for exp, _ in runs:
+        pts = [(t["n"], t["params"]) for t in table if t["arch"] == exp.spec["arch"] and t["params"]]
+        if pts:
+            ax.loglog(*zip(*pts, strict=True), "o-", label=f"{exp.spec['arch']} ({exp.size})")
+    ax.set(xlabel="sequence length n", ylabel="trainable parameters of the smallest model that memorized",
+           title=f"Trained: smallest model that memorizes N = {runs[0][0].spec['N']} random sequences" if runs else "")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "architectures.png", dpi=120)
+    plt.close(fig)
+    lines = ["# Trained cost against sequence length", "", *(f"- {exp.spec['arch']}: {_method(exp)}" for exp, _ in runs), "",
+             "| arch | n | size knob | smallest size | params | trials |", "|---|---|---|---|---|---|"]
+    for t in table:
+        got = t["min_size"] if t["done"] else "running"
+        got = "none in the range" if t["done"] and got is None else got
+        lines.append(f"| {t['arch']} | {t['n']} | {t['size']} | {got} | {t['params'] or '-'} | {t['trials']} |")
+    lines += ["", "![trained cost vs n](architectures.png)", "", "Data: `architectures.csv`.", ""]
+    path = out / "architectures.md"
     path.write_text("\n".join(lines))
     return path

@@ -88,6 +88,31 @@ def bits_per_param(arch: str = "paper", sizes: tuple[int, ...] = (1, 2, 4), C: i
                       extra={"anchors": ANCHORS}))
 
 
+# each architecture's size knob and the sizes the search walks (smallest first)
+ARCHITECTURES: dict[str, tuple[dict, str, tuple[int, ...]]] = {
+    "paper": ({"m": 8, "q": 8}, "blocks", (1, 2, 3, 4, 6, 8)),
+    "standard": ({"layers": 1, "heads": 1, "mlp": 4}, "width", (2, 4, 8, 16, 32)),
+    "gru": ({"layers": 1}, "width", (2, 4, 8, 16, 32, 64)),
+    "lstm": ({"layers": 1}, "width", (2, 4, 8, 16, 32, 64)),
+    "mlp": ({"layers": 2}, "width", (2, 4, 8, 16, 32, 64, 128)),
+}
+
+
+def architectures(ns: tuple[int, ...] = (10, 100, 1000), N: int = 500, d: int = 6, archs: tuple[str, ...] = tuple(ARCHITECTURES),
+                  n_trials: int = 2, epochs: int = 500, seed: int = 0) -> list[Experiment]:
+    """The smallest model that memorizes N random sequences (tokens Uniform[0,1)^d, 2 classes) as n grows, one
+    experiment per architecture on the same data, trainer, search and trial budget: the paper's Transformer
+    (#blocks at m = 8), the standard Transformer, a GRU and an LSTM (hidden width), and an MLP on the
+    flattened d * n input (width)."""
+    out = []
+    for arch in archs:
+        fixed, size, cands = ARCHITECTURES[arch]
+        spec = dict(kind="random", N=N, d=d, C=2, seed=seed, arch=arch, **fixed)
+        out.append(_named(Experiment(name=f"arch-{arch}", spec=spec, axis="n", points=tuple(ns), size=size, candidates=cands,
+                                     n_trials=n_trials, epochs=epochs, seed=seed, lr=(3e-3, 3e-2))))
+    return out
+
+
 @dataclass(frozen=True)
 class Curve:
     blocks: int

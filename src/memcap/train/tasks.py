@@ -82,15 +82,22 @@ def from_dataset(ds: Dataset, name: str = "dataset") -> Task:
 
 def model_config(spec: dict, task: Task):
     """The one place an architecture name and its sizes become a model config for `task`: "paper" (blocks,
-    m = 2, q = 8 by default) or "standard" (width, layers, heads = 1, mlp = 4 by default)."""
-    from ..nn.model import StandardConfig, paper_config
+    m = 2, q = 8 by default), "standard" (width, layers, heads = 1, mlp = 4 by default), "gru" / "lstm"
+    (width = hidden size, layers = 1) or "mlp" (width, 2 hidden layers, on the flattened input)."""
+    from ..nn.model import MLPConfig, RecurrentConfig, StandardConfig, paper_config
 
     if spec["arch"] == "paper":
         return paper_config(spec["blocks"], task.n, task.out_dim, d_in=task.d, vocab=task.vocab, m=spec.get("m", 2), q=spec.get("q", 8))
     if spec["arch"] == "standard":
         return StandardConfig(width=spec["width"], layers=spec["layers"], heads=spec.get("heads", 1), seq_len=task.n,
                               out_dim=task.out_dim, d_in=task.d, vocab=task.vocab, mlp=spec.get("mlp", 4))
-    raise ValueError(f"unknown arch {spec['arch']!r}: use paper or standard")
+    if spec["arch"] in ("gru", "lstm"):
+        return RecurrentConfig(cell=spec["arch"], width=spec["width"], layers=spec.get("layers", 1), seq_len=task.n,
+                               out_dim=task.out_dim, d_in=task.d, vocab=task.vocab)
+    if spec["arch"] == "mlp":
+        return MLPConfig(width=spec["width"], layers=spec.get("layers", 2), seq_len=task.n, out_dim=task.out_dim,
+                         d_in=task.d, vocab=task.vocab)
+    raise ValueError(f"unknown arch {spec['arch']!r}: use paper, standard, gru, lstm or mlp")
 
 
 def digits(seed: int = 0) -> Task:
