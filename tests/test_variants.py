@@ -233,5 +233,11 @@ def test_trained_architectures_run_and_report(tmp_path):
         work(st, exp.name, poll=0.01)
         runs.append((exp, table(st, exp)))
     assert all(r["done"] for _, rows in runs for r in rows)
-    text = report(runs, tmp_path).read_text()
-    assert "| gru | 4 | width |" in text and "| mlp | 4 | width |" in text and (tmp_path / "architectures.png").exists()
+    text = report(runs, tmp_path / "t").read_text()
+    assert "| gru | 4 | width |" in text and "| mlp | 4 | width |" in text and (tmp_path / "t" / "architectures.png").exists()
+    from memcap.reports.variants import trained_section
+
+    (tmp_path / "rep").mkdir()
+    md = "\n".join(trained_section(tmp_path / "t", tmp_path / "rep"))
+    assert "| gru | 4 | width |" in md and (tmp_path / "rep" / "architectures.png").exists()
+    assert trained_section(tmp_path / "nothing", tmp_path / "rep") == []

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .data import Dataset
-from .ir.executor import columns, run, run_ffn, token_rows
+from .ir.columns import columns
+from .ir.executor import run, run_ffn, token_rows
 from .ir.layers import ExactModel
 
 

@@ -60,7 +60,7 @@ def _outputs(model: ExactModel, inputs: np.ndarray, read: str, batch: int, worke
         _JOB = ()
 
 
-def verify_arrays(model: ExactModel, inputs: np.ndarray, labels: np.ndarray, batch: int = 20000,
+def verify_arrays(model: ExactModel, inputs: np.ndarray, labels: np.ndarray, batch: int = 100_000,
                   progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> Verification:
     inputs, labels = np.asarray(inputs), np.asarray(labels)
     N = len(inputs)
@@ -79,7 +79,7 @@ def verify_arrays(model: ExactModel, inputs: np.ndarray, labels: np.ndarray, bat
     return Verification(checked=N, positions=positions, wrong=wrong, misses=tuple(misses))
 
 
-def verify(model: ExactModel, ds: Dataset, batch: int = 20000,
+def verify(model: ExactModel, ds: Dataset, batch: int = 100_000,
            progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> Verification:
     """Verify a compiled Transformer on a dataset (next-token: the last position; seq2seq: every one)."""
     if model.input.kind != ds.kind:
@@ -130,8 +130,8 @@ def verify_torch(model: ExactModel, ds: Dataset, batch: int = 4096, force: bool 
     wrong, dev, positions = 0, 0.0, 0
     with torch.no_grad():
         for s in range(0, ds.N, batch):
-            out = net(x[s : s + batch])[..., 0]
-            out = out[:, -1] if model.setting != "seq2seq" else out
+            # next-token: only the read position goes through the blocks after the attention
+            out = net(x[s : s + batch])[..., 0] if model.setting == "seq2seq" else net(x[s : s + batch], read=-1)[:, None, 0]
             lab = torch.from_numpy(ds.labels[s : s + batch]).to(torch.float64).reshape(out.shape)
             wrong += int((torch.round(out) != lab).sum())
             dev = max(dev, float((out - lab).abs().max()))

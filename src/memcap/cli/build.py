@@ -14,7 +14,22 @@ from ..bounds import all_bounds, check_lower_bounds
 from ..errors import DataError
 from ..ir import fileformat
 from ..ir.stats import model_stats
-from .common import AttentionKind, BuiltArch, Mode, Setting, Target, app, console, err, fail, int_list, load_dataset, load_model, value
+from .common import (
+    AttentionKind,
+    BuiltArch,
+    Mode,
+    Setting,
+    Target,
+    app,
+    check_fits,
+    console,
+    err,
+    fail,
+    int_list,
+    load_dataset,
+    load_model,
+    value,
+)
 
 BUDGET_HELP = "every crafted integer fits this many bits (48 gives models that run exactly in float64, as the check measures); default: none"
 
@@ -113,54 +128,6 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
     console.print(f"wrote {output}")
 
 
-def _check_fits(model, ds, model_path: Path, data: Path) -> None:
-    """One `error:` line when DATA cannot be fed to MODEL at all (not a miss: a mismatch)."""
-    if model.setting == "points":
-        fail(f"{model_path} is a plain point memorizer; verify it with: memcap verify-points {model_path} POINTS")
-    if model.input.kind != ds.kind:
-        fail(f"{model_path} takes token {model.input.kind}; {data} has token {ds.kind}")
-    if ds.kind == "vectors" and ds.d != model.input.dim:
-        fail(f"{model_path} takes tokens of dimension {model.input.dim}; {data} has d = {ds.d}")
-    if model.input.positions and ds.n != model.input.seq_len:
-        fail(f"{model_path} was built with positions for length n = {model.input.seq_len}; {data} has n = {ds.n}")
-
-
-def _check_labels(model, ds, model_path: Path, data: Path) -> None:
-    wants = "next-token" if model.setting == "multiset" else model.setting  # a multiset model: one label per sequence
-    if wants != ds.setting:
-        fail(f"{model_path} is a {model.setting} model; {data} has {ds.setting} labels of shape {list(ds.labels.shape)}")
-
-
-@app.command("verify")
-def verify_cmd(model_path: Path = typer.Argument(..., help="a model directory"), data: Path = typer.Argument(..., help="its dataset"),
-               torch: bool = typer.Option(False, help="also run the float64 PyTorch module (where the float64 check allows)")):
-    """Run MODEL exactly on every example of DATA; exit 1 on any miss (exact, or float64 with --torch)."""
-    from ..nn.export import NotFloatExact
-    from ..verify import unseen_examples, verify_torch
-    from ..verify import verify as verify_ds
-
-    model, ds = load_model(model_path), load_dataset(data)
-    _check_fits(model, ds, model_path, data)
-    _check_labels(model, ds, model_path, data)
-    res = verify_ds(model, ds)
-    console.print(f"checked {res.checked} examples ({res.positions} positions) exactly: {res.wrong} wrong")
-    unseen = unseen_examples(model, ds.inputs)
-    if unseen.size:
-        console.print(f"{unseen.size} example(s) hold token ids this model never saw (first: {unseen[:5].tolist()})")
-    if not res.ok:
-        console.print(f"first misses (example, position): {list(res.misses)}")
-    if torch:
-        try:
-            fv = verify_torch(model, ds)
-        except NotFloatExact as e:
-            fail(f"float64 not run: {e}")
-        console.print(f"float64 torch: {fv.wrong} wrong of {fv.positions}, max |output - label| = {fv.max_deviation:g}")
-        if fv.wrong:
-            raise typer.Exit(1)
-    if not res.ok:
-        raise typer.Exit(1)
-
-
 @app.command("predict")
 def predict_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
                 data: Path = typer.Argument(..., help="sequences (.npz or .jsonl; labels are not needed but may be present)"),
@@ -170,7 +137,7 @@ def predict_cmd(model_path: Path = typer.Argument(..., help="a model directory")
     from ..verify import predict
 
     model, ds = load_model(model_path), load_dataset(data)
-    _check_fits(model, ds, model_path, data)
+    check_fits(model, ds, model_path, data)
     if output is not None and output.suffix not in (".npy", ".txt", ".csv"):
         fail(f"-o {output}: give a file ending in .npy, .txt or .csv")
     out = predict(model, ds.inputs)
@@ -223,7 +190,7 @@ def explain_cmd(model_path: Path = typer.Argument(..., help="a model directory")
     from ..explain import explain
 
     model, ds = load_model(model_path), load_dataset(data)
-    _check_fits(model, ds, model_path, data)
+    check_fits(model, ds, model_path, data)
     if example >= ds.N:
         fail(f"--example {example}: {data} has examples 0..{ds.N - 1}")
     if position is not None and (model.setting != "seq2seq" or position >= ds.n):
@@ -251,7 +218,7 @@ def export_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
         fail(f"{model_path} is a plain point memorizer, not a Transformer: nothing to export")
     ds = load_dataset(data) if data else None
     if ds is not None:
-        _check_fits(model, ds, model_path, data)
+        check_fits(model, ds, model_path, data)
     try:
         if to is Target.transformer_lens:
             from ..nn.export import save_transformer_lens
@@ -355,11 +322,13 @@ def scale_cmd(out: Path = typer.Option(Path("out/sweep.jsonl"), "-o", help="JSON
 @app.command("report")
 def report_cmd(out: Path = typer.Option(Path("out/report"), "-o", help="folder for report.md, report.html, figures, CSVs"),
                sweep_file: Path = typer.Option(None, "--sweep", help="sweep JSONL to use (default: OUT/sweep.jsonl; resumed)"),
-               quick: bool = typer.Option(False, help="the small sweep (about 1 minute instead of about 10)")):
+               quick: bool = typer.Option(False, help="the small sweep (about 1 minute instead of about 10)"),
+               trained: Path = typer.Option(Path("out/trained"), help="where memcap repro architectures wrote its results "
+                                            "(its table and figure join the report when present)")):
     """Run (or resume) the default sweep and write report.md / report.html with figures and CSVs."""
     from ..reports.built import write_report
     from ..reports.sweep import default_sweep
 
     rows = _run_sweep(default_sweep(quick), sweep_file or out / "sweep.jsonl")
-    md = write_report(rows, out)
+    md = write_report(rows, out, trained)
     console.print(f"wrote {md} and {md.with_suffix('.html')}")

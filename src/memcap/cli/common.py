@@ -142,3 +142,21 @@ def int_list(text: str | None, what: str) -> tuple[int, ...] | None:
             fail(f"{what}: {v} must be >= 1")
         out.append(v)
     return tuple(out)
+
+
+def check_fits(model, ds, model_path: Path, data: Path) -> None:
+    """One `error:` line when DATA cannot be fed to MODEL at all (not a miss: a mismatch)."""
+    if model.setting == "points":
+        fail(f"{model_path} is a plain point memorizer; verify it with: memcap verify-points {model_path} POINTS")
+    if model.input.kind != ds.kind:
+        fail(f"{model_path} takes token {model.input.kind}; {data} has token {ds.kind}")
+    if ds.kind == "vectors" and ds.d != model.input.dim:
+        fail(f"{model_path} takes tokens of dimension {model.input.dim}; {data} has d = {ds.d}")
+    if model.input.positions and ds.n != model.input.seq_len:
+        fail(f"{model_path} was built with positions for length n = {model.input.seq_len}; {data} has n = {ds.n}")
+
+
+def check_labels(model, ds, model_path: Path, data: Path) -> None:
+    wants = "next-token" if model.setting == "multiset" else model.setting  # a multiset model: one label per sequence
+    if wants != ds.setting:
+        fail(f"{model_path} is a {model.setting} model; {data} has {ds.setting} labels of shape {list(ds.labels.shape)}")

@@ -5,11 +5,17 @@ times the attention's window length), so every FFN step is integer arithmetic, v
 int64 where a bound proves it cannot overflow, Python ints (object arrays) where it might. A coordinate
 that is still exactly zero is held as None and costs nothing.
 
-Three exact savings, none of which skips a weight of the model:
+Five exact savings, none of which skips a weight of the model:
 - blocks before the first attention are token-wise, so they run once per distinct input token and the
   result is gathered back to every position;
 - blocks after the last attention are token-wise too, so they run only at the positions that are read;
+- there, a coordinate of big integers that takes few distinct values (the memorizer's crafted integers U
+  and W hold one value per group, whatever the example) is dictionary-encoded (`Coded`: a code per column
+  and the distinct values), and a unit that reads only such coordinates computes once per distinct value;
+- a big write of a unit that is zero on most columns (a group's indicator) is added in place at the
+  columns where it is not zero, instead of as a full column of Python ints;
 - the output is compared as numerators (y * den == label * den), never divided.
+`run(..., fast=False)` turns the last two off: the plain path, kept as the reference that tests compare with.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .columns import SAFE as _SAFE
+from .columns import Coded, absmax, coded_add, dense, encode
+from .columns import fit as _fit
 from .layers import FFN, ExactModel, UniformAttention
 from .numbers import exact_dyadic
 
@@ -45,29 +54,6 @@ class ExactOutput:
         return np.asarray(self.numerators == lab * self.den, dtype=bool)
 
 
-# Coordinates whose values fit are held as int64 arrays, the rest as object arrays of Python ints; every
-# int64 operation is first bounded with Python ints and done in objects when the bound reaches 2^62, so
-# the int64 path never overflows. Only the bit-extraction registers stay big; the rest runs at numpy speed.
-_SAFE = 1 << 62
-
-
-def absmax(a: np.ndarray | None) -> int:
-    """Largest |value| of a stream coordinate (0 for one held as None, or empty)."""
-    if a is None or not a.size:
-        return 0
-    return max(abs(int(a.max())), abs(int(a.min())))
-
-
-def columns(stream: list) -> int:
-    """How many columns (tokens or positions) a stream holds; 0 when every coordinate is still zero."""
-    return next((len(z) for z in stream if z is not None), 0)
-
-
-def _fit(a: np.ndarray) -> np.ndarray:
-    """An object array whose values fit, as int64."""
-    return a.astype(np.int64) if a.dtype == object and absmax(a) < _SAFE else a
-
-
 def _const(size: int, v: int) -> np.ndarray:
     return np.full(size, v, dtype=np.int64 if abs(v) < _SAFE else object)
 
@@ -77,6 +63,10 @@ def _add(a, b):
         return b
     if b is None:
         return a
+    if isinstance(a, Coded) or isinstance(b, Coded):
+        if isinstance(a, Coded) and isinstance(b, Coded):
+            return coded_add(a, b)
+        return _add(dense(a), dense(b))
     if a.dtype == object or b.dtype == object:
         return a.astype(object) + b.astype(object) if a.dtype != b.dtype else a + b
     if absmax(a) + absmax(b) < _SAFE:
@@ -87,6 +77,8 @@ def _add(a, b):
 def _scaled(arr, w):
     if w == 1:
         return arr
+    if isinstance(arr, Coded):
+        return Coded(arr.codes, arr.values * w)
     if w == -1:
         return -arr
     if arr.dtype != object and abs(w) < _SAFE and absmax(arr) * abs(w) < _SAFE:
@@ -94,9 +86,59 @@ def _scaled(arr, w):
     return arr.astype(object) * w
 
 
-def run_ffn(stream: list, ffn: FFN, den: int, size: int, hidden_out: list | None = None) -> list:
+def _relu(pre, den: int):
+    if isinstance(pre, Coded):  # stays Coded: it has few values (the bit extraction's registers); dense() fits them
+        return Coded(pre.codes, np.maximum(pre.values, 0))
+    h = np.maximum(pre, 0)
+    # after the ReLU the minimum is >= 0, so the maximum alone decides whether int64 holds it; over a
+    # denominator of 2^40 or more (float inputs) nothing nonzero fits, so the pass is not worth trying
+    return h.astype(np.int64) if h.dtype == object and den < 1 << 40 and h.max() < _SAFE else h
+
+
+def _sparse_write(new: list, owned: set, c: int, h: np.ndarray, w: int) -> bool:
+    """Add w * h in place where h is not zero, when that is at most an eighth of the columns and the
+    product needs Python ints; returns whether it did."""
+    if h.dtype == object or abs(w) * absmax(h) < _SAFE:
+        return False
+    nz = np.flatnonzero(h)
+    if len(nz) * 8 > len(h):
+        return False
+    if c not in owned:  # the block's units read the stream before it: write into a copy, once per block
+        cur = dense(new[c])
+        new[c] = np.zeros(len(h), dtype=object) if cur is None else cur.astype(object)
+        owned.add(c)
+    new[c][nz] += h[nz].astype(object) * w
+    return True
+
+
+def _write_grouped(new: list, ffn: FFN, hidden: list) -> None:
+    """The residual writes sum_u w_u h_u, regrouped exactly as sum over |w| of |w| (sum_u sign_u h_u): the
+    four ramps of a trapezoid write one big integer with weights +-A and cancel outside their group, so the
+    small signed sum is zero on most columns and the big product is formed only where it is not."""
+    terms: dict[tuple[int, int], object] = {}
+    for unit, h in zip(ffn.units, hidden, strict=True):
+        if h is None:
+            continue
+        for c, w in unit.writes:
+            key, old = (c, abs(w)), terms.get((c, abs(w)))
+            if w < 0 and isinstance(old, Coded) and isinstance(h, Coded) and old.codes is h.codes:
+                terms[key] = Coded(h.codes, old.values - h.values)  # one pass instead of negate, then add
+            else:
+                terms[key] = _add(old, _scaled(h, 1 if w > 0 else -1))
+    owned: set[int] = set()
+    for (c, w), h in terms.items():
+        if isinstance(h, np.ndarray) and _sparse_write(new, owned, c, h, w):
+            continue
+        if c in owned:  # keep adding into the block's own copy
+            new[c] += dense(_scaled(h, w))
+        else:
+            new[c] = _add(new[c], _scaled(h, w))
+
+
+def run_ffn(stream: list, ffn: FFN, den: int, size: int, hidden_out: list | None = None, fast: bool = False) -> list:
     """One residual FFN layer on the stream (list of coordinate arrays or None); returns the new stream.
-    `hidden_out`, when given, receives each unit's activation array (None where it is zero)."""
+    `hidden_out`, when given, receives each unit's activation array (None where it is zero). `fast`
+    allows Coded coordinates and in-place sparse writes (the block-after-attention path of `run`)."""
     hidden = []
     for unit in ffn.units:
         pre = None
@@ -108,19 +150,19 @@ def run_ffn(stream: list, ffn: FFN, den: int, size: int, hidden_out: list | None
             hidden.append(_const(size, bias) if bias > 0 else None)
             continue
         if bias:
-            pre = _add(pre, _const(size, bias))
-        h = np.maximum(pre, 0)
-        # after the ReLU the minimum is >= 0, so the maximum alone decides whether int64 holds it; over a
-        # denominator of 2^40 or more (float inputs) nothing nonzero fits, so the pass is not worth trying
-        hidden.append(h.astype(np.int64) if h.dtype == object and den < 1 << 40 and h.max() < _SAFE else h)
+            pre = Coded(pre.codes, pre.values + bias) if isinstance(pre, Coded) else _add(pre, _const(size, bias))
+        hidden.append(_relu(pre, den))
     if hidden_out is not None:
-        hidden_out.extend(hidden)
+        hidden_out.extend(dense(h) for h in hidden)
     new = list(stream)
-    for unit, h in zip(ffn.units, hidden, strict=True):
-        if h is None:
-            continue
-        for c, w in unit.writes:
-            new[c] = _add(new[c], _scaled(h, w))
+    if fast:
+        _write_grouped(new, ffn, hidden)
+    else:
+        for unit, h in zip(ffn.units, hidden, strict=True):
+            if h is None:
+                continue
+            for c, w in unit.writes:
+                new[c] = _add(new[c], _scaled(h, w))
     for c, b in ffn.shift:
         new[c] = _add(new[c], _const(size, b * den))
     return new
@@ -225,7 +267,8 @@ def read_positions(model: ExactModel) -> str:
 Hook = Callable[[str, int, list, int, np.ndarray], None]
 
 
-def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", hook: Hook | None = None) -> ExactOutput:
+def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", hook: Hook | None = None,
+        fast: bool = True) -> ExactOutput:
     """Run the model exactly. `inputs`: points [B, d] (plain network), vectors [B, n, d] or ids [B, n].
 
     `read`: "last" (next-token), "all" (seq2seq) or an explicit array of positions. `hook`, when given,
@@ -282,9 +325,17 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
     stream = [None if z is None else z[cols] for z in stream]
     size = len(cols)
     start = max(last_att + 1, first_att)
+    fast = fast and hook is None  # an observer sees plain arrays
+    tried: dict[int, int] = {}  # coordinate -> id of the column that did not encode (not tried again)
     for i, block in enumerate(model.blocks[start:], start=start):
         see("ffn", i, stream, den, rows)
-        stream = run_ffn(stream, block.ffn, den, size)
-    y = stream[model.output]
+        if fast:  # big integers that a unit reads and that repeat across examples: once per distinct value
+            for c in {c for unit in block.ffn.units for c, _ in unit.reads}:
+                z = stream[c]
+                if isinstance(z, np.ndarray) and z.dtype == object and len(z) >= 64 and tried.get(c) != id(z):
+                    stream[c] = encode(z)
+                    tried[c] = id(z)
+        stream = run_ffn(stream, block.ffn, den, size, fast=fast)
+    y = dense(stream[model.output])
     y = np.zeros(size, dtype=object) if y is None else y.astype(object)  # Python ints out, whatever the path
     return ExactOutput(numerators=y.reshape(batch, len(positions)), den=den)

@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .executor import absmax, columns, run, run_ffn
+from .columns import absmax, columns
+from .executor import run, run_ffn
 from .layers import ExactModel
 
 LIMIT = 1 << 53

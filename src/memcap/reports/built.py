@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from ..bounds import thm43_min_params  # noqa: E402
 from .fits import SERIES, checks, fit_slope, fits, series_rows, x_of  # noqa: E402
 from .tables import write_csv  # noqa: E402
-from .variants import sections  # noqa: E402
+from .variants import sections, trained_section  # noqa: E402
 
 
 def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend: int | None) -> None:
@@ -167,7 +167,9 @@ def _figure(figs: dict[str, str], name: str) -> list[str]:
     return [f"![{cap}]({name})", "", f"*{cap}* Data: `{name.replace('.png', '.csv')}`.", ""]
 
 
-def write_report(rows: list[dict], out: Path) -> Path:
+def write_report(rows: list[dict], out: Path, trained: Path | None = None) -> Path:
+    """report.md and report.html in `out` from the sweep's rows; with `trained`, the trained cost-vs-n
+    results that `memcap repro architectures` wrote there, when present."""
     out = Path(out)
     everything, rows = rows, [r for r in rows if "refused" not in r]
     figs = dict(figures(rows, out))
@@ -234,7 +236,7 @@ def write_report(rows: list[dict], out: Path) -> Path:
             f"{r['compile_s']} | {r['verify_s']} |"
         )
     md += ["", "## Depth by stage", ""] + _figure(figs, "depth_by_stage.png")
-    md += sections(everything, out)
+    md += sections(everything, out) + trained_section(trained, out)
     text = "\n".join(md) + "\n"
     (out / "report.md").write_text(text)
     import markdown

@@ -176,3 +176,24 @@ def cost_vs_n(rows: list[dict], out: Path) -> list[str]:
 def sections(rows: list[dict], out: Path) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     return deep_sets(rows, out) + sparse_attention(rows, out) + bit_budget(rows, out) + cost_vs_n(rows, out)
+
+
+def trained_section(trained: Path | None, out: Path) -> list[str]:
+    """The trained cost-vs-n table and figure of `memcap repro architectures`, copied beside the report."""
+    import csv
+    import shutil
+
+    if trained is None or not (Path(trained) / "architectures.csv").exists():
+        return []
+    with (Path(trained) / "architectures.csv").open() as f:
+        table = list(csv.DictReader(f))
+    for name in ("architectures.csv", "architectures.png"):
+        if (Path(trained) / name).exists() and Path(trained).resolve() != Path(out).resolve():
+            shutil.copy(Path(trained) / name, out / name)
+    body = [[t["arch"], t["n"], t["size"], t["min_size"] or ("none in the range" if t["done"] == "True" else "running"),
+             t["params"] or "-"] for t in table]
+    return ["## Cost against sequence length, trained", "",
+            f"From `memcap repro architectures` (results in {trained}): the smallest model of each architecture that "
+            "memorized the same random sequences, found by the same trainer and search.", "",
+            "![trained cost vs n](architectures.png)", "",
+            *md_table(["arch", "n", "size knob", "smallest size", "trainable params"], body), "Data: `architectures.csv`.", ""]
