@@ -118,7 +118,7 @@ class FloatVerification:
     exact_match: bool  # every float64 output equals the label exactly (no rounding needed)
 
 
-def verify_torch(model: ExactModel, ds: Dataset, batch: int = 4096, force: bool = False) -> FloatVerification:
+def verify_torch(model: ExactModel, ds: Dataset, batch: int = 16384, force: bool = False) -> FloatVerification:
     """Run the float64 torch module on every example and compare with the labels. Refused (NotFloatExact)
     when the float64 check, measured on this dataset, says float64 would not compute the exact outputs."""
     import torch
