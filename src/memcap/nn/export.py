@@ -59,7 +59,6 @@ def _refuse_unless_exact(model: ExactModel, inputs, force: bool) -> None:
 
 def to_torch(model: ExactModel, inputs: np.ndarray | None = None, force: bool = False):
     """The float64 `MemTransformer` with `model`'s weights; refused (NotFloatExact) unless float64-exact."""
-    import torch
 
     from .model import MemTransformer, TransformerConfig
 

@@ -150,6 +150,25 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
     return figs
 
 
+def _variant(c: dict) -> str:
+    """The architecture and attention of a variant-sweep row, for the models table."""
+    tags = [c.get("arch", "transformer") if "arch" in c else "", c.get("attention", ""), "float64 check" if c.get("float64") else ""]
+    return "".join(f" {t}" for t in tags if t)
+
+
+def _crossover(rows: list[dict], key: str, what: str) -> str:
+    """Where `key` first falls below N among the measured rows (a bracket of two measured N, no fit)."""
+    below = [i for i, r in enumerate(rows) if r[key] < r["config"]["N"]]
+    if not below:
+        last = rows[-1]
+        return f"{what} stay above N up to the largest N measured ({last['config']['N']}: {last[key] / last['config']['N']:.2f} N)."
+    i = below[0]
+    N = rows[i]["config"]["N"]
+    if i == 0:
+        return f"{what} are below N already at the smallest N measured ({N})."
+    return f"{what} fall below N between N = {rows[i - 1]['config']['N']} and N = {N} (measured: {rows[i][key] / N:.2f} N at {N})."
+
+
 def _ci(f: dict) -> str:
     lo, hi = f["ci95"]
     return "-" if f["points"] < 3 or math.isnan(lo) else f"[{lo:.3f}, {hi:.3f}]"
@@ -204,11 +223,16 @@ def write_report(rows: list[dict], out: Path, trained: Path | None = None) -> Pa
     floor_rows = series_rows(rows, "next-token tight, params vs N")
     if floor_rows:
         md += ["## Total bits against the information floor N log2 C", "",
-               "| N | total bits | N log2 C | total / floor | max bits | params |", "|---|---|---|---|---|---|"]
+               "| N | total bits | N log2 C | total / floor | max bits | params | params / N | nonzero / N |",
+               "|---|---|---|---|---|---|---|---|"]
         floors = [r["config"]["N"] * math.log2(r["config"]["C"]) for r in floor_rows]
         for r, floor in zip(floor_rows, floors, strict=True):
-            cells = (r["config"]["N"], r["total_bits"], f"{floor:.0f}", f"{r['total_bits'] / floor:.1f}", r["max_bits"], r["params"])
+            N = r["config"]["N"]
+            cells = (N, r["total_bits"], f"{floor:.0f}", f"{r['total_bits'] / floor:.1f}", r["max_bits"], r["params"],
+                     f"{r['params'] / N:.2f}", f"{r['nonzero_params'] / N:.2f}")
             md.append("| " + " | ".join(map(str, cells)) + " |")
+        md += ["", " ".join(_crossover(floor_rows, key, what) for key, what in
+                            (("params", "Parameters (paper convention)"), ("nonzero_params", "Nonzero parameters")))]
         if len(floor_rows) >= 3:
             s, lo, hi = fit_slope([r["config"]["N"] for r in floor_rows], [r["total_bits"] for r in floor_rows])
             big = [r["total_bits"] / floor for r, floor in zip(floor_rows, floors, strict=True) if r["config"]["N"] >= 1000]
@@ -230,8 +254,8 @@ def write_report(rows: list[dict], out: Path, trained: Path | None = None) -> Pa
     ):
         c = r["config"]
         md.append(
-            f"| {c['setting']}{' d=' + str(c['d']) if 'd' in c else ''} | {c['N']} | {c['n']} | {c['mode']} | "
-            f"{c['bit_budget'] or '-'} | {r['params']} | {r['nonzero_params']} | {r['depth']} | {r['width']} | "
+            f"| {c['setting']}{' d=' + str(c['d']) if 'd' in c else ''}{_variant(c)} | {c['N']} | {c['n']} | {c['mode']} | "
+            f"{r.get('budget', c['bit_budget']) or '-'} | {r['params']} | {r['nonzero_params']} | {r['depth']} | {r['width']} | "
             f"{r['max_bits']} | {r['total_bits']} | {'hold' if r['lower_bounds_hold'] else 'VIOLATED'} | "
             f"{r['compile_s']} | {r['verify_s']} |"
         )

@@ -14,8 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..train.experiment import Experiment  # noqa: E402
 from ..train.experiments import ANCHORS, Curve  # noqa: E402
-from ..train.sweep import Experiment  # noqa: E402
 from .tables import write_csv  # noqa: E402
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from ..nn.model import paper_config
 from . import tasks
-from .sweep import Experiment
+from .experiment import Experiment
 from .trainer import TrainConfig, is_memorized, train
 
 PAPER_FIG3 = {600: 1, 700: 1, 800: 3, 900: 3, 1000: 4, 1100: 4, 1200: 5, 1300: 5, 1400: 5, 1500: 8, 1600: 10, 1700: 16}
