@@ -61,7 +61,7 @@ def sparse_attention(rows: list[dict], out: Path) -> list[str]:
     if not sp:
         return []
     N = sp[0]["config"]["N"]
-    dense = {r["config"]["n"]: r for r in _rows(rows, setting="next-token", attention=None, arch=None, N=N, float64=None,
+    dense = {r["config"]["n"]: r for r in _rows(rows, setting="next-token", attention=None, arch=None, N=N, float64=None, mode="tight",
                                                  vocab=1000, bit_budget=None) if "d" not in r["config"]}
     pairs = [(r, dense[r["config"]["n"]]) for r in sp if r["config"]["n"] in dense]
     ns = [s["config"]["n"] for s, _ in pairs]
