@@ -63,7 +63,7 @@ class _Recorder:
         m = len(self.model.coords)
         size = columns(stream)
         phase1 = not self.model.blocks[index].mixes and index < self.first_att
-        if event in ("attention", "pool"):
+        if event in ("attention", "pool", "recur"):
             if not self.positions:  # before the first mixing step: the token values at every position
                 self.positions = {c: [_val(stream[self.model.coord(c)], j, den) for j in range(size)]
                                   for c in ("phi", "F") if c in self.model.coords}

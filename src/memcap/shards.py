@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .data import Dataset
-from .ir.executor import read_positions, run
 from .ir.fileformat import to_json
 from .ir.layers import ExactModel
 from .verify import Verification, verify_arrays
@@ -99,13 +98,6 @@ def combine(shards: list[Shard]) -> Verification:
                         misses=tuple(misses))
 
 
-def _dask_slice(model: ExactModel, inputs: np.ndarray, labels: np.ndarray, read: str) -> tuple[int, int, list]:
-    out = run(model, inputs, read=read)
-    ok = out.equals(labels.reshape(out.numerators.shape))
-    bad = np.argwhere(~ok)
-    return int(ok.size), len(bad), [(int(i), int(p)) for i, p in bad[:MAX_MISSES]]
-
-
 def verify_dask(model: ExactModel, ds: Dataset, address: str | None = None, chunk: int = 5000) -> Verification:
     """Verify on a Dask cluster: a LocalCluster (one single-threaded process per core) when `address` is
     None, else the running scheduler at `address` (e.g. tcp://host:8786). Needs the [dask] extra."""
@@ -117,16 +109,14 @@ def verify_dask(model: ExactModel, ds: Dataset, address: str | None = None, chun
 
     cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=None) \
         if address is None else None
-    read = read_positions(model)
     sha = ("", "")  # one process checks one model and one dataset: nothing to tell apart
     try:
         with Client(cluster if cluster is not None else address) as client:
             remote = client.scatter(model, broadcast=True)
             bounds = [(s, min(s + chunk, ds.N)) for s in range(0, ds.N, chunk)]
-            futures = [client.submit(_dask_slice, remote, ds.inputs[a:b], ds.labels[a:b], read, pure=False) for a, b in bounds]
-            parts = []
-            for (a, b), (positions, wrong, misses) in zip(bounds, client.gather(futures), strict=True):
-                parts.append(_shard(model, ds, a, b, Verification(b - a, positions, wrong, tuple(misses)), sha))
+            futures = [client.submit(verify_arrays, remote, ds.inputs[a:b], ds.labels[a:b], workers=1, pure=False)
+                       for a, b in bounds]
+            parts = [_shard(model, ds, a, b, res, sha) for (a, b), res in zip(bounds, client.gather(futures), strict=True)]
     finally:
         if cluster is not None:
             cluster.close()

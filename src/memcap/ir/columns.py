@@ -17,18 +17,8 @@ class Coded:
     codes: np.ndarray  # int64 [columns]
     values: np.ndarray  # object [distinct]
 
-    def __len__(self) -> int:
-        return len(self.codes)
-
-    @property
-    def dtype(self):
-        return np.dtype(object)
-
     def dense(self) -> np.ndarray:
         return fit(self.values)[self.codes]
-
-    def __getitem__(self, idx):
-        return self.dense()[idx]
 
 
 def dense(z):

@@ -12,8 +12,9 @@ Five exact savings, none of which skips a weight of the model:
 - there, a coordinate of big integers that takes few distinct values (the memorizer's crafted integers U
   and W hold one value per group, whatever the example) is dictionary-encoded (`Coded`: a code per column
   and the distinct values), and a unit that reads only such coordinates computes once per distinct value;
-- a big write of a unit that is zero on most columns (a group's indicator) is added in place at the
-  columns where it is not zero, instead of as a full column of Python ints;
+- a block's writes are summed per (coordinate, |weight|) first, so the four ramps of a group's indicator,
+  which write one big integer with weights +-A and cancel outside the group, form that big product only on
+  the columns where their small signed sum is not zero (added there in place);
 - the output is compared as numerators (y * den == label * den), never divided.
 `run(..., fast=False)` turns the last two off: the plain path, kept as the reference that tests compare with.
 """
@@ -273,7 +274,7 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
 
     `read`: "last" (next-token), "all" (seq2seq) or an explicit array of positions. `hook`, when given,
     sees the stream before every step: hook("embed", -1, token rows, 1, rows), then hook("attention",
-    "pool" or "ffn", block index, stream, den, rows) — it observes the run (magnitudes for the float64 check) and
+    "pool", "recur" or "ffn", block index, stream, den, rows) — it observes the run (magnitudes for the float64 check) and
     changes nothing.
     """
     see = hook or (lambda *_: None)
@@ -316,7 +317,7 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
             see("pool", i, stream, den, rows)
             stream = run_pool(stream, batch, n)
         if block.recur:
-            see("pool", i, stream, den, rows)  # the same bound: a sum of at most n values
+            see("recur", i, stream, den, rows)
             stream = run_recurrence(stream, block.recur, batch, n)
         see("ffn", i, stream, den, rows)
         stream = run_ffn(stream, block.ffn, den, size)

@@ -103,7 +103,7 @@ class _Watch:
                 if inp in self.frac or not exact_mean:
                     self.frac.add(out)
             return
-        if event == "pool":  # a sum of n values: exact while every partial sum is
+        if event in ("pool", "recur"):  # sums of at most n values: exact while every partial sum is
             for a in amax:
                 self._over(a * self.n, den, f"block {index}'s pooling")
             return

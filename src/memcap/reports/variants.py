@@ -13,17 +13,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .fits import fit_slope  # noqa: E402
+from .fits import fit_slope, select  # noqa: E402
 from .tables import md_table, write_csv  # noqa: E402
 
 BUDGET_LABEL = "none"
-
-
-def _rows(rows: list[dict], **where) -> list[dict]:
-    """Rows whose config has exactly these values (a missing key reads as None), sorted by (N, n)."""
-    def ok(r):
-        return all(r["config"].get(k) == v for k, v in where.items())
-    return sorted((r for r in rows if ok(r)), key=lambda r: (r["config"]["N"], r["config"]["n"]))
 
 
 def _slope(xs, ys) -> str:
@@ -39,8 +32,8 @@ def _save(fig, path: Path) -> None:
 
 
 def deep_sets(rows: list[dict], out: Path) -> list[str]:
-    ds = _rows(rows, setting="multiset", arch="deep-sets")
-    tf = {r["config"]["N"]: r for r in _rows(rows, setting="multiset", arch=None) if "refused" not in r}
+    ds = select(rows, setting="multiset", arch="deep-sets")
+    tf = {r["config"]["N"]: r for r in select(rows, setting="multiset", arch=None)}
     if not ds:
         return []
     body = [[r["config"]["N"], r["config"]["n"], r["params"], r["depth"], tf[r["config"]["N"]]["params"] if r["config"]["N"] in tf else "-",
@@ -57,12 +50,12 @@ def deep_sets(rows: list[dict], out: Path) -> list[str]:
 
 
 def sparse_attention(rows: list[dict], out: Path) -> list[str]:
-    sp = _rows(rows, setting="next-token", attention="sparse")
+    sp = select(rows, setting="next-token", attention="sparse")
     if not sp:
         return []
     N = sp[0]["config"]["N"]
-    dense = {r["config"]["n"]: r for r in _rows(rows, setting="next-token", attention=None, arch=None, N=N, float64=None, mode="tight",
-                                                 vocab=1000, bit_budget=None) if "d" not in r["config"]}
+    dense = {r["config"]["n"]: r for r in select(rows, setting="next-token", attention=None, arch=None, N=N, float64=None, mode="tight",
+                                                 vocab=1000, bit_budget=None, d=None)}
     pairs = [(r, dense[r["config"]["n"]]) for r in sp if r["config"]["n"] in dense]
     ns = [s["config"]["n"] for s, _ in pairs]
     body = [[n, s["attention_connections"], d["attention_connections"], s["params"], d["params"], f"{s['params'] / d['params']:.2f}"]
@@ -138,7 +131,7 @@ def bit_budget(rows: list[dict], out: Path) -> list[str]:
 def cost_vs_n(rows: list[dict], out: Path) -> list[str]:
     md = []
     for kind, where in (("token ids (vocabulary 1000)", {"vocab": 1000}), ("token vectors (d = 6)", {"d": 6})):
-        per = {a: {r["config"]["n"]: r for r in _rows(rows, setting="next-token", arch=a, **where)} for a in ("transformer", "ffn", "rnn")}
+        per = {a: {r["config"]["n"]: r for r in select(rows, setting="next-token", arch=a, **where)} for a in ("transformer", "ffn", "rnn")}
         ns = sorted(set(per["transformer"]) & set(per["ffn"]) & set(per["rnn"]))
         if len(ns) < 2:
             continue
