@@ -9,7 +9,8 @@
 
 The pieces: `compile` (the construction), `verify` (the exact executor on every example), `load`/`save`
 (model files), `memorize` (the plain ReLU memorizer on points), `to_torch`/`load_torch` and
-`memcap.nn.export.to_transformer_lens` (the field's tools), `stats` (sizes in the paper's convention).
+`memcap.nn.export.to_transformer_lens` (the field's tools), `stats` (sizes in the paper's convention),
+`load_trained` (a model saved by `memcap train --save` or `memcap repro capacity --save`).
 """
 
 from importlib.metadata import PackageNotFoundError
@@ -28,10 +29,20 @@ from .nn import export
 from .nn.export import NotFloatExact, load_torch, to_torch
 from .verify import verify
 
+
+
+def load_trained(directory):
+    """A trained model folder (config.json + model.safetensors) as a torch module in eval mode; torch is
+    imported only when this is called."""
+    from .train.trainer import load_trained as _load
+
+    return _load(directory)
+
+
 try:
     __version__ = _version("memcap")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = ["compile", "verify", "load", "save", "Dataset", "load_dataset", "save_dataset", "memorize", "stats",
-           "to_torch", "load_torch", "export", "ExactModel", "DataError", "NotFloatExact", "__version__"]
+           "to_torch", "load_torch", "load_trained", "export", "ExactModel", "DataError", "NotFloatExact", "__version__"]

@@ -212,9 +212,9 @@ class StandardLayer(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.width)
         self.mlp = nn.Sequential(nn.Linear(cfg.width, cfg.mlp * cfg.width), nn.ReLU(), nn.Linear(cfg.mlp * cfg.width, cfg.width))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         h = self.ln1(z)
-        z = z + self.attn(h, h, h, need_weights=False)[0]
+        z = z + self.attn(h, h, h, attn_mask=mask, need_weights=False)[0]
         return z + self.mlp(self.ln2(z))
 
 
@@ -234,6 +234,42 @@ class StandardTransformer(nn.Module):
         for layer in self.layers:
             z = layer(z)
         out = self.head(self.ln(z))
+        return out[:, read] if read is not None else out
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """A GPT-2-style causal language model (the model of trained-capacity measurements): the standard
+    model's pre-LayerNorm layers under a causal mask, learned positions, the output logits through the
+    token embedding itself (tied), a final LayerNorm. forward(tokens [B, S]) gives next-token logits [B, S, V]."""
+
+    vocab: int
+    seq_len: int
+    width: int
+    layers: int
+    heads: int = 1
+    mlp: int = 4
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab, cfg.width)
+        self.pos = nn.Parameter(torch.zeros(cfg.seq_len, cfg.width))
+        nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.normal_(self.pos, std=0.02)
+        std = StandardConfig(width=cfg.width, layers=cfg.layers, heads=cfg.heads, seq_len=cfg.seq_len, out_dim=cfg.vocab, mlp=cfg.mlp)
+        self.layers = nn.ModuleList(StandardLayer(std) for _ in range(cfg.layers))
+        self.ln = nn.LayerNorm(cfg.width)
+        self.register_buffer("mask", torch.ones(cfg.seq_len, cfg.seq_len, dtype=torch.bool).triu(1), persistent=False)
+
+    def forward(self, x: torch.Tensor, read: int | None = None) -> torch.Tensor:
+        S = x.shape[1]
+        z = self.embed(x) + self.pos[:S]
+        for layer in self.layers:
+            z = layer(z, self.mask[:S, :S])
+        out = self.ln(z) @ self.embed.weight.T
         return out[:, read] if read is not None else out
 
 
@@ -298,7 +334,7 @@ class FlatMLP(nn.Module):
 
 def build(cfg) -> nn.Module:
     kinds = {TransformerConfig: MemTransformer, StandardConfig: StandardTransformer, RecurrentConfig: RecurrentNet,
-             MLPConfig: FlatMLP}
+             MLPConfig: FlatMLP, GPTConfig: GPT}
     return kinds[type(cfg)](cfg)
 
 

@@ -238,17 +238,24 @@ def run_local(url: str, name: str, workers: int = 2, heartbeat: int = 10, grace:
               on_poll: Callable[[int], None] | None = None, poll: float = 2.0) -> None:
     """Start `workers` worker processes on this machine and wait for them; `on_poll(trials_finished)` is
     called every `poll` seconds. More workers elsewhere may join through `memcap worker`."""
+    storage = open_storage(url, heartbeat, grace)
+    run_processes(_worker_main, (url, name, heartbeat, grace), workers, lambda: finished_trials(storage, name), on_poll, poll)
+
+
+def run_processes(target: Callable, args: tuple, workers: int, count: Callable[[], int],
+                  on_poll: Callable[[int], None] | None = None, poll: float = 2.0) -> None:
+    """`workers` processes of target(*args), waited for; on_poll(count()) every `poll` seconds. A worker
+    that fails is an error naming the rerun that resumes."""
     import multiprocessing as mp
 
-    storage = open_storage(url, heartbeat, grace)
     ctx = mp.get_context("spawn")  # a fresh interpreter: no torch thread pools or open connections inherited
-    procs = [ctx.Process(target=_worker_main, args=(url, name, heartbeat, grace)) for _ in range(workers)]
+    procs = [ctx.Process(target=target, args=args) for _ in range(workers)]
     for p in procs:
         p.start()
     try:
         while any(p.is_alive() for p in procs):
             if on_poll:
-                on_poll(finished_trials(storage, name))
+                on_poll(count())
             time.sleep(poll)
     finally:
         for p in procs:

@@ -1,5 +1,5 @@
 """Training a model to memorize a dataset (docs/trained.md#trained): AdamW, linear warm-up, full batch or minibatch,
-cross-entropy or MSE, stop as soon as the training error is below the threshold.
+cross-entropy or MSE, optional gradient clipping, stop as soon as the training error is below the threshold.
 
 Invariant: the same TrainConfig, model config, data and seed give the same weights bit for bit, whether the
 run is uninterrupted or resumed from a checkpoint (model, optimizer and sampler state are all saved). The
@@ -31,6 +31,7 @@ class TrainConfig:
     epochs: int = 1000
     batch_size: int | None = None  # None: full batch
     weight_decay: float = 0.0
+    clip: float | None = None  # clip the gradient's global norm to this before each update
     threshold: float = 0.01  # memorized when the training error is below this
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when present, else CPU
@@ -174,6 +175,26 @@ def save_trained(net: nn.Module, model_cfg, directory: Path) -> Path:
     return directory
 
 
+def load_trained(directory: str | Path) -> nn.Module:
+    """The model `save_trained` wrote, in eval mode: config.json names its config class and fields,
+    model.safetensors holds every weight (loaded strictly: a missing or extra tensor is an error)."""
+    from ..nn import model as nn_model
+
+    directory = Path(directory)
+    cfg_path, weights = directory / "config.json", directory / "model.safetensors"
+    if not (cfg_path.is_file() and weights.is_file()):
+        raise FileNotFoundError(f"{directory}: a trained model folder holds config.json and model.safetensors")
+    fields = json.loads(cfg_path.read_text())
+    kind = fields.pop("kind", None)
+    classes = {c.__name__: c for c in (nn_model.TransformerConfig, nn_model.StandardConfig, nn_model.GPTConfig,
+                                       nn_model.RecurrentConfig, nn_model.MLPConfig)}
+    if kind not in classes:
+        raise ValueError(f"{cfg_path}: unknown model kind {kind!r}; expected one of {', '.join(classes)}")
+    net = build(classes[kind](**fields))
+    net.load_state_dict(load_file(str(weights)), strict=True)
+    return net.eval()
+
+
 def run_key(model_cfg: TransformerConfig | StandardConfig, cfg: TrainConfig, task: Task) -> str:
     return json.dumps({"model": type(model_cfg).__name__, **asdict(model_cfg), "train": asdict(cfg), "task": task.fingerprint},
                       sort_keys=True, default=str)
@@ -214,6 +235,8 @@ def train(model_cfg: TransformerConfig | StandardConfig, task: Task, cfg: TrainC
                 loss, _ = _loss_and_misses(task, net(x[idx.to(device)], read=task.read), y[idx.to(device)])
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.clip is not None:
+                nn.utils.clip_grad_norm_(params, cfg.clip)
             opt.step()
         for cb in callbacks:
             cb(epoch, loss_v, err_v)

@@ -1,0 +1,58 @@
+"""`memcap repro capacity`: trained capacity by code length (Morris et al.), beside the strict criterion.
+Thin: the profile, the sweep and the report are library functions; this file parses, runs and prints."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from .common import OutDir, Seed, Storage, Workers, err, fail, need_train_extra, repro_app
+from .common import console as out_console
+
+
+@repro_app.command("capacity")
+def capacity_cmd(
+    quick: bool = typer.Option(False, "--quick", help="one small model family, fewer steps (about 5 minutes on 2 cores)"),
+    storage: Storage = "out/trained/sweeps.db",
+    workers: Workers = 2,
+    out: OutDir = Path("out/trained"),
+    save: Path = typer.Option(None, "--save", help="folder: keep each run's data.npz and trained model in DIR/<run>/"),
+    device: str = typer.Option("auto", help="auto (CUDA when present: larger models, more steps), cpu, cuda or cuda:N"),
+    steps: int = typer.Option(None, min=1, help="training steps per run (default: the profile's)"),
+    lr: float = typer.Option(None, min=0, help="peak learning rate (default: the profile's)"),
+    seed: Seed = 0,
+):
+    """Capacity of GPT-style (and the paper's) models in bits per parameter, measured by code length."""
+    need_train_extra()
+    from ..reports import capacity as report
+    from ..train import capacity_sweep as cs
+    from ..train import sweep
+    from ..train.trainer import pick_device
+
+    try:
+        dev = pick_device(device)
+    except ValueError as e:
+        fail(str(e))
+    spec = cs.profile(quick=quick, gpu=dev.type == "cuda", steps=steps, lr=lr, seed=seed)
+    st = sweep.open_storage(storage)
+    try:
+        cs.publish(st, spec)
+    except ValueError as e:
+        fail(str(e))
+    n_runs = len(spec.runs())
+    err.print(f"capacity experiment {spec.name} in {storage}: {n_runs} runs on {dev}; more workers can join with: "
+              f"memcap worker --storage {storage} --experiment {spec.name}")
+    t0 = time.perf_counter()
+    if workers:
+        from .train import _bar
+
+        prog, bar = _bar(n_runs, "runs finished")
+        with prog:
+            cs.run_local(storage, spec.name, workers, save=save, device=str(dev),
+                         on_poll=lambda k: prog.update(bar, completed=k))
+    rows = cs.table(st, spec)
+    err.print(f"{len(rows)}/{n_runs} runs in the storage; this run {time.perf_counter() - t0:.0f} s"
+              + (f"; models and data in {save}" if save else ""))
+    out_console.print(report.write(spec, rows, out).read_text())

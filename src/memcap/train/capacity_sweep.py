@@ -1,0 +1,250 @@
+"""The capacity experiment (docs/trained.md#capacity): a grid of (model, N) runs over one Optuna storage,
+shared by any number of workers, each run training one model on the first N sequences of one seed and
+recording its memorized bits.
+
+Invariants: a run's data, model and training depend only on the spec and the run's index, not on which
+worker takes it or when, so the table is the same however many workers share the storage and however often
+they are killed (a killed run stops sending heartbeats and is queued again, as in `sweep.py`). Runs are
+claimed under the experiment's lock, one Optuna trial each, enqueued once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.storages import RDBStorage, fail_stale_trials
+from optuna.trial import TrialState
+
+from ..nn.model import GPTConfig, paper_config
+from . import capacity
+from .storage import open_storage, sweep_lock
+from .trainer import TrainConfig, save_trained, train
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# arch "gpt": (layers, width) of the GPT-style model; arch "paper": (blocks, m) of the paper's model, causal
+Model = tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class CapacitySpec:
+    name: str
+    V: int
+    S: int
+    models: tuple[Model, ...]
+    Ns: tuple[tuple[int, ...], ...]  # dataset sizes per model, around its expected capacity
+    steps: int = 4000
+    lr: float = 0.05
+    warmup: int = 100
+    clip: float = 1.0
+    seed: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @staticmethod
+    def from_json(text: str) -> CapacitySpec:
+        d = json.loads(text)
+        return CapacitySpec(**{**d, "models": tuple(tuple(m) for m in d["models"]), "Ns": tuple(tuple(n) for n in d["Ns"])})
+
+    @property
+    def study(self) -> str:
+        return f"{self.name}/runs"
+
+    def runs(self) -> list[tuple[int, Model, int]]:
+        """(index, model, N) of every run, smallest runs first so that partial results cover every model."""
+        grid = [(model, N) for model, Ns in zip(self.models, self.Ns, strict=True) for N in Ns]
+        return [(i, model, N) for i, (model, N) in enumerate(sorted(grid, key=lambda r: (r[1] * _width(r[0]), r)))]
+
+    def model_config(self, model: Model):
+        arch, depth, width = model
+        if arch == "gpt":
+            return GPTConfig(vocab=self.V, seq_len=self.S - 1, width=width, layers=depth)
+        if arch == "paper":
+            return replace(paper_config(depth, self.S - 1, self.V, vocab=self.V, m=width, q=4 * width), causal=True)
+        raise ValueError(f"unknown capacity arch {arch!r}: gpt or paper")
+
+    def train_config(self, device: str = "auto") -> TrainConfig:
+        # threshold 0 never stops early: the code length keeps falling after every argmax is right
+        return TrainConfig(lr=self.lr, warmup=self.warmup, epochs=self.steps, threshold=0.0, clip=self.clip,
+                           seed=self.seed, device=device)
+
+
+def _width(model: Model) -> int:
+    return model[1] * model[2] ** 2
+
+
+def named(spec: CapacitySpec) -> CapacitySpec:
+    """The name carries a hash of every setting: rerunning resumes, changing a setting starts a new one."""
+    digest = hashlib.sha256(replace(spec, name="").to_json().encode()).hexdigest()[:6]
+    return replace(spec, name=f"{spec.name}-{digest}")
+
+
+def publish(storage: RDBStorage, spec: CapacitySpec) -> None:
+    with sweep_lock(storage, spec.name):
+        study = optuna.create_study(storage=storage, study_name=spec.study, load_if_exists=True, direction="maximize")
+        old = study.user_attrs.get("capacity")
+        if old is not None and old != spec.to_json():
+            raise ValueError(f"storage already holds a different capacity experiment named {spec.name!r}")
+        study.set_user_attr("capacity", spec.to_json())
+        planned = {t.user_attrs.get("run") for t in study.get_trials(deepcopy=False)}
+        for i, _, _ in spec.runs():
+            if i not in planned:
+                study.enqueue_trial({}, user_attrs={"run": i})
+
+
+def load_spec(storage: RDBStorage, name: str) -> CapacitySpec | None:
+    """The capacity experiment of this name, or None when the storage has none (e.g. a search sweep)."""
+    try:
+        study = optuna.load_study(storage=storage, study_name=f"{name}/runs")
+    except KeyError:
+        return None
+    text = study.user_attrs.get("capacity")
+    return CapacitySpec.from_json(text) if text else None
+
+
+def run_name(model: Model, N: int) -> str:
+    return f"{model[0]}-L{model[1]}-d{model[2]}-N{N}"
+
+
+def measure(spec: CapacitySpec, model: Model, N: int, device: str = "auto", save: Path | None = None,
+            on_step: Callable[[int, float, float], None] | None = None) -> dict:
+    """Train one run and measure it: memorized bits, the data's ceiling, the strict criterion."""
+    tokens = capacity.random_tokens(N, spec.S, spec.V, spec.seed)
+    cfg = spec.model_config(model)
+    net, res = train(cfg, capacity.lm_task(tokens, spec.V, f"uniform(V={spec.V},S={spec.S},seed={spec.seed})[:{N}]"),
+                     spec.train_config(device), callbacks=(on_step,) if on_step else ())
+    net = net.cpu()
+    bits = capacity.memorized_bits(net, tokens, spec.V)
+    misses = capacity.argmax_misses(net, tokens)
+    if save is not None:
+        folder = save_trained(net, cfg, Path(save) / run_name(model, N))
+        np.savez(folder / "data.npz", tokens=tokens.numpy(), V=spec.V)
+    return {"arch": model[0], "depth": model[1], "width": model[2], "N": N, "params": res.params,
+            "H_bits": round(N * spec.S * math.log2(spec.V), 1), "memorized_bits": round(bits, 1),
+            "ceiling_bits": round(capacity.ceiling_bits(tokens, spec.V), 1),
+            "strict_bits": round(capacity.strict_bits(tokens, spec.V), 1), "strict_misses": misses,
+            "loss": round(res.loss, 5), "steps": res.epochs, "seconds": res.seconds, "device": res.device}
+
+
+def work(storage: RDBStorage, name: str, save: Path | None = None, device: str = "auto", poll: float = 1.0,
+         on_run: Callable[[dict], None] | None = None) -> int:
+    """Take runs of capacity experiment `name` until none is left; returns how many this worker ran."""
+    spec = load_spec(storage, name)
+    if spec is None:
+        raise ValueError(f"no capacity experiment {name!r} in this storage")
+    runs = dict((i, (model, N)) for i, model, N in spec.runs())
+    ran, last_beat = 0, [0.0]
+    while True:
+        with sweep_lock(storage, spec.name):
+            study = optuna.load_study(storage=storage, study_name=spec.study)
+            fail_stale_trials(study)
+            waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            trial = study.ask() if waiting else None
+            if trial is not None:
+                storage.record_heartbeat(trial._trial_id)
+        if trial is None:
+            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                return ran
+            time.sleep(poll)
+            continue
+
+        def beat(step: int, loss: float, error: float, trial_id: int = trial._trial_id) -> None:
+            now = time.monotonic()
+            if now - last_beat[0] >= storage.heartbeat_interval / 2:
+                storage.record_heartbeat(trial_id)
+                last_beat[0] = now
+
+        model, N = runs[trial.user_attrs["run"]]
+        row = measure(spec, model, N, device=device, save=save, on_step=beat)
+        trial.set_user_attr("row", row)
+        study.tell(trial, row["memorized_bits"])
+        ran += 1
+        if on_run:
+            on_run(row)
+
+
+def table(storage: RDBStorage, spec: CapacitySpec) -> list[dict]:
+    """One row per finished run, in run order (timings aside, the same for any number of workers)."""
+    study = optuna.load_study(storage=storage, study_name=spec.study)
+    done = {t.user_attrs["run"]: t.user_attrs["row"] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    return [done[i] for i, _, _ in spec.runs() if i in done]
+
+
+def summary(spec: CapacitySpec, rows: list[dict]) -> list[dict]:
+    """Per model: capacity = the plateau (maximum) of memorized bits over N, bits/param, and the strict
+    criterion: the largest N whose every determined token is recalled by argmax, with its bits/param."""
+    out = []
+    for model in spec.models:
+        mine = [r for r in rows if (r["arch"], r["depth"], r["width"]) == tuple(model)]
+        if not mine:
+            continue
+        best = max(mine, key=lambda r: r["memorized_bits"])
+        exact = [r for r in mine if r["strict_misses"] == 0]
+        strict = max(exact, key=lambda r: r["N"]) if exact else None
+        params = best["params"]
+        out.append({"arch": model[0], "depth": model[1], "width": model[2], "params": params, "runs": len(mine),
+                    "of": len(spec.Ns[spec.models.index(model)]), "capacity_bits": best["memorized_bits"],
+                    "at_N": best["N"], "bits_per_param": round(best["memorized_bits"] / params, 3),
+                    "plateau": best["N"] != max(r["N"] for r in mine),
+                    "strict_N": strict["N"] if strict else None,
+                    "strict_bits_per_param": round(strict["strict_bits"] / params, 3) if strict else None})
+    return out
+
+
+def slope(summ: list[dict], arch: str) -> float | None:
+    """Least-squares slope of capacity (bits) against parameters over one arch's models, through 0 not forced."""
+    pts = [(s["params"], s["capacity_bits"]) for s in summ if s["arch"] == arch]
+    if len(pts) < 2:
+        return None
+    x, y = np.array(pts, dtype=float).T
+    return round(float(np.polyfit(x, y, 1)[0]), 3)
+
+
+def _worker_main(url: str, name: str, heartbeat: int, save: str | None, device: str) -> None:
+    from .sweep import set_threads
+
+    set_threads(1)
+    work(open_storage(url, heartbeat), name, save=Path(save) if save else None, device=device)
+
+
+def run_local(url: str, name: str, workers: int = 2, heartbeat: int = 10, save: Path | None = None, device: str = "auto",
+              on_poll: Callable[[int], None] | None = None, poll: float = 2.0) -> None:
+    """`workers` local processes taking runs until none is left; more may join through `memcap worker`."""
+    from .sweep import finished_trials, run_processes
+
+    storage = open_storage(url, heartbeat)
+    run_processes(_worker_main, (url, name, heartbeat, str(save) if save else None, device), workers,
+                  lambda: finished_trials(storage, name), on_poll, poll)
+
+
+def _around(params: int, S: int, V: int, factors: tuple[float, ...]) -> tuple[int, ...]:
+    """Dataset sizes at `factors` times the N a model of `params` fills at 2.5 bits/param."""
+    per_seq = (S - 1) * math.log2(V)
+    return tuple(sorted({max(8, int(round(f * 2.5 * params / per_seq / 8)) * 8) for f in factors}))
+
+
+def profile(quick: bool = False, gpu: bool = False, steps: int | None = None, lr: float | None = None, seed: int = 0) -> CapacitySpec:
+    """The models, N grid and training of `repro capacity`: --quick (one small GPT family and the paper's model,
+    minutes on 2 cores), the CPU default, or larger models and more steps when a GPU is present."""
+    from ..nn.model import build, trainable_params
+
+    V, S = 128, 16
+    if quick:
+        models, factors, n_steps = (("gpt", 1, 8), ("gpt", 1, 16), ("paper", 1, 16)), (0.5, 1.0, 2.0), 3000
+    elif gpu:
+        models, factors, n_steps = (("gpt", 1, 16), ("gpt", 1, 32), ("gpt", 2, 32), ("gpt", 2, 64), ("paper", 2, 32)), (0.5, 1.0, 1.5, 2.0), 50_000
+    else:
+        models, factors, n_steps = (("gpt", 1, 16), ("gpt", 2, 16), ("gpt", 2, 32), ("paper", 2, 16)), (0.5, 1.0, 1.5, 2.0), 8000
+    base = CapacitySpec(name="capacity" + ("-quick" if quick else "-gpu" if gpu else ""), V=V, S=S, models=models, Ns=(),
+                        steps=steps or n_steps, lr=lr if lr is not None else 0.05, seed=seed)
+    Ns = tuple(_around(trainable_params(build(base.model_config(m))), S, V, factors) for m in models)
+    return named(replace(base, Ns=Ns))
