@@ -107,3 +107,32 @@ def test_the_report_writes_its_table_figures_and_csvs(tmp_path):
     assert "| GPT 1 layer(s), d 8 | 2032 | 3/3 | 48 | 4100.0 | 2.018 | yes | 24 | 1.063 |" in text
     for f in ("capacity_runs.csv", "capacity_models.csv", "capacity_curves.png", "capacity_vs_params.png"):
         assert (tmp_path / f).stat().st_size > 0
+
+
+def test_repro_capacity_command_runs_resumes_and_refuses_bad_options(tmp_path):
+    from typer.testing import CliRunner
+
+    from memcap.cli import app
+
+    runner = CliRunner()
+    args = ["repro", "capacity", "--quick", "--steps", "3", "--storage", str(tmp_path / "s.db"), "-o", str(tmp_path / "out"),
+            "--workers", "1", "--save", str(tmp_path / "runs"), "--device", "cpu"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "bits/param" in r.output and (tmp_path / "out" / "capacity.md").exists()
+    assert len(list((tmp_path / "runs").iterdir())) == 6
+    again = runner.invoke(app, [*args[:-2], "--workers", "0"])  # resumes: every run is already in the storage
+    assert again.exit_code == 0 and "6/6 runs" in again.output
+    bad = runner.invoke(app, ["repro", "capacity", "--device", "tpu", "--storage", str(tmp_path / "t.db")])
+    assert bad.exit_code == 2 and "error:" in bad.output and not (tmp_path / "t.db").exists()
+
+
+def test_trainer_ablation_rows_change_one_setting_each():
+    from memcap.train.ablation import trainer_ablation
+
+    rows = trainer_ablation(N=40, width=4, variations=(("baseline", {}), ("lr 1e-3", {"lr": 1e-3}), ("100 epochs", {"epochs": 100})))
+    assert [r["setting"] for r in rows] == ["baseline", "lr 1e-3", "100 epochs"]
+    assert rows[1]["lr"] == 1e-3 and rows[2]["epochs_max"] == 100 and rows[2]["epochs"] <= 100
+    for r in rows:  # exact means no wrong label, and the trainer stopped as soon as that held
+        assert r["exact"] == (r["wrong"] == 0)
+        assert r["exact"] or r["epochs"] == r["epochs_max"]

@@ -66,6 +66,7 @@ def test_compare_command_puts_built_beside_trained(tmp_path):
     ds = tmp_path / "ds.npz"
     runner.invoke(app, ["data", "random", str(ds), "--N", "16", "--n", "4", "--vocab", "40", "--C", "2"])
     r = runner.invoke(app, ["compare", str(ds), "--trials", "1", "--epochs", "600", "--max-blocks", "4", "--workers", "1",
-                            "--storage", str(tmp_path / "s.db")])
+                            "--storage", str(tmp_path / "s.db"), "--capacity", str(tmp_path / "none.csv")])
     assert r.exit_code == 0, r.output
     assert "built (construction)" in r.output and "16/16 exact" in r.output and "information floor" in r.output
+    assert "capacity estimate" in r.output and "Morris" in r.output  # no capacity table in tmp_path: the anchor, named

@@ -30,7 +30,6 @@ from .nn.export import NotFloatExact, load_torch, to_torch
 from .verify import verify
 
 
-
 def load_trained(directory):
     """A trained model folder (config.json + model.safetensors) as a torch module in eval mode; torch is
     imported only when this is called."""

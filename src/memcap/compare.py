@@ -1,11 +1,14 @@
-"""Built beside trained on one dataset: the construction's model, verified exactly on every
-example, and the smallest model of the paper's architecture that training memorizes it with (a capacity
-sweep with one point). Parameters follow each side's convention: the built model counts every matrix entry
+"""Built beside trained on one dataset, three ways: the construction's model, verified exactly on every
+example; the smallest model of the paper's architecture that training memorizes it with (a capacity
+sweep with one point); and the estimate from trained capacity by code length (label bits / measured bits
+per parameter). Parameters follow each side's convention: the built model counts every matrix entry
 (docs/construction.md#the-transformer) and its exact bits; the trained model counts trainable float32 parameters, 32 bits each.
 """
 
 from __future__ import annotations
 
+import csv
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +19,23 @@ from .train import sweep, tasks
 from .train.experiments import Experiment
 
 
+def measured_bits_per_param(capacity_csv: Path | None) -> tuple[float, str]:
+    """The best code-length bits/param in a `repro capacity` table (capacity_models.csv), or Morris et al.'s
+    3.6 when there is none, with a label that says which."""
+    if capacity_csv is not None and Path(capacity_csv).is_file():
+        with Path(capacity_csv).open() as f:
+            rows = [r for r in csv.DictReader(f) if r.get("bits_per_param")]
+        if rows:
+            best = max(rows, key=lambda r: float(r["bits_per_param"]))
+            return float(best["bits_per_param"]), (f"measured by repro capacity: {best['arch']} {best['depth']}x{best['width']}, "
+                                                   f"{best['params']} params, {capacity_csv}")
+    return 3.6, "Morris et al. 2025's anchor; run memcap repro capacity to measure it here"
+
+
 def compare(ds: Dataset, name: str, storage: str, workers: int = 2, m: int = 4, n_trials: int = 4, epochs: int = 1000,
-            max_blocks: int = 32, seed: int = 0, progress: Callable[[str], None] = lambda _: None) -> list[dict]:
+            max_blocks: int = 32, seed: int = 0, progress: Callable[[str], None] = lambda _: None,
+            capacity_csv: Path | None = None) -> list[dict]:
+    """Rows: the built model, the smallest trained one, the capacity estimate H(labels) / bits-per-param, the floor."""
     if ds.setting != "next-token":
         raise ValueError("compare trains next-token datasets (one label per sequence); this one is seq2seq")
     t0 = time.perf_counter()
@@ -47,6 +65,10 @@ def compare(ds: Dataset, name: str, storage: str, workers: int = 2, m: int = 4, 
     trained = {"model": f"trained (paper arch, m={m}, {row['answer']} blocks)" if row["answer"] else f"trained: none <= {max_blocks} blocks",
                "params": row.get("params", "-"), "nonzero": "-", "max_bits": 32, "total_bits": 32 * row["params"] if row.get("params") else "-",
                "memorized": f"error {row['error']:.4f}" if row["answer"] else "no", "seconds": round(time.perf_counter() - t1, 2)}
+    bpp, source = measured_bits_per_param(capacity_csv)
+    estimate = {"model": f"capacity estimate: N log2 C / {bpp:g} bits per param ({source})", "params": math.ceil(task.bits / bpp),
+                "nonzero": "-", "max_bits": 32, "total_bits": 32 * math.ceil(task.bits / bpp), "memorized": "estimate (code length)",
+                "seconds": "-"}
     floor = {"model": "information floor N log2 C", "params": "-", "nonzero": "-", "max_bits": "-",
              "total_bits": round(task.bits, 1), "memorized": "-", "seconds": "-"}
-    return [built, trained, floor]
+    return [built, trained, estimate, floor]

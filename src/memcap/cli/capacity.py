@@ -55,4 +55,4 @@ def capacity_cmd(
     rows = cs.table(st, spec)
     err.print(f"{len(rows)}/{n_runs} runs in the storage; this run {time.perf_counter() - t0:.0f} s"
               + (f"; models and data in {save}" if save else ""))
-    out_console.print(report.write(spec, rows, out).read_text())
+    out_console.print(report.write(spec, rows, out).read_text(), markup=False, highlight=False)

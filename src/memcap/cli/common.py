@@ -112,6 +112,7 @@ Unit = _choices("Unit", "byte", "char")
 Arch = _choices("Arch", "paper", "standard")
 ArchOrBoth = _choices("ArchOrBoth", "paper", "standard", "both")
 Target = _choices("Target", "transformer-lens", "torch")
+Fig3Data = _choices("Fig3Data", "digits", "digits3", "random")
 
 # options that every sweep command takes, written once
 STORAGE_HELP = "Optuna storage: an SQLite file path (default) or any SQLAlchemy URL, e.g. postgresql://user@host/db"

@@ -15,6 +15,7 @@ from .common import (
     Arch,
     ArchOrBoth,
     Epochs,
+    Fig3Data,
     MaxBlocks,
     OutDir,
     Seed,
@@ -128,7 +129,8 @@ def _run_sweep(
 
 @repro_app.command("fig3")
 def fig3_cmd(
-    data: str = typer.Option("digits", help="digits (scikit-learn, bundled) or random"),
+    data: Fig3Data = typer.Option(Fig3Data.digits, help="digits (scikit-learn, bundled, 10 classes), digits3 (the same in 3 classes: "
+                                  "the digit mod 3) or random"),
     m: int = typer.Option(8, help="embedding width; the paper's is 2 (see `memcap.train.experiments.fig3` for why 8)"),
     trials: int = typer.Option(4, help="Optuna trials per candidate (the paper used 10)"),
     epochs: Epochs = 1000,
@@ -145,7 +147,7 @@ def fig3_cmd(
     from ..train.experiments import PAPER_FIG3, fig3
 
     points = int_list(N, "--N") or tuple(PAPER_FIG3)
-    exp = fig3(data, m=m, n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed, points=points)
+    exp = fig3(data.value, m=m, n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed, points=points)
     rows = _run_sweep(exp, storage, workers, out)
     console.print(report_trained.capacity(exp, rows, out).read_text())
 
@@ -277,16 +279,22 @@ def worker_cmd(
     experiment: str = typer.Option(..., help="the experiment's name"),
     heartbeat: int = typer.Option(10, min=1, help="seconds between a trial's heartbeats; a silent trial is retried"),
     max_trials: int = typer.Option(None, help="stop after this many trials"),
+    save: Path = typer.Option(None, "--save", help="capacity experiments: keep each run's data and model in DIR/<run>/"),
 ):
     """Join a sweep: take trials from the shared storage until every search is done."""
     need_train_extra()
     if "://" not in storage and not Path(storage).exists():
         fail(f"--storage {storage}: no such SQLite file; start the sweep first (it prints the worker command to run)")
-    from ..train import sweep
+    from ..train import capacity_sweep, sweep
 
     sweep.set_threads(1)
     st = sweep.open_storage(storage, heartbeat)
     try:
+        if capacity_sweep.load_spec(st, experiment) is not None:
+            ran = capacity_sweep.work(st, experiment, save=save, on_run=lambda r: err.print(
+                f"{capacity_sweep.run_name((r['arch'], r['depth'], r['width']), r['N'])}: {r['memorized_bits']:.0f} bits {r['seconds']:.1f}s"))
+            console.print(f"this worker ran {ran} runs")
+            return
         ran = sweep.work(
             st,
             experiment,
@@ -308,9 +316,12 @@ def compare_cmd(
     storage: Storage = "out/trained/sweeps.db",
     workers: Workers = 2,
     seed: Seed = 0,
+    capacity: Path = typer.Option(Path("out/trained/capacity_models.csv"), help="bits/param from `memcap repro capacity` "
+                                  "(its capacity_models.csv); Morris et al.'s 3.6 when the file is absent"),
 ):
-    """Built vs trained on one dataset: the construction's parameters and bits beside the smallest trained
-    model of the paper's architecture that memorizes it."""
+    """Built vs trained on one dataset, three ways: the construction's parameters and bits, the smallest
+    trained model of the paper's architecture that memorizes it, and the capacity estimate (label bits /
+    measured bits per parameter)."""
     need_train_extra()
     from ..compare import compare
 
@@ -327,6 +338,7 @@ def compare_cmd(
             max_blocks=max_blocks,
             seed=seed,
             progress=lambda msg: err.print(msg),
+            capacity_csv=capacity,
         )
     except ValueError as e:
         fail(str(e))
@@ -341,3 +353,24 @@ def compare_cmd(
     for r in res:
         t.add_row(*(str(r[k]) for k in ("model", "params", "nonzero", "max_bits", "total_bits", "memorized", "seconds")))
     console.print(t)
+
+
+@repro_app.command("trainer-ablation")
+def ablation_cmd(
+    N: int = typer.Option(2400, "--N", min=2, help="random sequences (binary labels) to memorize exactly"),
+    width: int = typer.Option(8, min=2, help="standard model width (2 layers, 2 heads)"),
+    seed: Seed = 0,
+    out: OutDir = Path("out/trained"),
+):
+    """One fixed task and model, one trainer setting changed per row: what matters for exact memorization."""
+    need_train_extra()
+    from ..reports import trained as report_trained
+    from ..train.ablation import trainer_ablation
+    from ..train.sweep import set_threads
+
+    if width % 2:
+        fail(f"--width {width}: the model has 2 heads, so the width must be even")
+    set_threads(1)
+    rows = trainer_ablation(N=N, width=width, seed=seed, on_row=lambda r: err.print(
+        f"{r['setting']}: {r['wrong']} wrong after {r['epochs']} epochs, {r['seconds']:.1f}s"))
+    console.print(report_trained.ablation(rows, out).read_text())

@@ -28,7 +28,8 @@ def method(spec: CapacitySpec) -> str:
             f"AdamW, lr {spec.lr:g} after {spec.warmup} steps of linear warm-up, cosine decay to 0 at {spec.steps} steps, "
             f"gradient norm clipped to {spec.clip:g}, float32. Code length of a sequence = log2 V for the first token (there "
             "is no BOS token, so no model can predict it) + sum of -log2 p(x_t | x_<t); memorized bits = sum over sequences "
-            "of max(0, S log2 V - code length). Capacity = the maximum over N (the plateau). Ceiling = the memorized bits "
+            "of max(0, S log2 V - code length). Capacity = the maximum over N; the plateau "
+            "is reached when the largest N tried adds less than 5% over the best smaller N. Ceiling = the memorized bits "
             "of the best possible predictor (the data's empirical conditionals: sequences sharing a prefix cannot be told "
             "apart). Strict: the largest N whose every token that its prefix determines is recalled by argmax, its bits = "
             "log2 V per determined (prefix, token). Parameters: every trainable float32 weight, embeddings included "
@@ -81,7 +82,7 @@ def write(spec: CapacitySpec, rows: list[dict], out: Path) -> Path:
     plt.close(fig)
 
     body = [[_label(s), s["params"], f"{s['runs']}/{s['of']}", s["at_N"], s["capacity_bits"], s["bits_per_param"],
-             "yes" if s["plateau"] else "no (largest N tried)", s["strict_N"] or "-", s["strict_bits_per_param"] or "-"] for s in summ]
+             "yes" if s["plateau"] else "no (still rising)", s["strict_N"] or "-", s["strict_bits_per_param"] or "-"] for s in summ]
     lines = [f"# Trained capacity by code length ({spec.name})", "", method(spec), "",
              *md_table(["model", "params", "runs", "best N", "capacity (bits)", "bits/param", "plateau reached",
                         "strict N", "strict bits/param"], body)]

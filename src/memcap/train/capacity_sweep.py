@@ -194,10 +194,18 @@ def summary(spec: CapacitySpec, rows: list[dict]) -> list[dict]:
         out.append({"arch": model[0], "depth": model[1], "width": model[2], "params": params, "runs": len(mine),
                     "of": len(spec.Ns[spec.models.index(model)]), "capacity_bits": best["memorized_bits"],
                     "at_N": best["N"], "bits_per_param": round(best["memorized_bits"] / params, 3),
-                    "plateau": best["N"] != max(r["N"] for r in mine),
+                    "plateau": _plateau(mine),
                     "strict_N": strict["N"] if strict else None,
                     "strict_bits_per_param": round(strict["strict_bits"] / params, 3) if strict else None})
     return out
+
+
+def _plateau(runs: list[dict]) -> bool:
+    """The total has flattened: the largest N tried added less than 5% over the best smaller N."""
+    by_n = sorted(runs, key=lambda r: r["N"])
+    if len(by_n) < 2:
+        return False
+    return by_n[-1]["memorized_bits"] <= 1.05 * max(r["memorized_bits"] for r in by_n[:-1])
 
 
 def slope(summ: list[dict], arch: str) -> float | None:
@@ -227,24 +235,31 @@ def run_local(url: str, name: str, workers: int = 2, heartbeat: int = 10, save: 
 
 
 def _around(params: int, S: int, V: int, factors: tuple[float, ...]) -> tuple[int, ...]:
-    """Dataset sizes at `factors` times the N a model of `params` fills at 2.5 bits/param."""
+    """Dataset sizes at `factors` times the N whose H equals 2.5 bits per parameter: below it a model
+    memorizes nearly all, above it the total flattens at the model's capacity."""
     per_seq = (S - 1) * math.log2(V)
     return tuple(sorted({max(8, int(round(f * 2.5 * params / per_seq / 8)) * 8) for f in factors}))
 
 
+# (models, N factors, steps) per profile. Measured here (V = 512, S = 16, GPT 1 layer d 8, N = 192, 4000 steps):
+# lr 0.05 -> 2.50 bits/param, 0.1 -> 2.56, 0.2 -> 2.60, 0.4 -> 2.65, 1.0 -> 1.03 (diverged); 8000 steps at 0.05 -> 2.57;
+# d 4 -> 2.15, d 16 (lr 0.2, N = 384) -> 2.61; V = 128 (d 16, lr 0.05) -> 2.22; V = 32 -> 1.70.
+PROFILES = {
+    "quick": ((("gpt", 1, 8), ("paper", 1, 4)), (0.5, 1.0, 2.5), 4000),
+    "cpu": ((("gpt", 1, 8), ("gpt", 2, 8), ("gpt", 1, 12), ("paper", 1, 8)), (0.5, 1.0, 2.0, 3.0), 8000),
+    "gpu": ((("gpt", 1, 8), ("gpt", 1, 16), ("gpt", 2, 16), ("gpt", 2, 32), ("gpt", 4, 32), ("paper", 2, 16)), (1.0, 1.5, 2.0, 3.0), 100_000),
+}
+
+
 def profile(quick: bool = False, gpu: bool = False, steps: int | None = None, lr: float | None = None, seed: int = 0) -> CapacitySpec:
-    """The models, N grid and training of `repro capacity`: --quick (one small GPT family and the paper's model,
-    minutes on 2 cores), the CPU default, or larger models and more steps when a GPU is present."""
+    """The models, N grid and training of `repro capacity`: --quick (a few minutes on 2 cores), the CPU
+    default (about 20 minutes), or larger models and many more steps when a GPU is present."""
     from ..nn.model import build, trainable_params
 
-    V, S = 128, 16
-    if quick:
-        models, factors, n_steps = (("gpt", 1, 8), ("gpt", 1, 16), ("paper", 1, 16)), (0.5, 1.0, 2.0), 3000
-    elif gpu:
-        models, factors, n_steps = (("gpt", 1, 16), ("gpt", 1, 32), ("gpt", 2, 32), ("gpt", 2, 64), ("paper", 2, 32)), (0.5, 1.0, 1.5, 2.0), 50_000
-    else:
-        models, factors, n_steps = (("gpt", 1, 16), ("gpt", 2, 16), ("gpt", 2, 32), ("paper", 2, 16)), (0.5, 1.0, 1.5, 2.0), 8000
-    base = CapacitySpec(name="capacity" + ("-quick" if quick else "-gpu" if gpu else ""), V=V, S=S, models=models, Ns=(),
-                        steps=steps or n_steps, lr=lr if lr is not None else 0.05, seed=seed)
+    V, S = 512, 16
+    kind = "quick" if quick else "gpu" if gpu else "cpu"
+    models, factors, n_steps = PROFILES[kind]
+    base = CapacitySpec(name=f"capacity-{kind}", V=V, S=S, models=models, Ns=(), steps=steps or n_steps,
+                        lr=lr if lr is not None else 0.3, seed=seed)
     Ns = tuple(_around(trainable_params(build(base.model_config(m))), S, V, factors) for m in models)
     return named(replace(base, Ns=Ns))

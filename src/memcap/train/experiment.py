@@ -77,7 +77,7 @@ def _task(s: dict) -> tasks.Task:
 
 def _build_task(s: dict) -> tasks.Task:
     if s["kind"] == "digits":
-        return tasks.digits(s.get("seed", 0)).subset(s["N"])
+        return tasks.digits(s.get("seed", 0), s.get("C", 10)).subset(s["N"])
     if s["kind"] == "random":
         return tasks.random_vectors(s["N"], s["n"], s["d"], s.get("C", 2), s.get("seed", 0), s.get("signs", False))
     if s["kind"] == "file":

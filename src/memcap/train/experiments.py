@@ -45,13 +45,16 @@ def fig3(data: str = "digits", m: int = 8, q: int = 8, n_trials: int = 4, epochs
     10 digit classes stayed at 35–90% training error for 1–16 blocks (the paper's corpora had 2–3 classes);
     m = 4 memorized at 4 blocks but its outcomes at N = 700 jumped with the learning rate and not with the
     depth (2–25% error at 2–16 blocks); m = 8 memorized N = 1700 at 2 blocks. `m=2` runs the paper's width."""
-    ours = " Ours: random tokens, random labels over 10 classes." if data == "random" else " Ours: scikit-learn digits, 10 classes."
+    ours = {"random": " Ours: random tokens, random labels over 10 classes.", "digits": " Ours: scikit-learn digits, 10 classes.",
+            "digits3": " Ours: scikit-learn digits in 3 classes (the digit mod 3), as many classes as MultiNLI."}.get(data, "")
     if data == "digits":
         spec = dict(kind="digits", seed=seed)
+    elif data == "digits3":
+        spec = dict(kind="digits", seed=seed, C=3)
     elif data == "random":
         spec = dict(kind="random", n=8, d=8, C=10, seed=seed)
     else:
-        raise ValueError(f"data must be digits or random, got {data!r}")
+        raise ValueError(f"data must be digits, digits3 or random, got {data!r}")
     return _named(Experiment(name=f"fig3-{data}-m{m}", spec={**spec, "arch": "paper", "m": m, "q": q}, axis="N", points=tuple(points),
                       size="blocks", candidates=tuple(range(1, max_blocks + 1)), n_trials=n_trials, epochs=epochs, seed=seed,
                       lr=(5e-3, 5e-2), extra={"paper_min_blocks": {str(k): v for k, v in PAPER_FIG3.items()},

@@ -100,16 +100,21 @@ def model_config(spec: dict, task: Task):
     raise ValueError(f"unknown arch {spec['arch']!r}: use paper, standard, gru, lstm or mlp")
 
 
-def digits(seed: int = 0) -> Task:
+def digits(seed: int = 0, classes: int = 10) -> Task:
     """scikit-learn's bundled digits (no download): each 8x8 image is a sequence of n = 8 rows, d = 8,
-    pixel values / 16, 10 classes; shuffled with `seed` so that the first N are a random subset."""
+    pixel values / 16; shuffled with `seed` so that the first N are a random subset. 10 classes, or 3
+    (the digit mod 3: {0,3,6,9}, {1,4,7}, {2,5,8}, as many classes as the paper's MultiNLI, and groups
+    that share no visual feature, so a model must memorize rather than read off a shape)."""
     from sklearn.datasets import load_digits
 
+    if classes not in (3, 10):
+        raise ValueError(f"digits have 10 classes or 3 (mod 3); got {classes}")
     d = load_digits()
     order = np.random.default_rng(seed).permutation(len(d.target))
     x = torch.from_numpy((d.images[order] / 16.0).astype(np.float32))
-    y = torch.from_numpy(d.target[order].astype(np.int64))
-    return Task(f"digits(seed={seed})", x, y, "ce", -1, 10)
+    y = torch.from_numpy((d.target[order] % classes).astype(np.int64))
+    name = f"digits(seed={seed})" if classes == 10 else f"digits-mod3(seed={seed})"
+    return Task(name, x, y, "ce", -1, classes)
 
 
 def random_vectors(N: int, n: int, d: int, C: int = 2, seed: int = 0, signs: bool = False) -> Task:
