@@ -60,6 +60,7 @@ def test_curves_and_bits_per_param_commands(tmp_path):
     assert r.exit_code == 0, r.output
     md = (tmp_path / "bits_per_param.md").read_text()
     assert "bits/param" in md and "Morris" in md and "seed 0" in md and (tmp_path / "bits_per_param.png").exists()
+    assert "| error < 0.01 |" in md and "| exact |" in md  # both criteria, the strict one searched as its own sweep
 
 
 def test_compare_command_puts_built_beside_trained(tmp_path):
@@ -70,3 +71,10 @@ def test_compare_command_puts_built_beside_trained(tmp_path):
     assert r.exit_code == 0, r.output
     assert "built (construction)" in r.output and "16/16 exact" in r.output and "information floor" in r.output
     assert "capacity estimate" in r.output and "Morris" in r.output  # no capacity table in tmp_path: the anchor, named
+
+
+def test_bits_per_param_learning_rate_range_is_checked(tmp_path):
+    for bad, why in (("0.1", "two numbers"), ("0.1,0.01", "low <= high"), ("x,1", "two numbers")):
+        r = runner.invoke(app, ["repro", "bits-per-param", "--lr", bad, "--storage", str(tmp_path / "s.db")])
+        assert r.exit_code == 2 and why in r.output and r.output.count("error:") == 1
+    assert not (tmp_path / "s.db").exists()

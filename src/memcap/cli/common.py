@@ -145,6 +145,17 @@ def int_list(text: str | None, what: str) -> tuple[int, ...] | None:
     return tuple(out)
 
 
+def float_pair(text: str, what: str) -> tuple[float, float]:
+    """'low,high' with 0 < low <= high, or one `error:` line."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        fail(f"{what}: {text!r} is not two numbers low,high (such as 0.003,0.1)")
+    if not 0 < lo <= hi:
+        fail(f"{what}: need 0 < low <= high; got {lo:g},{hi:g}")
+    return lo, hi
+
+
 def check_fits(model, ds, model_path: Path, data: Path) -> None:
     """One `error:` line when DATA cannot be fed to MODEL at all (not a miss: a mismatch)."""
     if model.setting == "points":

@@ -26,6 +26,7 @@ from .common import (
     console,
     err,
     fail,
+    float_pair,
     int_list,
     need_train_extra,
     repro_app,
@@ -226,8 +227,11 @@ def bpp_cmd(
     workers: Workers = 2,
     out: OutDir = Path("out/trained"),
     seed: Seed = 0,
+    exact: bool = typer.Option(True, "--exact/--no-exact", help="also search the largest N whose every label is exact (the strict criterion)"),
+    lr: str = typer.Option("0.003,0.1", help="learning-rate range of the trial design, low,high"),
 ):
-    """Bits per parameter on random labels: largest N memorized x log2 C / parameters, beside the anchors."""
+    """Bits per parameter on random labels: largest N memorized x log2 C / parameters, beside the anchors;
+    memorized is training error < 1%, and (with --exact, the default) every label exact."""
     need_train_extra()
     from ..reports import trained as report_trained
     from ..train.experiments import bits_per_param, bpp_rows
@@ -235,11 +239,14 @@ def bpp_cmd(
     archs = ("paper", "standard") if arch is ArchOrBoth.both else (arch.value,)
     if sizes and len(archs) > 1:
         fail("--sizes needs one --arch (paper: #blocks, standard: widths)")
+    lr_range = float_pair(lr, "--lr")
     runs = []
     for a in archs:
         size_list = int_list(sizes or ("1,2,4" if a == "paper" else "4,8"), "--sizes")
-        exp = bits_per_param(a, size_list, C=C, max_N=max_N, step=step, n_trials=trials, epochs=epochs, seed=seed)
-        runs.append((exp, bpp_rows(exp, _run_sweep(exp, storage, workers, out))))
+        for strict in (False, True) if exact else (False,):
+            exp = bits_per_param(a, size_list, C=C, max_N=max_N, step=step, n_trials=trials, epochs=epochs, seed=seed,
+                                 exact=strict, lr=lr_range)
+            runs.append((exp, bpp_rows(exp, _run_sweep(exp, storage, workers, out))))
     console.print(report_trained.bits_per_param(runs, out).read_text())
 
 

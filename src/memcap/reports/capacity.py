@@ -32,8 +32,9 @@ def method(spec: CapacitySpec) -> str:
             "is reached when the largest N tried adds less than 5% over the best smaller N. Ceiling = the memorized bits "
             "of the best possible predictor (the data's empirical conditionals: sequences sharing a prefix cannot be told "
             "apart). Strict: the largest N whose every token that its prefix determines is recalled by argmax, its bits = "
-            "log2 V per determined (prefix, token). Parameters: every trainable float32 weight, embeddings included "
-            "(tied with the output).")
+            "log2 V per determined (prefix, token); it is a lower bound set by the grid of N (the next N tried had a miss). "
+            "Parameters: every trainable float32 weight, embeddings included (the GPT models' output reuses the token "
+            "embedding; the paper's model has its own output matrix).")
 
 
 def write(spec: CapacitySpec, rows: list[dict], out: Path) -> Path:

@@ -122,8 +122,9 @@ def bits_per_param(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for exp, rows in runs:
         ok = [r for r in rows if r["bits_per_param"]]
-        ax.plot([r["params"] for r in ok], [r["bits_per_param"] for r in ok], "o-", label=f"trained, {exp.spec['arch']} ({exp.axis} = "
-                + ", ".join(str(r[exp.axis]) for r in ok) + ")")
+        crit = rows[0]["criterion"] if rows else ""
+        ax.plot([r["params"] for r in ok], [r["bits_per_param"] for r in ok], "o-" if crit == "exact" else "o--",
+                label=f"trained, {exp.spec['arch']}, {crit} ({exp.axis} = " + ", ".join(str(r[exp.axis]) for r in ok) + ")")
     for i, (name, v) in enumerate(ANCHORS.items()):
         ax.axhline(v, ls="--", color=f"C{i + 3}", lw=1, label=f"{name}: {v}")
     ax.set_xscale("log")
@@ -134,10 +135,15 @@ def bits_per_param(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path
     fig.tight_layout()
     fig.savefig(out / "bits_per_param.png", dpi=120)
     plt.close(fig)
-    lines = ["# Bits per parameter of trained models", ""]
+    lines = ["# Bits per parameter of trained models", "",
+             "| arch | size | params | criterion | largest N | bits/param |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['arch']} | {exp.axis} {r[exp.axis]} | {r['params'] or '-'} | {r['criterion']} | {r['largest_N'] or '-'} | "
+              f"{r['bits_per_param'] or '-'} |" for exp, rows in runs for r in rows]
+    lines.append("")
     for exp, rows in runs:
-        lines += [f"## {exp.name}", "", _method(exp), "",
-                  f"| {exp.axis} | params | largest N memorized | bits | bits/param |", "|---|---|---|---|---|"]
+        crit = rows[0]["criterion"] if rows else ""
+        lines += [f"## {exp.name} ({crit})", "", _method(exp), "",
+                  f"| {exp.axis} | params | largest N memorized ({crit}) | bits | bits/param |", "|---|---|---|---|---|"]
         lines += [f"| {r[exp.axis]} | {r['params'] or '-'} | {r['largest_N'] or '-'} | {r['bits']:.0f} | {r['bits_per_param'] or '-'} |"
                   for r in rows]
         lines.append("")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from ..nn.model import paper_config
 from . import tasks
+from .ablation import EXACT
 from .experiment import Experiment
 from .trainer import TrainConfig, is_memorized, train
 
@@ -76,9 +77,11 @@ def n_independence(ns: tuple[int, ...] = (10, 100, 1000, 10_000), N: int = 500, 
 
 
 def bits_per_param(arch: str = "paper", sizes: tuple[int, ...] = (1, 2, 4), C: int = 2, n: int = 8, d: int = 8,
-                   max_N: int = 4000, step: int = 25, n_trials: int = 2, epochs: int = 1000, seed: int = 0) -> Experiment:
+                   max_N: int = 4000, step: int = 25, n_trials: int = 2, epochs: int = 1000, seed: int = 0,
+                   exact: bool = False, lr: tuple[float, float] = (1e-3, 1e-1)) -> Experiment:
     """Largest N of random sequences (random labels over C classes) that a fixed model memorizes, per model
-    size: #blocks for the paper's model, width for the standard one (2 layers, 2 heads)."""
+    size: #blocks for the paper's model, width for the standard one (2 layers, 2 heads). Memorized means
+    training error < 1%, or with `exact` every label right (the strict criterion, the construction's)."""
     spec = dict(kind="random", n=n, d=d, C=C, seed=seed, arch=arch)
     if arch == "paper":
         spec.update(m=2, q=8)
@@ -86,9 +89,9 @@ def bits_per_param(arch: str = "paper", sizes: tuple[int, ...] = (1, 2, 4), C: i
     else:
         spec.update(layers=2, heads=2, mlp=4)
         axis = "width"
-    return _named(Experiment(name=f"bpp-{arch}-C{C}", spec=spec, axis=axis, points=tuple(sizes), size="N",
-                      candidates=tuple(range(step, max_N + 1, step)), n_trials=n_trials, epochs=epochs, seed=seed,
-                      extra={"anchors": ANCHORS}))
+    return _named(Experiment(name=f"bpp-{arch}-C{C}" + ("-exact" if exact else ""), spec=spec, axis=axis, points=tuple(sizes),
+                             size="N", candidates=tuple(range(step, max_N + 1, step)), n_trials=n_trials, epochs=epochs, seed=seed,
+                             threshold=EXACT if exact else 0.01, lr=lr, extra={"anchors": ANCHORS}))
 
 
 # each architecture's size knob and the sizes the search walks (smallest first)
@@ -157,7 +160,8 @@ def bpp_rows(exp: Experiment, rows: list[dict]) -> list[dict]:
         N = r.get("answer")
         params = r.get("params")
         bits = N * math.log2(C) if N else 0.0
-        out.append({"arch": exp.spec["arch"], exp.axis: r[exp.axis], "largest_N": N, "params": params, "bits": bits,
+        out.append({"arch": exp.spec["arch"], "criterion": "exact" if exp.threshold < 1e-6 else f"error < {exp.threshold:g}",
+                    exp.axis: r[exp.axis], "largest_N": N, "params": params, "bits": bits,
                     "bits_per_param": round(bits / params, 3) if N and params else None, "seed": exp.seed,
                     "trials": r["trials"], "done": r["done"]})
     return out
