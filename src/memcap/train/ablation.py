@@ -27,7 +27,7 @@ VARIATIONS: tuple[tuple[str, dict], ...] = (
     ("10000 epochs", {"epochs": 10000}),
     ("no warm-up", {"warmup": 0}),
     ("constant lr", {"schedule": "constant"}),
-    ("minibatch 64", {"batch_size": 64}),
+    ("minibatch of N/4", {"batch_size": 0.25}),  # a float: that fraction of N
     ("gradient clip 1.0", {"clip": 1.0}),
     ("weight decay 0.01", {"weight_decay": 0.01}),
 )
@@ -42,6 +42,8 @@ def trainer_ablation(N: int = 2400, width: int = 8, n: int = 8, d: int = 8, seed
     cfg = tasks.model_config({"arch": "standard", "width": width, "layers": 2, "heads": 2}, task)
     rows = []
     for name, change in variations:
+        if isinstance(change.get("batch_size"), float):
+            change = {**change, "batch_size": max(1, int(change["batch_size"] * N))}
         tc = replace(BASELINE, seed=seed, device="cpu", **change)
         _, res = train(cfg, task, tc)
         row = {"setting": name, "lr": tc.lr, "warmup": tc.warmup, "schedule": tc.schedule, "epochs_max": tc.epochs,

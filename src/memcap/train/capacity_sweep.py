@@ -60,9 +60,10 @@ class CapacitySpec:
         return f"{self.name}/runs"
 
     def runs(self) -> list[tuple[int, Model, int]]:
-        """(index, model, N) of every run, smallest runs first so that partial results cover every model."""
+        """(index, model, N) of every run, the costliest first: two workers taking them in this order finish
+        together (a run's result does not depend on the order)."""
         grid = [(model, N) for model, Ns in zip(self.models, self.Ns, strict=True) for N in Ns]
-        return [(i, model, N) for i, (model, N) in enumerate(sorted(grid, key=lambda r: (r[1] * _width(r[0]), r)))]
+        return [(i, model, N) for i, (model, N) in enumerate(sorted(grid, key=lambda r: (-_cost(*r), r)))]
 
     def model_config(self, model: Model):
         arch, depth, width = model
@@ -78,8 +79,9 @@ class CapacitySpec:
                            seed=self.seed, device=device)
 
 
-def _width(model: Model) -> int:
-    return model[1] * model[2] ** 2
+def _cost(model: Model, N: int) -> int:
+    """Relative time of a run: the V-wide logits of every position dominate, N x width x (depth + 1)."""
+    return N * model[2] * (model[1] + 1)
 
 
 def named(spec: CapacitySpec) -> CapacitySpec:
@@ -175,8 +177,9 @@ def work(storage: RDBStorage, name: str, save: Path | None = None, device: str =
 def table(storage: RDBStorage, spec: CapacitySpec) -> list[dict]:
     """One row per finished run, in run order (timings aside, the same for any number of workers)."""
     study = optuna.load_study(storage=storage, study_name=spec.study)
-    done = {t.user_attrs["run"]: t.user_attrs["row"] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
-    return [done[i] for i, _, _ in spec.runs() if i in done]
+    done = {(r["arch"], r["depth"], r["width"], r["N"]): r
+            for r in (t.user_attrs["row"] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))}
+    return [done[(*model, N)] for _, model, N in spec.runs() if (*model, N) in done]
 
 
 def summary(spec: CapacitySpec, rows: list[dict]) -> list[dict]:
@@ -243,11 +246,12 @@ def _around(params: int, S: int, V: int, factors: tuple[float, ...]) -> tuple[in
 
 # (models, N factors, steps) per profile. Measured here (V = 512, S = 16, GPT 1 layer d 8, N = 192, 4000 steps):
 # lr 0.05 -> 2.50 bits/param, 0.1 -> 2.56, 0.2 -> 2.60, 0.4 -> 2.65, 1.0 -> 1.03 (diverged); 8000 steps at 0.05 -> 2.57;
-# d 4 -> 2.15, d 16 (lr 0.2, N = 384) -> 2.61; V = 128 (d 16, lr 0.05) -> 2.22; V = 32 -> 1.70.
+# d 4 -> 2.15, d 16 (lr 0.2, N = 384) -> 2.61; V = 128 (d 16, lr 0.05) -> 2.22; V = 32 -> 1.70. At lr 0.3, 8000 steps:
+# 1 layer d 8 -> 2.73, 2 layers d 8 -> 2.93, 3 layers d 8 -> 2.84, 1 layer d 12 -> 2.71; 2 layers d 8 at 12000 steps -> 3.00.
 PROFILES = {
-    "quick": ((("gpt", 1, 8), ("paper", 1, 4)), (0.5, 1.0, 2.5), 4000),
-    "cpu": ((("gpt", 1, 8), ("gpt", 2, 8), ("gpt", 1, 12), ("paper", 1, 8)), (0.5, 1.0, 2.0, 3.0), 8000),
-    "gpu": ((("gpt", 1, 8), ("gpt", 1, 16), ("gpt", 2, 16), ("gpt", 2, 32), ("gpt", 4, 32), ("paper", 2, 16)), (1.0, 1.5, 2.0, 3.0), 100_000),
+    "quick": ((("gpt", 1, 8), ("paper", 1, 4)), (1.0, 2.0, 3.0), 4000),
+    "cpu": ((("gpt", 1, 8), ("gpt", 2, 8), ("paper", 1, 4)), (0.5, 1.0, 2.0, 3.0), 14_000),
+    "gpu": ((("gpt", 1, 8), ("gpt", 2, 8), ("gpt", 2, 16), ("gpt", 2, 32), ("gpt", 4, 32), ("paper", 1, 8)), (0.5, 1.0, 2.0, 3.0), 100_000),
 }
 
 
