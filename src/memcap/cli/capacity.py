@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .common import OutDir, Seed, Storage, Workers, err, fail, need_train_extra, repro_app
+from .common import OutDir, Seed, Storage, Workers, err, fail, need_train_extra, progress_bar, repro_app
 from .common import console as out_console
 
 
@@ -46,9 +46,7 @@ def capacity_cmd(
               f"memcap worker --storage {storage} --experiment {spec.name}")
     t0 = time.perf_counter()
     if workers:
-        from .train import _bar
-
-        prog, bar = _bar(n_runs, "runs finished")
+        prog, bar = progress_bar(n_runs, "runs finished")
         with prog:
             cs.run_local(storage, spec.name, workers, save=save, device=str(dev),
                          on_poll=lambda k: prog.update(bar, completed=k))

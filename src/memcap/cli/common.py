@@ -145,6 +145,21 @@ def int_list(text: str | None, what: str) -> tuple[int, ...] | None:
     return tuple(out)
 
 
+def progress_bar(total: int | None, what: str):
+    """A transient rich progress bar on stderr (done/total, or a count when total is None) and its task id."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    prog = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}" if total else "{task.completed}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    return prog, prog.add_task(what, total=total)
+
+
 def float_pair(text: str, what: str) -> tuple[float, float]:
     """'low,high' with 0 < low <= high, or one `error:` line."""
     try:

@@ -29,23 +29,10 @@ from .common import (
     float_pair,
     int_list,
     need_train_extra,
+    progress_bar,
     repro_app,
 )
 from .common import load_dataset as _load_dataset
-
-
-def _bar(total: int | None, what: str):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    prog = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}" if total else "{task.completed}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
-    return prog, prog.add_task(what, total=total)
 
 
 @app.command("train")
@@ -81,7 +68,7 @@ def train_cmd(
     task = tasks.from_dataset(_load_dataset(data), name=data.name)
     sizes = {"blocks": blocks, "m": m, "q": q} if arch is Arch.paper else {"width": width, "layers": layers, "heads": heads}
     model_cfg = tasks.model_config({"arch": arch.value, **sizes}, task)
-    prog, bar = _bar(epochs, "training")
+    prog, bar = progress_bar(epochs, "training")
     with prog:
         try:
             net, res = train(
@@ -120,7 +107,7 @@ def _run_sweep(
         f"memcap worker --storage {storage} --experiment {exp.name}"
     )
     if workers:
-        prog, bar = _bar(None, "trials finished")
+        prog, bar = progress_bar(None, "trials finished")
         with prog:
             sweep.run_local(storage, exp.name, workers, heartbeat, on_poll=lambda k: prog.update(bar, completed=k))
     rows = sweep.table(st, exp)

@@ -332,10 +332,13 @@ class FlatMLP(nn.Module):
         return self.net(z.reshape(z.shape[0], -1))
 
 
+MODELS = {TransformerConfig: MemTransformer, StandardConfig: StandardTransformer, RecurrentConfig: RecurrentNet,
+          MLPConfig: FlatMLP, GPTConfig: GPT}
+CONFIGS = {c.__name__: c for c in MODELS}  # the kind a saved config.json names -> its config class
+
+
 def build(cfg) -> nn.Module:
-    kinds = {TransformerConfig: MemTransformer, StandardConfig: StandardTransformer, RecurrentConfig: RecurrentNet,
-             MLPConfig: FlatMLP, GPTConfig: GPT}
-    return kinds[type(cfg)](cfg)
+    return MODELS[type(cfg)](cfg)
 
 
 def trainable_params(net: nn.Module) -> int:

@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..train.ablation import BASELINE  # noqa: E402
 from ..train.experiment import Experiment  # noqa: E402
 from ..train.experiments import ANCHORS, Curve  # noqa: E402
 from .tables import write_csv  # noqa: E402
@@ -191,8 +192,8 @@ def ablation(rows: list[dict], out: Path) -> Path:
     _csv(out / "ablation.csv", rows)
     r0 = rows[0]
     lines = [f"# What the trainer's settings do (standard model, {r0['params']} params, N = {r0['N']} random binary labels)", "",
-             "Each row changes one setting of the baseline (AdamW, full batch, lr 0.03, 50 epochs of warm-up, cosine decay, "
-             "3000 epochs, stop when every label is exact); one seed, one thread.", "",
+             f"Each row changes one setting of the baseline (AdamW, full batch, lr {BASELINE.lr:g}, {BASELINE.warmup} epochs of "
+             f"warm-up, {BASELINE.schedule} schedule, {BASELINE.epochs} epochs, stop when every label is exact); one seed, one thread.", "",
              "| setting | lr | warm-up | schedule | max epochs | batch | clip | wd | wrong labels | exact | epochs run | s |",
              "|" + "---|" * 12]
     lines += [f"| {r['setting']} | {r['lr']:g} | {r['warmup']} | {r['schedule']} | {r['epochs_max']} | {r['batch']} | {r['clip']} | "

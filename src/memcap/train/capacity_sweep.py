@@ -5,7 +5,8 @@ recording its memorized bits.
 Invariants: a run's data, model and training depend only on the spec and the run's index, not on which
 worker takes it or when, so the table is the same however many workers share the storage and however often
 they are killed (a killed run stops sending heartbeats and is queued again, as in `sweep.py`). Runs are
-claimed under the experiment's lock, one Optuna trial each, enqueued once.
+claimed under the experiment's lock with the search sweeps' claim, orphan and heartbeat rules (`sweep.take`,
+`sweep.recover`, `sweep.heartbeat`), one Optuna trial each, enqueued once.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-from optuna.storages import RDBStorage, fail_stale_trials
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from ..nn.model import GPTConfig, paper_config
 from . import capacity
 from .storage import open_storage, sweep_lock
+from .sweep import finished_trials, heartbeat, recover, run_processes, set_threads, take
 from .trainer import TrainConfig, save_trained, train
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -144,29 +146,20 @@ def work(storage: RDBStorage, name: str, save: Path | None = None, device: str =
     if spec is None:
         raise ValueError(f"no capacity experiment {name!r} in this storage")
     runs = dict((i, (model, N)) for i, model, N in spec.runs())
-    ran, last_beat = 0, [0.0]
+    ran = 0
     while True:
         with sweep_lock(storage, spec.name):
             study = optuna.load_study(storage=storage, study_name=spec.study)
-            fail_stale_trials(study)
+            recover(storage, study)
             waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-            trial = study.ask() if waiting else None
-            if trial is not None:
-                storage.record_heartbeat(trial._trial_id)
+            trial = take(storage, study) if waiting else None
         if trial is None:
             if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 return ran
             time.sleep(poll)
             continue
-
-        def beat(step: int, loss: float, error: float, trial_id: int = trial._trial_id) -> None:
-            now = time.monotonic()
-            if now - last_beat[0] >= storage.heartbeat_interval / 2:
-                storage.record_heartbeat(trial_id)
-                last_beat[0] = now
-
         model, N = runs[trial.user_attrs["run"]]
-        row = measure(spec, model, N, device=device, save=save, on_step=beat)
+        row = measure(spec, model, N, device=device, save=save, on_step=heartbeat(storage, trial._trial_id))
         trial.set_user_attr("row", row)
         study.tell(trial, row["memorized_bits"])
         ran += 1
@@ -221,8 +214,6 @@ def slope(summ: list[dict], arch: str) -> float | None:
 
 
 def _worker_main(url: str, name: str, heartbeat: int, save: str | None, device: str) -> None:
-    from .sweep import set_threads
-
     set_threads(1)
     work(open_storage(url, heartbeat), name, save=Path(save) if save else None, device=device)
 
@@ -230,8 +221,6 @@ def _worker_main(url: str, name: str, heartbeat: int, save: str | None, device: 
 def run_local(url: str, name: str, workers: int = 2, heartbeat: int = 10, save: Path | None = None, device: str = "auto",
               on_poll: Callable[[int], None] | None = None, poll: float = 2.0) -> None:
     """`workers` local processes taking runs until none is left; more may join through `memcap worker`."""
-    from .sweep import finished_trials, run_processes
-
     storage = open_storage(url, heartbeat)
     run_processes(_worker_main, (url, name, heartbeat, str(save) if save else None, device), workers,
                   lambda: finished_trials(storage, name), on_poll, poll)

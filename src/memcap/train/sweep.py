@@ -103,6 +103,33 @@ def _adopt_orphans(storage: RDBStorage, study: optuna.Study) -> None:
             storage.set_trial_user_attr(t._trial_id, "claimed", t.number)
 
 
+def recover(storage: RDBStorage, study: optuna.Study) -> None:
+    """Under the lock: give orphans a heartbeat, then queue again every trial whose heartbeat went stale."""
+    _adopt_orphans(storage, study)
+    fail_stale_trials(study)
+
+
+def take(storage: RDBStorage, study: optuna.Study) -> optuna.Trial:
+    """Under the lock: the next waiting trial, with its first heartbeat and marked claimed by its number."""
+    trial = study.ask()
+    storage.record_heartbeat(trial._trial_id)
+    trial.set_user_attr("claimed", trial.number)
+    return trial
+
+
+def heartbeat(storage: RDBStorage, trial_id: int) -> Callable[[int, float, float], None]:
+    """A trainer callback that records the trial's heartbeat at most twice per heartbeat interval."""
+    last = [0.0]
+
+    def beat(epoch: int, loss: float, error: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= storage.heartbeat_interval / 2:
+            storage.record_heartbeat(trial_id)
+            last[0] = now
+
+    return beat
+
+
 def _prune_beyond_winner(storage: RDBStorage, study: optuna.Study) -> None:
     """Waiting trials with a k above one that memorized can no longer win: take them off the queue."""
     trials = study.get_trials(deepcopy=False)
@@ -129,16 +156,12 @@ def _claim(storage: RDBStorage, exp: Experiment) -> tuple[optuna.Study, optuna.T
         for k, params in enumerate(exp.plan()):
             if k not in planned:  # idempotent: a worker killed while planning leaves the rest to the next
                 study.enqueue_trial(params, user_attrs={"k": k})
-        _adopt_orphans(storage, study)
-        fail_stale_trials(study)
+        recover(storage, study)
         _prune_beyond_winner(storage, study)
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             busy = True
             continue
-        trial = study.ask()
-        storage.record_heartbeat(trial._trial_id)
-        trial.set_user_attr("claimed", trial.number)
-        return study, trial, point, step.test
+        return study, take(storage, study), point, step.test
     return "busy" if busy else None
 
 
@@ -162,7 +185,6 @@ def work(storage: RDBStorage, name: str, poll: float = 1.0, max_trials: int | No
     this worker ran."""
     exp = load_experiment(storage, name)
     ran = 0
-    last_beat = [0.0]
     while max_trials is None or ran < max_trials:
         with sweep_lock(storage, exp.name):
             got = _claim(storage, exp)
@@ -176,14 +198,8 @@ def work(storage: RDBStorage, name: str, poll: float = 1.0, max_trials: int | No
         k = trial.user_attrs["k"]
         lr, warmup = trial.suggest_float("lr", *exp.lr, log=True), trial.suggest_int("warmup", *exp.warmup)
 
-        def beat(epoch: int, loss: float, error: float, trial_id: int = trial._trial_id) -> None:
-            now = time.monotonic()
-            if now - last_beat[0] >= storage.heartbeat_interval / 2:
-                storage.record_heartbeat(trial_id)
-                last_beat[0] = now
-
         cfg = TrainConfig(lr=lr, warmup=warmup, epochs=exp.epochs, threshold=exp.threshold, seed=exp.seed + k)
-        _, res = train(model_cfg, task, cfg, callbacks=(beat,))
+        _, res = train(model_cfg, task, cfg, callbacks=(heartbeat(storage, trial._trial_id),))
         for key, val in (("memorized", res.memorized), ("epochs", res.epochs), ("seconds", res.seconds), ("params", res.params)):
             trial.set_user_attr(key, val)
         study.tell(trial, res.error)

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..nn.model import StandardConfig, TransformerConfig, build, trainable_params
+from ..nn.model import CONFIGS, StandardConfig, TransformerConfig, build, trainable_params
 from .tasks import Task
 
 
@@ -178,19 +178,15 @@ def save_trained(net: nn.Module, model_cfg, directory: Path) -> Path:
 def load_trained(directory: str | Path) -> nn.Module:
     """The model `save_trained` wrote, in eval mode: config.json names its config class and fields,
     model.safetensors holds every weight (loaded strictly: a missing or extra tensor is an error)."""
-    from ..nn import model as nn_model
-
     directory = Path(directory)
     cfg_path, weights = directory / "config.json", directory / "model.safetensors"
     if not (cfg_path.is_file() and weights.is_file()):
         raise FileNotFoundError(f"{directory}: a trained model folder holds config.json and model.safetensors")
     fields = json.loads(cfg_path.read_text())
     kind = fields.pop("kind", None)
-    classes = {c.__name__: c for c in (nn_model.TransformerConfig, nn_model.StandardConfig, nn_model.GPTConfig,
-                                       nn_model.RecurrentConfig, nn_model.MLPConfig)}
-    if kind not in classes:
-        raise ValueError(f"{cfg_path}: unknown model kind {kind!r}; expected one of {', '.join(classes)}")
-    net = build(classes[kind](**fields))
+    if kind not in CONFIGS:
+        raise ValueError(f"{cfg_path}: unknown model kind {kind!r}; expected one of {', '.join(CONFIGS)}")
+    net = build(CONFIGS[kind](**fields))
     net.load_state_dict(load_file(str(weights)), strict=True)
     return net.eval()
 
