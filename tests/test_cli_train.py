@@ -78,3 +78,26 @@ def test_bits_per_param_learning_rate_range_is_checked(tmp_path):
         r = runner.invoke(app, ["repro", "bits-per-param", "--lr", bad, "--storage", str(tmp_path / "s.db")])
         assert r.exit_code == 2 and why in r.output and r.output.count("error:") == 1
     assert not (tmp_path / "s.db").exists()
+
+
+def test_comma_lists_are_parsed_by_their_options(tmp_path):
+    """Every comma-list option refuses a bad item with one error line naming the option, before any work."""
+    cases = [
+        (["repro", "fig3", "--N", "600,x"], "'--N'", "'x' is not an integer"),
+        (["repro", "curves", "--blocks", "1,0"], "'--blocks'", "0 must be >= 1"),
+        (["repro", "n-independence", "--n", "10,,100"], "'--n'", "'' is not an integer"),
+        (["repro", "bits-per-param", "--arch", "paper", "--sizes", "1,two"], "'--sizes'", "'two'"),
+        (["repro", "architectures", "--archs", ","], "'--archs'", "the list is empty"),
+        (["scale", "--N", "10,1e3"], "'--N'", "'1e3'"),
+    ]
+    for args, option, why in cases:
+        r = runner.invoke(app, [*args, "-o", str(tmp_path / "x")])
+        assert r.exit_code == 2 and option in r.output and why in r.output and r.output.count("error:") == 1, (args, r.output)
+    assert not list(tmp_path.iterdir())
+
+
+def test_trained_arch_choices_are_the_registry():
+    from memcap.cli.common import TrainedArch
+    from memcap.train.experiments import ARCHITECTURES
+
+    assert tuple(TrainedArch) == tuple(ARCHITECTURES)

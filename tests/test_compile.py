@@ -164,3 +164,17 @@ def test_any_dataset_with_positions_compiles_and_verifies(ds):
     _, first, inv = np.unique(ds.tokens, axis=0, return_index=True, return_inverse=True)
     lab = lab[first[inv.reshape(-1)]]
     check(data.validate(lab, tokens=ds.tokens), positions=True)
+
+
+def test_stage_results_read_the_same_from_a_compiled_and_a_loaded_model(tmp_path):
+    from memcap.ir import fileformat
+
+    ds = data.random_ids(N=80, n=5, vocab=30, C=4, seed=1)
+    model = compile(ds)
+    st, plan = model.stages, model.group_plan
+    assert st.names == ("phi", "attention", "F2") and st["phi"] == 0 and st["attention"] == 1
+    # every block is one stage's (F2's first block is fused with the attention)
+    assert sum(st.blocks) == len(model.blocks) and st["pool"] == 0
+    assert plan is not None and plan.k >= 1 and plan.groups == -(-len(set(map(tuple, ds.tokens))) // plan.k)
+    loaded = fileformat.load(fileformat.save(model, tmp_path / "m"))
+    assert loaded.stages == st and loaded.group_plan == plan

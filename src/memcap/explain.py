@@ -103,13 +103,12 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
     label = ds.labels[example] if ds.labels.ndim == 1 else ds.labels[example, pos]
     lines = [f"example {example}: {'token ids ' + str(ds.tokens[example].tolist()) if ds.kind == 'ids' else f'{n} token vectors'}"
              f"; label {int(label)} ({model.setting}, read at position {pos})"]
-    meta = model.meta
     if ds.kind == "ids":
         r = model.input.rows(x)[0]
         lines.append(f"1. embedding (Theorem E.1): table rows {r.tolist()} (0 = an id never seen)" +
                      (" of (token, position) pairs" if model.input.positions else ""))
     else:
-        lines.append(f"1. F1 (Stage I + phi~ memorizer, {meta.get('stages', {}).get('phi', 0)} blocks): token values from the stream")
+        lines.append(f"1. F1 (Stage I + phi~ memorizer, {model.stages['phi']} blocks): token values from the stream")
     if rec.positions:
         phi, F = rec.positions.get("phi", [])[reg:], rec.positions.get("F", [])[reg:]
         lines.append(f"   token values f (phi) per position: {[_fmt(v) for v in phi]}")
@@ -150,8 +149,8 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
         if net != 0:
             matched = (g // per, adders[g][0], net)
             break
-    groups = meta.get("F2", {}).get("groups", len(adders) // per)
-    k = meta.get("F2", {}).get("k")
+    plan = model.group_plan
+    groups, k = (plan.groups, plan.k) if plan else (len(adders) // per, None)
     if matched:
         gi, blk, net = matched
         after = rec.before.get(blk + 1, rec.last)

@@ -13,7 +13,7 @@ import numpy as np
 from .construct.memorizer import BudgetError, Scratch, memorize_on_line, stage2_depth
 from .construct.projection import paper_range, project, separation
 from .errors import DataError, rows_text
-from .ir.layers import Block, ExactModel, InputLayer
+from .ir.layers import Block, ExactModel, InputLayer, StageDepths
 from .ir.numbers import exact_dyadic
 
 NO_LABEL = -1
@@ -106,8 +106,8 @@ def memorize(points, labels, *, mode: str = "tight", bit_budget: int | None = No
         "mode": mode, "seed": seed, "bit_budget": bit_budget, "N": len(labelled), "V": len(x), "d": x.shape[1],
         "C": int(y.max()) + 1, "r": stats.r, "delta": stats.delta if math.isfinite(stats.delta) else None, "k": plan.k,
         "groups": len(plan.groups), "addr_bits": plan.addr_bits, "label_bits": plan.label_bits, "snap": line.snap,
-        "stages": {"projection": 1, "groups": stage2_depth(len(plan.groups), scratch.float_safe),
-                   "extraction": len(ffns) - 1 - stage2_depth(len(plan.groups), scratch.float_safe)},
+        "stages": StageDepths.of(projection=1, groups=stage2_depth(len(plan.groups), scratch.float_safe),
+                                 extraction=len(ffns) - 1 - stage2_depth(len(plan.groups), scratch.float_safe)).as_dict(),
     }
     return ExactModel(
         coords=names,

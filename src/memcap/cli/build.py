@@ -17,6 +17,7 @@ from ..ir.stats import model_stats
 from .common import (
     AttentionKind,
     BuiltArch,
+    CommaList,
     Mode,
     Setting,
     Target,
@@ -25,7 +26,7 @@ from .common import (
     console,
     err,
     fail,
-    int_list,
+    ints,
     load_dataset,
     load_model,
     value,
@@ -302,7 +303,8 @@ def _run_sweep(configs, path: Path):
 @app.command("scale")
 def scale_cmd(out: Path = typer.Option(Path("out/sweep.jsonl"), "-o", help="JSONL file (a rerun resumes it)"),
               quick: bool = typer.Option(False, help="the small sweep (about 1 minute)"),
-              N: str = typer.Option(None, "--N", help="comma-separated N for a custom next-token sweep, e.g. 100,1000,10000"),
+              N: CommaList = typer.Option(None, "--N", parser=ints, metavar="N,N,...",
+                                          help="comma-separated N for a custom next-token sweep, e.g. 100,1000,10000"),
               n: int = typer.Option(16, "--n", min=1, help="sequence length of a custom sweep"),
               vocab: int = typer.Option(1000, min=1, help="vocabulary of a custom sweep"),
               C: int = typer.Option(10, "--C", min=1, help="classes of a custom sweep"),
@@ -312,7 +314,7 @@ def scale_cmd(out: Path = typer.Option(Path("out/sweep.jsonl"), "-o", help="JSON
     """Compile and verify a sweep; one JSONL row per verified model; a rerun resumes."""
     from ..reports.sweep import default_sweep
 
-    Ns = int_list(N, "--N")
+    Ns = N
     configs = ([dict(setting=setting.value, N=x, n=n, vocab=vocab, C=C, mode=mode.value, bit_budget=bit_budget, seed=0) for x in Ns]
                if Ns else default_sweep(quick))
     rows = _run_sweep(configs, out)

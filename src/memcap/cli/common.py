@@ -110,6 +110,7 @@ BuiltArch = _choices("BuiltArch", "transformer", "deep-sets", "rnn")
 Mode = _choices("Mode", "tight", "paper")
 Unit = _choices("Unit", "byte", "char")
 Arch = _choices("Arch", "paper", "standard")
+TrainedArch = _choices("TrainedArch", "paper", "standard", "gru", "lstm", "mlp")  # train.experiments.ARCHITECTURES
 ArchOrBoth = _choices("ArchOrBoth", "paper", "standard", "both")
 Target = _choices("Target", "transformer-lens", "torch")
 Fig3Data = _choices("Fig3Data", "digits", "digits3", "random")
@@ -129,20 +130,52 @@ def value(choice) -> str | None:
     return None if choice is None else choice.value
 
 
-def int_list(text: str | None, what: str) -> tuple[int, ...] | None:
-    """A comma-separated list of positive integers, or one `error:` line naming the bad item."""
-    if text is None:
-        return None
+class CommaList(tuple):
+    """A comma-separated option's items, as its parser (`ints`, `names_of`, `float_pair`) hands them to a command."""
+
+
+def ints(text) -> CommaList:
+    """typer's parser for a comma list of positive integers: a bad item is a usage error naming it."""
+    if isinstance(text, tuple):
+        return CommaList(text)
     out = []
-    for item in text.split(","):
+    for item in str(text).split(","):
         try:
             v = int(item.strip())
         except ValueError:
-            fail(f"{what}: {item.strip()!r} is not an integer (give a comma-separated list such as 100,1000)")
+            raise typer.BadParameter(f"{item.strip()!r} is not an integer (give a comma-separated list such as 100,1000)") from None
         if v < 1:
-            fail(f"{what}: {v} must be >= 1")
+            raise typer.BadParameter(f"{v} must be >= 1")
         out.append(v)
-    return tuple(out)
+    return CommaList(out)
+
+
+def names_of(choices: tuple[str, ...]):
+    """typer's parser for a comma list drawn from `choices` (at least one, each known)."""
+
+    def parse(text) -> CommaList:
+        if isinstance(text, tuple):
+            return CommaList(text)
+        picked = tuple(a.strip() for a in str(text).split(",") if a.strip())
+        bad = [a for a in picked if a not in choices]
+        if bad or not picked:
+            raise typer.BadParameter(f"{'unknown ' + ', '.join(bad) if bad else 'the list is empty'}; choose from {', '.join(choices)}")
+        return CommaList(picked)
+
+    return parse
+
+
+def float_pair(text) -> CommaList:
+    """typer's parser for 'low,high' with 0 < low <= high."""
+    if isinstance(text, tuple):
+        return CommaList(text)
+    try:
+        lo, hi = (float(v) for v in str(text).split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not two numbers low,high (such as 0.003,0.1)") from None
+    if not 0 < lo <= hi:
+        raise typer.BadParameter(f"need 0 < low <= high; got {lo:g},{hi:g}")
+    return CommaList((lo, hi))
 
 
 def progress_bar(total: int | None, what: str):
@@ -158,17 +191,6 @@ def progress_bar(total: int | None, what: str):
         transient=True,
     )
     return prog, prog.add_task(what, total=total)
-
-
-def float_pair(text: str, what: str) -> tuple[float, float]:
-    """'low,high' with 0 < low <= high, or one `error:` line."""
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        fail(f"{what}: {text!r} is not two numbers low,high (such as 0.003,0.1)")
-    if not 0 < lo <= hi:
-        fail(f"{what}: need 0 < low <= high; got {lo:g},{hi:g}")
-    return lo, hi
 
 
 def check_fits(model, ds, model_path: Path, data: Path) -> None:

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ..bounds import theorem_R
-from ..ir.layers import FFN, Block, ExactModel, UniformAttention
+from ..ir.layers import FFN, Block, ExactModel, GroupPlan, StageDepths, UniformAttention
 from .context import Contexts
 from .memorizer import LineMemorizer, Scratch, memorize_on_line
 from .options import CompileOptions
@@ -123,6 +123,10 @@ def _mixing(f2: LineMemorizer, c: dict[str, int], opts: CompileOptions) -> tuple
     return (Block(ffn=f2.blocks[0], attention=att),)
 
 
+def _mixing_name(opts: CompileOptions) -> str:
+    return "pool" if opts.multiset else "recurrence" if opts.recurrent else "attention"
+
+
 def assemble(f1, f2: LineMemorizer, coords: tuple[str, ...], setting: str, info: dict, opts: CompileOptions) -> ExactModel:
     """E_in, F1's blocks, the attention (sid <- mean phi) fused with F2's first block, F2, E_out = y.
     Deep Sets pools instead; sparse attention adds the register and a second attention layer."""
@@ -133,10 +137,8 @@ def assemble(f1, f2: LineMemorizer, coords: tuple[str, ...], setting: str, info:
         "mode": opts.mode, "seed": opts.seed, "bit_budget": opts.bit_budget, "positions": opts.positions, "causal": opts.causal,
         "attention": opts.attention, **({"arch": opts.arch} if opts.arch != "transformer" else {}),
         **info, "r": f1.r, "delta": f1.delta, "F1": f1.meta,
-        "F2": {"k": f2.plan.k, "groups": len(f2.plan.groups), "addr_bits": f2.plan.addr_bits, "label_bits": f2.plan.label_bits},
-        "stages": {"phi": len(f1.blocks), **({"pool": 1} if opts.multiset else {"recurrence": 1} if opts.recurrent
-                                             else {"attention": len(mixing)}),
-                   "F2": len(f2.blocks) - 1},
+        "F2": GroupPlan(f2.plan.k, len(f2.plan.groups), f2.plan.addr_bits, f2.plan.label_bits).as_dict(),
+        "stages": StageDepths.of(phi=len(f1.blocks), **{_mixing_name(opts): len(mixing)}, F2=len(f2.blocks) - 1).as_dict(),
     }
     layer = dataclasses.replace(f1.layer, register=True) if opts.sparse else f1.layer
     return ExactModel(coords=coords, input=layer, blocks=blocks, output=c["y"],

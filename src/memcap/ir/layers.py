@@ -134,6 +134,42 @@ class InputLayer:
         return cache[name]
 
 
+STAGE_ORDER = ("phi", "attention", "pool", "recurrence", "F2", "projection", "groups", "extraction")
+
+
+@dataclass(frozen=True)
+class StageDepths:
+    """How many blocks each stage of the method took, in the model's order: (phi, attention | pool |
+    recurrence, F2) for a compiled Transformer, (projection, groups, extraction) for a plain memorizer."""
+
+    names: tuple[str, ...]
+    blocks: tuple[int, ...]
+
+    def __getitem__(self, name: str) -> int:
+        return dict(zip(self.names, self.blocks, strict=True)).get(name, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(zip(self.names, self.blocks, strict=True))
+
+    @staticmethod
+    def of(**blocks: int) -> StageDepths:
+        return StageDepths(tuple(blocks), tuple(blocks.values()))
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """The memorizer's grouping of its points: k per group, how many groups, and the width in bits of each
+    point's address delta and label chunk in the crafted integers."""
+
+    k: int
+    groups: int
+    addr_bits: int
+    label_bits: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"k": self.k, "groups": self.groups, "addr_bits": self.addr_bits, "label_bits": self.label_bits}
+
+
 @dataclass(frozen=True)
 class ExactModel:
     coords: tuple[str, ...]
@@ -153,3 +189,17 @@ class ExactModel:
 
     def coord(self, name: str) -> int:
         return self.coords.index(name)
+
+    # The compiler records its stage results in `meta` (which the model file's sidecar carries); these are
+    # their typed views, the same for a model just compiled and one loaded from a file.
+    @property
+    def stages(self) -> StageDepths:
+        d = self.meta.get("stages", {})
+        names = sorted(d, key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else len(STAGE_ORDER))  # a sidecar sorts its keys
+        return StageDepths(tuple(names), tuple(int(d[s]) for s in names))
+
+    @property
+    def group_plan(self) -> GroupPlan | None:
+        """F2's grouping (a Transformer), or the plain memorizer's own; None when the model records none."""
+        d = self.meta.get("F2", self.meta)
+        return GroupPlan(*(int(d[k]) for k in ("k", "groups", "addr_bits", "label_bits"))) if "addr_bits" in d else None

@@ -118,13 +118,14 @@ def measure(cfg: dict) -> dict:
     st = b.stats.as_dict()
     setting = "next-token" if cfg["setting"] == "multiset" else cfg["setting"]
     lower = check_lower_bounds(st, cfg["N"], cfg["n"], cfg["C"], setting)
-    extra = {"F2_k": b.model.meta["F2"]["k"]} if "F2" in b.model.meta else {}
+    plan = b.model.group_plan
+    extra = {"F2_k": plan.k} if plan is not None and b.model.is_transformer else {}
     if b.float64 is not None:
         extra["float64_exact"] = b.float64.exact
     if cfg["bit_budget"] == "min":
         extra["budget"] = budget
     return {
-        "config": cfg, **st, "verified_positions": b.verification.positions, "stages": b.model.meta["stages"], **extra,
+        "config": cfg, **st, "verified_positions": b.verification.positions, "stages": b.model.stages.as_dict(), **extra,
         "lower_bounds_hold": all(ok for *_, ok in lower), "compile_s": round(b.compile_s, 3), "verify_s": round(b.verify_s, 3),
     }
 
