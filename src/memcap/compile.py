@@ -28,7 +28,7 @@ def compile(ds: Dataset, options: CompileOptions | None = None, progress: Progre
             timings: dict[str, float] | None = None, **choices) -> ExactModel:
     """Compile `ds` into an ExactModel that memorizes every example (see `verify`). `options` (or the
     same fields as keywords: setting, attention ("sparse": a register), arch ("deep-sets", "rnn"),
-    positions, causal, mode, bit_budget, seed) choose the variant. `progress` is called with each finished
+    positions, causal, mode, bit_budget, objective, seed) choose the variant. `progress` is called with each finished
     stage's name; `timings`, when given, receives seconds per stage (kept out of the model, so that the
     same inputs and seed give the same bytes)."""
     opts = dataclasses.replace(options or CompileOptions(), **choices).checked(ds)
@@ -46,7 +46,7 @@ def compile(ds: Dataset, options: CompileOptions | None = None, progress: Progre
     lap("contexts")
     tv = choose_values(ctx, len(toks), ds.kind == "vectors" and not opts.causal, opts.mode, opts.seed)
     lap("key tokens and values")
-    coords = coords_for(ds.kind, opts.float_safe, opts.sparse, opts.multiset)
+    coords = coords_for(ds.kind, opts.float_safe, opts.sparse, opts.multiset, opts.slots)
     f1 = token_layer(ds.d, ds.n, toks, tv, coords, opts, read_tokens=ctx.ctx_token)
     lap("F1")
     if opts.multiset:

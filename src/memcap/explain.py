@@ -154,7 +154,7 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
     if matched:
         gi, blk, net = matched
         after = rec.before.get(blk + 1, rec.last)
-        lines.append(f"4. F2 Stage II: group {gi} of {groups} (k = {k} points each) matched t in block {blk}: its crafted integers "
+        lines.append(f"4. F2 Stage II: group {gi} of {groups} (at most k = {k} points each) matched t in block {blk}: its crafted integers "
                      f"U = {after[c('U')].numerator} ({after[c('U')].numerator.bit_length()} bits of address deltas) and "
                      f"W = {after[c('W')].numerator} ({after[c('W')].numerator.bit_length()} bits of labels) were added")
     else:

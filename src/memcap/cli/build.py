@@ -19,6 +19,7 @@ from .common import (
     BuiltArch,
     CommaList,
     Mode,
+    Objective,
     Setting,
     Target,
     app,
@@ -103,6 +104,8 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
                 causal: bool = typer.Option(False, help="position k averages its prefix (seq2seq language-model data)"),
                 mode: Mode = typer.Option(Mode.tight, help="tight: measured constants; paper: the paper's constants"),
                 bit_budget: int = typer.Option(None, min=2, help=BUDGET_HELP),
+                objective: Objective = typer.Option(Objective.depth, help="tight mode's plan: depth (fewest blocks) or bits "
+                                                    "(fewest parameter bits: about 10x the information floor)"),
                 seed: int = typer.Option(0, help="random seed (same inputs and seed: the same model, bit for bit)"),
                 verify: bool = typer.Option(True, help="verify every example (and check float64) before writing")):
     """Compile DATA into a Transformer that memorizes it; verified exactly before it is written."""
@@ -112,7 +115,7 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
     try:
         built = build(ds, verify=verify, setting=value(setting), attention=attention.value, arch=arch.value,
                       positions=positions, causal=causal,
-                      mode=mode.value, bit_budget=bit_budget, seed=seed)
+                      mode=mode.value, bit_budget=bit_budget, objective=objective.value, seed=seed)
     except DataError as e:
         fail(str(e))
     console.print(f"compiled {ds.N} examples in {built.compile_s:.2f} s")

@@ -108,6 +108,7 @@ DataSetting = _choices("DataSetting", "next-token", "seq2seq", "multiset")
 AttentionKind = _choices("AttentionKind", "softmax", "hardmax", "sparse")
 BuiltArch = _choices("BuiltArch", "transformer", "deep-sets", "rnn")
 Mode = _choices("Mode", "tight", "paper")
+Objective = _choices("Objective", "depth", "bits")
 Unit = _choices("Unit", "byte", "char")
 Arch = _choices("Arch", "paper", "standard")
 TrainedArch = _choices("TrainedArch", "paper", "standard", "gru", "lstm", "mlp")  # train.experiments.ARCHITECTURES

@@ -30,12 +30,12 @@ IDS_COORDS = ("phi", "F", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0
 VECTOR_COORDS = ("x", "F", "D1", "phi", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0", "i1")
 
 
-def coords_for(kind: str, float_safe: bool, sparse: bool = False, multiset: bool = False) -> tuple[str, ...]:
+def coords_for(kind: str, float_safe: bool, sparse: bool = False, multiset: bool = False, slots: bool = False) -> tuple[str, ...]:
     """Stream coordinates of a compiled model (the indicator slots only where float-safe; the register's
     gathered value `reg` only with sparse attention; the integer token id Fi where F2 reads a float-safe
-    current token vector)."""
+    current token vector). `slots`: the one slot i0 of the bits objective's stepped Stage II."""
     names = IDS_COORDS if kind == "ids" else VECTOR_COORDS
-    names = names if float_safe else names[:-2]
+    names = names if float_safe else names[:-1] if slots else names[:-2]
     if float_safe and kind == "vectors" and not multiset:  # an integer token id for F2 (see f1.token_layer)
         at = names.index("phi") + 1
         names = (*names[:at], "Fi", "T2", "D2", *names[at:])
@@ -93,7 +93,7 @@ def context_memorizer(ctx: Contexts, F_num: tuple[int, ...], den: int, window_id
     return memorize_on_line(
         proj, form, np.arange(len(pts)), [int(y) + 1 for y in ctx.ctx_label],
         Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)), -1, opts.mode, opts.bit_budget,
-        paper_f2_bits(len(ctx.ctx_label), n, d, r, delta), "F2 (contexts)")
+        paper_f2_bits(len(ctx.ctx_label), n, d, r, delta), "F2 (contexts)", objective=opts.objective)
 
 
 def multiset_memorizer(ctx: Contexts, den: int, window_ids: tuple[int, ...], n: int, d: int, r: float, delta: float,
@@ -106,7 +106,7 @@ def multiset_memorizer(ctx: Contexts, den: int, window_ids: tuple[int, ...], n: 
     return memorize_on_line(
         proj, ((c["phi"], proj.direction[0]),), np.arange(len(pts)), [int(y) + 1 for y in ctx.ctx_label],
         Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)), -1, opts.mode, opts.bit_budget,
-        paper_f2_bits(len(ctx.ctx_label), n, d, r, delta), "rho~ (multisets)")
+        paper_f2_bits(len(ctx.ctx_label), n, d, r, delta), "rho~ (multisets)", objective=opts.objective)
 
 
 def _mixing(f2: LineMemorizer, c: dict[str, int], opts: CompileOptions) -> tuple[Block, ...]:
@@ -135,6 +135,7 @@ def assemble(f1, f2: LineMemorizer, coords: tuple[str, ...], setting: str, info:
     blocks = (*f1.blocks, *mixing, *(Block(ffn=f) for f in f2.blocks[1:]))
     meta = {
         "mode": opts.mode, "seed": opts.seed, "bit_budget": opts.bit_budget, "positions": opts.positions, "causal": opts.causal,
+        **({"objective": opts.objective} if opts.objective != "depth" else {}),
         "attention": opts.attention, **({"arch": opts.arch} if opts.arch != "transformer" else {}),
         **info, "r": f1.r, "delta": f1.delta, "F1": f1.meta,
         "F2": GroupPlan(f2.plan.k, len(f2.plan.groups), f2.plan.addr_bits, f2.plan.label_bits).as_dict(),

@@ -62,7 +62,7 @@ def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: t
     mem = memorize_on_line(
         proj, ((c["x"], 1),), A, [tv.values[int(a)] for a in A], Scratch(t=c["F"], D=c["D1"], y=c["phi"], **shared_scratch(c)), 0,
         opts.mode, opts.bit_budget, math.ceil(math.log2(paper_range(len(present), sep.r, delta, present.shape[1]))),
-        "phi~ (token values)")
+        "phi~ (token values)", objective=opts.objective)
     weights = tuple(tuple(proj.direction) if name == "x" else (0,) * present.shape[1] for name in coords)
     layer = InputLayer(kind="vectors", dim=d, weights=weights, positions=opts.positions, seq_len=n,
                        position_scale=toks.position_scale)

@@ -18,11 +18,18 @@ class CompileOptions:
     causal: bool = False  # position k averages its prefix
     mode: str = "tight"  # "tight": measured constants; "paper": the paper's
     bit_budget: int | None = None  # every crafted integer fits this many bits (float64-friendly models)
+    objective: str = "depth"  # tight mode's plan: "depth" (fewest blocks) or "bits" (fewest parameter bits)
     seed: int = 0
 
     @property
     def float_safe(self) -> bool:
         return self.bit_budget is not None
+
+    @property
+    def slots(self) -> bool:
+        """Stage II writes each group's crafted integers once, through indicator slots (i0, i1 under a
+        bit budget; i0 and Stage III's scratch for the stepped Stage II of the bits objective)."""
+        return self.float_safe or self.objective == "bits"
 
     @property
     def sparse(self) -> bool:
@@ -58,4 +65,9 @@ class CompileOptions:
                             "with causal attention")
         if self.mode not in ("tight", "paper"):
             raise DataError(f"mode must be 'tight' or 'paper', got {self.mode!r}")
+        if self.objective not in ("depth", "bits"):
+            raise DataError(f"objective must be 'depth' or 'bits', got {self.objective!r}")
+        if self.objective == "bits" and (self.mode == "paper" or self.bit_budget is not None):
+            raise DataError("objective 'bits' chooses the tight mode's plan: it does not combine with "
+                            f"{'mode paper (the paper keeps its constants)' if self.mode == 'paper' else 'a bit budget (which fixes the plan)'}")
         return self

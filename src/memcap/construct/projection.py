@@ -15,6 +15,7 @@ from fractions import Fraction
 import numpy as np
 
 MAX_DIRECTION_BITS = 4096
+AXIS_CANDIDATES_UP_TO = 4  # dimensions up to which the coordinate axes are tried as directions too
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,9 @@ def _float_gap(num: np.ndarray, den: int, v: np.ndarray) -> float:
 def project(num: np.ndarray, den: int, seed: int, directions: int = 1, gap: int = 2) -> Projection:
     """Project points num/den ([V, d] object ints) to a line with every gap >= `gap`.
 
-    Tries `directions` random directions and keeps the one with the smallest span (fewest bits later).
+    Tries `directions` random directions, and the coordinate axes of low-dimensional points (an axis on
+    which the points are already distinct, such as F2's window ids, spreads them no wider than needed), and
+    keeps the one with the smallest span (fewest bits later).
     """
     num = np.asarray(num, dtype=object)
     if num.ndim != 2 or num.shape[0] == 0:
@@ -96,8 +99,11 @@ def project(num: np.ndarray, den: int, seed: int, directions: int = 1, gap: int 
     best: Projection | None = None
     if num.shape[0] > 100_000:  # each extra direction costs a full exact pass; at this size one will do
         directions = 1
-    for _ in range(directions):
-        v = rng.standard_normal(num.shape[1]) if num.shape[1] else np.zeros(0)
+    d = num.shape[1]
+    candidates = [rng.standard_normal(d) if d else np.zeros(0) for _ in range(directions)]
+    if directions > 1 and 1 < d <= AXIS_CANDIDATES_UP_TO:
+        candidates += [np.eye(d)[j] for j in range(d)]
+    for v in candidates:
         norm = float(np.linalg.norm(v)) or 1.0
         v = v / norm
         vq = [Fraction(float(c)) for c in v]

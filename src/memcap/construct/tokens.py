@@ -108,7 +108,10 @@ def choose_values(ctx: Contexts, n_tokens: int, greedy: bool, mode: str, seed: i
     A = key_tokens(ctx.windows, n_tokens, seed) if greedy else np.arange(n_tokens)
     if not A.size:  # one window: nothing to tell apart, but phi~ needs one labelled token to exist
         A = np.arange(1)
-    return token_values(ctx.windows, n_tokens, A, ctx.scale, mode, seed)
+    # repair only where each window is one context: where several contexts share a window (seq2seq, causal),
+    # F2's projection separates them through the current token anyway, and small window ids measured no
+    # better (seq2seq N = 500, n = 8: 2 address bits worse, 21 against 19)
+    return token_values(ctx.windows, n_tokens, A, ctx.scale, mode, seed, repair=len(ctx.ctx_label) == len(ctx.windows))
 
 
 def _window_ids(windows: Windows, f: np.ndarray, scale: int) -> np.ndarray:
@@ -121,11 +124,81 @@ def _window_ids(windows: Windows, f: np.ndarray, scale: int) -> np.ndarray:
     return sid * (mult if small else mult.astype(object))
 
 
+class _Repair:
+    """Re-draws of single token values that remove window-id collisions one at a time (int64 ids only).
+
+    Random values need a range of about #windows^2 before no two window sums collide (the birthday bound);
+    a narrower range leaves a few collisions, and a collision goes away when a token of one of its windows
+    gets a new value that moves its windows onto free ids. A re-draw is kept only when it lowers the number
+    of colliding windows, so the search ends with none or gives up within its budget."""
+
+    def __init__(self, windows: Windows, f: np.ndarray, ids: np.ndarray, K: int, scale: int, rng: np.random.Generator):
+        self.w, self.f, self.ids, self.K, self.rng = windows, f, ids, K, rng
+        self.rid = np.repeat(np.arange(len(windows)), np.diff(windows.ptr))
+        self.by_token = np.argsort(windows.tok, kind="stable")
+        self.tptr = np.searchsorted(windows.tok[self.by_token], np.arange(len(f) + 1))
+        self.mult = (scale // windows.length).astype(np.int64)
+        self.count: dict[int, int] = {}
+        for v in ids.tolist():
+            self.count[v] = self.count.get(v, 0) + 1
+        self.dups = {v for v, c in self.count.items() if c > 1}
+
+    def _move(self, old: list[int], new: list[int]) -> None:
+        for v in old:
+            c = self.count[v] - 1
+            self.count[v] = c
+            if c <= 1:
+                self.dups.discard(v)
+        for v in new:
+            c = self.count.get(v, 0) + 1
+            self.count[v] = c
+            if c > 1:
+                self.dups.add(v)
+
+    def _excess(self, vals) -> int:
+        return sum(max(self.count.get(v, 0) - 1, 0) for v in vals)
+
+    def run(self, budget: int) -> bool:
+        w = self.w
+        for _ in range(budget):
+            if not self.dups:
+                return True
+            target = min(self.dups)
+            win = int(np.flatnonzero(self.ids == target)[0])
+            toks = w.tok[w.ptr[win] : w.ptr[win + 1]]
+            toks = toks[self.f[toks] > 0]  # only key tokens carry values (phi~ gives every other token 0)
+            if not len(toks):
+                return False
+            t = int(toks[self.rng.integers(len(toks))])
+            runs = self.by_token[self.tptr[t] : self.tptr[t + 1]]
+            A = self.rid[runs]
+            new_value = int(self.rng.integers(1, self.K + 1))
+            old_ids = self.ids[A]
+            new_ids = old_ids + (new_value - int(self.f[t])) * w.cnt[runs] * self.mult[A]
+            old, new = old_ids.tolist(), new_ids.tolist()
+            touched = set(old) | set(new)
+            before = self._excess(touched)
+            self._move(old, new)
+            if self._excess(touched) < before:
+                self.ids[A], self.f[t] = new_ids, new_value
+            else:
+                self._move(new, old)
+        return not self.dups
+
+
+def _moved_collisions(windows: Windows, ids: np.ndarray, n_tokens: int) -> float:
+    """Expected new collisions when one token's value is re-drawn: its windows land on random ids."""
+    span = float(ids.max() - ids.min()) + 1.0
+    return len(windows.tok) / max(n_tokens, 1) * len(ids) / span
+
+
 def token_values(
-    windows: Windows, n_tokens: int, key: np.ndarray, scale: int, mode: str, seed: int, max_tries: int = 64
+    windows: Windows, n_tokens: int, key: np.ndarray, scale: int, mode: str, seed: int, max_tries: int = 64,
+    repair: bool = True,
 ) -> TokenValues:
-    """Values f on A with distinct window ids. tight: uniform in [1, K], K doubling from #windows (small
-    values, fewer bits downstream). paper: Lemma B.2's f = ceil(N^2 |A| sqrt(pi) v) + floor(2 N^2 |A| sqrt(pi))
+    """Values f on A with distinct window ids. tight: uniform in [1, K], K doubling from #windows, the few
+    collisions left at a K repaired by re-drawing single values where a re-draw can succeed (small values,
+    fewer bits downstream). paper: Lemma B.2's f = ceil(N^2 |A| sqrt(pi) v) + floor(2 N^2 |A| sqrt(pi))
     for a random unit v."""
     rng = np.random.default_rng(seed)
     W, a = len(windows), max(len(key), 1)
@@ -143,6 +216,10 @@ def token_values(
             K *= 2
         ids = _window_ids(windows, f, scale)
         srt = np.sort(ids)
+        clashes = int((srt[1:] == srt[:-1]).sum())
+        if repair and clashes and mode != "paper" and ids.dtype == np.int64 and _moved_collisions(windows, ids, n_tokens) < 0.5:
+            if _Repair(windows, f, ids, K // 2, scale, rng).run(budget=40 * clashes + 200):
+                srt = np.sort(ids)
         if not (srt[1:] == srt[:-1]).any():
             return TokenValues(key_tokens=key, values=tuple(int(x) for x in f), window_ids=tuple(int(i) for i in ids),
                                tries=tries)

@@ -129,7 +129,8 @@ def lens_form(model: ExactModel) -> ExactModel:
     shared = {name: c[name] for name in ("U", "W", "cw0", "cw1", "g", "i0", "i1") if name in c}
     scratch = Scratch(t=c["T1"], D=c["D1"], y=phi, **shared)
     mem = memorize_on_line(proj, ((F, int(proj.direction[0])),), labelled, [values[j] for j in labelled], scratch,
-                           0, mode, budget, math.ceil(math.log2(max(2, int(keys.max())) * 4)), "phi~ (token, position)")
+                           0, mode, budget, math.ceil(math.log2(max(2, int(keys.max())) * 4)), "phi~ (token, position)",
+                           objective=model.meta.get("objective", "depth"))
     inp = dataclasses.replace(layer, table=tuple(map(tuple, table)), pos_table=tuple(map(tuple, pos)), positions=False,
                               pairs=(), dim=len(table))
     return ExactModel(coords=coords, input=inp, blocks=(*(Block(ffn=f) for f in mem.blocks), *model.blocks), output=model.output,

@@ -112,15 +112,20 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
     Ns, rs = _series(rows, "next-token tight, params vs N")
     fig, ax = plt.subplots(figsize=(7, 5))
     if rs:
-        ax.loglog(Ns, [r["total_bits"] for r in rs], "o-", label="total bits (sum over parameters)")
-        ax.loglog(Ns, [r["max_bits"] for r in rs], "s-", label="max bits of one parameter")
+        ax.loglog(Ns, [r["total_bits"] for r in rs], "o-", label="total bits (sum over parameters), depth objective")
+        ax.loglog(Ns, [r["max_bits"] for r in rs], "s-", label="max bits of one parameter, depth objective")
+    by_bits = {r["config"]["N"]: r for r in series_rows(rows, "next-token tight bits objective, params vs N")}
+    if by_bits:
+        ax.loglog(list(by_bits), [r["total_bits"] for r in by_bits.values()], "^-", label="total bits, bits objective")
+    if rs:
         ax.loglog(Ns, [N * math.log2(r["config"]["C"]) for N, r in zip(Ns, rs, strict=True)], "k--", label="information floor N log2 C")
     ratio = f"total / floor {rs[-1]['total_bits'] / (Ns[-1] * math.log2(rs[-1]['config']['C'])):.0f}x at N = {Ns[-1]}" if rs else "no rows"
     _finish(fig, ax, out / "bits_vs_N.png", "N", "bits", f"Bits of the tight next-token models ({ratio})", legend=8)
     write_csv(
         out / "bits_vs_N.csv",
-        ["N", "total_bits", "max_bits", "floor"],
-        [[N, r["total_bits"], r["max_bits"], N * math.log2(r["config"]["C"])] for N, r in zip(Ns, rs, strict=True)],
+        ["N", "total_bits", "max_bits", "floor", "total_bits_bits_objective"],
+        [[N, r["total_bits"], r["max_bits"], N * math.log2(r["config"]["C"]), by_bits[N]["total_bits"] if N in by_bits else ""]
+         for N, r in zip(Ns, rs, strict=True)],
     )
     figs.append(("bits_vs_N.png", "Total and max bits vs the N log2 C floor."))
     # 4. depth by stage
@@ -154,6 +159,27 @@ def _variant(c: dict) -> str:
     """The architecture and attention of a variant-sweep row, for the models table."""
     tags = [c.get("arch", "transformer") if "arch" in c else "", c.get("attention", ""), "float64 check" if c.get("float64") else ""]
     return "".join(f" {t}" for t in tags if t)
+
+
+def _bits_objective_table(rows: list[dict], depth_rows: list[dict]) -> list[str]:
+    """The same data compiled with the bits objective (a stepped Stage II, groups cut at wide gaps), beside
+    the depth objective's parameters and total bits."""
+    rs = series_rows(rows, "next-token tight bits objective, params vs N")
+    if not rs:
+        return []
+    depth = {r["config"]["N"]: r for r in depth_rows}
+    md = ["## Total bits with the bits objective", "",
+          "`--objective bits` chooses the plan with the fewest parameter bits instead of the fewest blocks: one step per "
+          "group shared with its neighbour instead of a trapezoid, each crafted integer written once, groups cut at the "
+          "gaps too wide for the address field.", "",
+          "| N | total bits | total / floor | depth objective's total / floor | params | params / depth objective's | depth |",
+          "|---|---|---|---|---|---|---|"]
+    for r in rs:
+        N, floor, d = r["config"]["N"], r["config"]["N"] * math.log2(r["config"]["C"]), depth.get(r["config"]["N"])
+        cells = (N, r["total_bits"], f"{r['total_bits'] / floor:.1f}", f"{d['total_bits'] / floor:.1f}" if d else "-",
+                 r["params"], f"{r['params'] / d['params']:.2f}" if d else "-", r["depth"])
+        md.append("| " + " | ".join(map(str, cells)) + " |")
+    return [*md, ""]
 
 
 def _crossover(rows: list[dict], key: str, what: str) -> str:
@@ -243,6 +269,7 @@ def write_report(rows: list[dict], out: Path, trained: Path | None = None) -> Pa
                    + "At small N the embedding table makes the ratio much larger."]
         md.append("")
         md += _figure(figs, "bits_vs_N.png")
+        md += _bits_objective_table(rows, floor_rows)
     md += [
         "## Models",
         "",

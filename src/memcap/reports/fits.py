@@ -21,7 +21,7 @@ def fit_slope(xs, ys) -> tuple[float, float, float]:
     return float(r.slope), float(r.slope - h), float(r.slope + h)
 
 
-VARIANT_KEYS = ("arch", "attention", "float64")  # rows of the variant sweep carry one of these
+VARIANT_KEYS = ("arch", "attention", "float64", "objective")  # rows of the variant sweep carry one of these
 
 
 def select(rows: list[dict], **where) -> list[dict]:
@@ -42,6 +42,7 @@ _TIGHT = dict(setting="next-token", mode="tight", bit_budget=None, n=16, vocab=1
 # fits both read their rows through `series_rows`, so they cannot drift apart
 SERIES: dict[str, tuple[dict, str]] = {
     "next-token tight, params vs N": (_TIGHT, "N"),
+    "next-token tight bits objective, params vs N": ({**_TIGHT, "objective": "bits"}, "N"),
     "next-token paper, params vs N": (dict(setting="next-token", mode="paper", n=16), "N"),
     "next-token 48-bit, params vs N": (dict(setting="next-token", bit_budget=48, n=16), "N"),
     "next-token vectors d=6, params vs N": (dict(setting="next-token", d=6), "N"),

@@ -1,0 +1,101 @@
+"""The bits objective: a stepped Stage II (shared steps, each crafted integer written once) and groups cut at
+wide gaps. Any valid dataset compiles and verifies with it, in every variant; it costs fewer bits than the
+depth objective; a changed crafted integer is caught; bad combinations get one clear error."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from typer.testing import CliRunner
+
+import memcap
+from memcap import data
+from memcap.cli import app
+from memcap.compile import compile
+from memcap.errors import DataError
+from memcap.ir import fileformat
+from memcap.ir.layers import Block, FFN, Unit
+from memcap.ir.stats import model_stats
+from memcap.testing.strategies import id_datasets, multiset_datasets
+from memcap.verify import verify
+
+
+def _bits(ds, **kw):
+    return model_stats(compile(ds, **kw)).total_bits
+
+
+@settings(max_examples=40)
+@given(id_datasets())
+def test_any_id_dataset_compiles_and_verifies_with_the_bits_objective(ds):
+    for kw in ({}, {"attention": "sparse"}, *([{"arch": "rnn"}] if ds.setting == "next-token" else [])):
+        model = compile(ds, objective="bits", **kw)
+        res = verify(model, ds)
+        assert res.ok, (kw, res.misses)
+        assert model.meta["objective"] == "bits" and "i0" in model.coords and "i1" not in model.coords
+
+
+@settings(max_examples=20)
+@given(multiset_datasets())
+def test_any_multiset_dataset_compiles_and_verifies_with_the_bits_objective(ds):
+    assert verify(compile(ds, arch="deep-sets", objective="bits"), ds).ok
+
+
+@pytest.mark.parametrize("setting", ["next-token", "seq2seq"])
+def test_token_vectors_and_positions_with_the_bits_objective(setting):
+    vec = data.random_vectors(150, 5, 3, C=10, seed=4, setting=setting)
+    assert verify(compile(vec, objective="bits"), vec).ok
+    ids = data.random_ids(120, 6, vocab=40, C=7, seed=5, setting=setting)
+    assert verify(compile(ids, objective="bits", positions=True), ids).ok
+
+
+def test_bits_objective_costs_fewer_bits_and_stays_near_the_floor():
+    ds = data.random_ids(3000, 16, vocab=1000, C=10, seed=0)
+    depth, bits = model_stats(compile(ds)), model_stats(compile(ds, objective="bits"))
+    floor = ds.N * math.log2(10)
+    assert bits.total_bits < 0.5 * depth.total_bits
+    assert bits.total_bits < 12 * floor, bits.total_bits / floor
+    assert bits.params < 1.3 * depth.params
+
+
+def test_a_changed_crafted_integer_of_the_stepped_stage_is_caught(tmp_path):
+    ds = data.random_ids(200, 6, vocab=60, C=5, seed=2)
+    model = fileformat.load(fileformat.save(compile(ds, objective="bits"), tmp_path / "m"))
+    assert verify(model, ds).ok
+    W = model.coord("W")
+    # the products: units that read two slots and write the group's labels W
+    where = [(b, u) for b, blk in enumerate(model.blocks) for u, unit in enumerate(blk.ffn.units)
+             if len(unit.reads) == 2 and any(c == W for c, _ in unit.writes)]
+    assert len(where) == model.group_plan.groups
+    rng = np.random.default_rng(0)
+    for b, u in [where[i] for i in rng.choice(len(where), size=5, replace=False)]:
+        blk = model.blocks[b]
+        unit = blk.ffn.units[u]
+        writes = tuple((c, w + 1 if c == W else w) for c, w in unit.writes)  # the lowest label chunk changes
+        units = (*blk.ffn.units[:u], Unit(reads=unit.reads, bias=unit.bias, writes=writes), *blk.ffn.units[u + 1:])
+        blocks = (*model.blocks[:b], Block(ffn=FFN(units=units, shift=blk.ffn.shift), attention=blk.attention), *model.blocks[b + 1:])
+        bad = model.__class__(coords=model.coords, input=model.input, blocks=blocks, output=model.output,
+                              setting=model.setting, meta=model.meta)
+        assert not verify(bad, ds).ok
+
+
+def test_bits_objective_is_the_same_model_for_the_same_seed():
+    ds = data.random_ids(300, 8, vocab=100, C=10, seed=1)
+    assert compile(ds, objective="bits", seed=3) == compile(ds, objective="bits", seed=3)
+
+
+def test_bad_objective_combinations_get_one_clear_error(tmp_path):
+    ds = data.random_ids(20, 4, vocab=30, C=3, seed=0)
+    for kw, match in (({"objective": "size"}, "objective must be"), ({"objective": "bits", "mode": "paper"}, "mode paper"),
+                      ({"objective": "bits", "bit_budget": 48}, "bit budget")):
+        with pytest.raises(DataError, match=match):
+            compile(ds, **kw)
+    path = tmp_path / "d.npz"
+    data.save(ds, path)
+    runner = CliRunner()
+    r = runner.invoke(app, ["compile", str(path), "-o", str(tmp_path / "m"), "--objective", "bits", "--bit-budget", "48"])
+    assert r.exit_code == 2 and r.output.count("error:") == 1 and "bit budget" in r.output
+    assert not (tmp_path / "m").exists()
+    r = runner.invoke(app, ["compile", str(path), "-o", str(tmp_path / "m"), "--objective", "bits"])
+    assert r.exit_code == 0, r.output
+    assert memcap.load(tmp_path / "m").meta["objective"] == "bits"
