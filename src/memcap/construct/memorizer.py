@@ -34,7 +34,6 @@ from ..ir.layers import FFN, Unit
 from .projection import Projection
 
 UNITS_PER_BLOCK = 12  # the width q of every FFN; Stage II packs 3 groups, Stage III needs 11 units
-STEPS_PER_BLOCK = 3  # the stepped Stage II: 3 steps (6 units), 3 products and 3 clears per block, in 4 slots
 FLOAT_SNAP = 3 << 51  # relu(x + 1.5 * 2^52) - 1.5 * 2^52 rounds x to an integer in float64, is x exactly
 
 
@@ -82,15 +81,13 @@ class GroupPlan:
     groups: tuple[Group, ...]
 
 
-def stage2_depth(groups: int, float_safe: bool, stepped: bool = False) -> int:
-    if stepped:
-        return math.ceil(groups / STEPS_PER_BLOCK) + 1
+def stage2_depth(groups: int, float_safe: bool) -> int:
     return math.ceil(groups / 2) + 1 if float_safe else math.ceil(groups / 3)
 
 
-def stage_depth(groups: int, k: int, addr_bits: int, label_bits: int, float_safe: bool = False, stepped: bool = False) -> int:
+def stage_depth(groups: int, k: int, addr_bits: int, label_bits: int, float_safe: bool = False) -> int:
     """Blocks of Stage I + II + III for this plan."""
-    return 1 + stage2_depth(groups, float_safe, stepped) + k * max(addr_bits, label_bits, 1) + 2
+    return 1 + stage2_depth(groups, float_safe) + k * max(addr_bits, label_bits, 1) + 2
 
 
 def _bits(x: int) -> int:
