@@ -317,9 +317,8 @@ def scale_cmd(out: Path = typer.Option(Path("out/sweep.jsonl"), "-o", help="JSON
     """Compile and verify a sweep; one JSONL row per verified model; a rerun resumes."""
     from ..reports.sweep import default_sweep
 
-    Ns = N
-    configs = ([dict(setting=setting.value, N=x, n=n, vocab=vocab, C=C, mode=mode.value, bit_budget=bit_budget, seed=0) for x in Ns]
-               if Ns else default_sweep(quick))
+    configs = ([dict(setting=setting.value, N=x, n=n, vocab=vocab, C=C, mode=mode.value, bit_budget=bit_budget, seed=0) for x in N]
+               if N else default_sweep(quick))
     rows = _run_sweep(configs, out)
     console.print(f"{len(rows)} rows in {out}")
 

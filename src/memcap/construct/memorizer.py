@@ -153,10 +153,15 @@ def _bits_estimate(n: int, segments: np.ndarray, k: int, a: int, lb: int, t_bits
     return groups * (3 * t_bits + 18) + n * (a + lb) + 2 * (a * (k - 1)) ** 2 + 2 * (lb * k) ** 2 + 60 * k
 
 
+def _step_bounds(plan: GroupPlan) -> list[int]:
+    """Where the stepped Stage II's steps sit: every group's start, and 1 above the last group's end."""
+    return [g.lo for g in plan.groups] + [plan.groups[-1].hi + 1]
+
+
 def plan_bits(plan: GroupPlan) -> int:
     """Parameter bits of the stepped Stage II and of Stage III for this plan (Stage I and the gates, the
     same for every plan of one line, left out)."""
-    bounds = [g.lo for g in plan.groups] + [plan.groups[-1].hi + 1]
+    bounds = _step_bounds(plan)
     steps = sum(_bits(4 * b - 2) + _bits(4 * b - 1) + 8 for b in bounds)
     products = sum(_bits(g.addresses) + _bits(g.labels) + _bits(g.lo) + 2 for g in plan.groups) + 2 * len(plan.groups)
     k, a, lb = plan.k, plan.addr_bits, plan.label_bits
@@ -228,7 +233,7 @@ def _stepped_stage2(plan: GroupPlan, s: Scratch) -> list[FFN]:
     slots are Stage III's scratch (cw0, cw1, g) and i0: all four are 0 again when Stage II ends."""
     slots = s.slots
     per = len(slots) - 1
-    bounds = [g.lo for g in plan.groups] + [plan.groups[-1].hi + 1]
+    bounds = _step_bounds(plan)
     out = []
     n_batches = math.ceil(len(plan.groups) / per)
     for b in range(n_batches + 1):
@@ -260,7 +265,7 @@ def build_blocks(
         FFN(units=(Unit(reads=form, bias=snap, writes=((s.t, 1), (s.D, 1))),),
             shift=_nz((s.t, -snap), (s.D, -snap), (s.y, no_match)))
     )
-    # Stage II: 3 groups per block, or 2 (indicator, then product) when float-safe, or 4 when stepped
+    # Stage II: 3 groups per block (stepped too: steps, then products and clears), or 2 when float-safe
     if s.stepped:
         blocks.extend(_stepped_stage2(plan, s))
     elif not s.float_safe:
