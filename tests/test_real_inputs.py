@@ -80,8 +80,8 @@ def test_predict_shapes_and_text_output(tmp_path):
 
 def test_float64_is_decided_by_activations_not_weight_bits(tmp_path):
     # weights of at most 53 bits, yet float64 gets hundreds of examples wrong: the check must refuse it
-    # (seed 6: a dataset whose model's widest weight has 51 bits)
-    ds = data.random_ids(1000, 5, 50, 10, seed=6)
+    # (seed 0: a dataset whose model's widest weight has 48 bits; 347 examples wrong in float64)
+    ds = data.random_ids(1000, 5, 50, 10, seed=0)
     model = memcap.compile(ds)
     assert memcap.stats(model).max_bits <= 53
     forced = memcap.verify.__globals__["verify_torch"](model, ds, force=True)

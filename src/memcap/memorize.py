@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .construct.memorizer import BudgetError, Scratch, memorize_on_line, stage2_depth
+from .construct.memorizer import BudgetError, Scratch, memorize_on_line
 from .construct.projection import paper_range, project, separation
 from .errors import DataError, rows_text
 from .ir.layers import Block, ExactModel, InputLayer, StageDepths
@@ -106,8 +106,7 @@ def memorize(points, labels, *, mode: str = "tight", bit_budget: int | None = No
         "mode": mode, "seed": seed, "bit_budget": bit_budget, "N": len(labelled), "V": len(x), "d": x.shape[1],
         "C": int(y.max()) + 1, "r": stats.r, "delta": stats.delta if math.isfinite(stats.delta) else None, "k": plan.k,
         "groups": len(plan.groups), "addr_bits": plan.addr_bits, "label_bits": plan.label_bits, "snap": line.snap,
-        "stages": StageDepths.of(projection=1, groups=stage2_depth(len(plan.groups), scratch.float_safe),
-                                 extraction=len(ffns) - 1 - stage2_depth(len(plan.groups), scratch.float_safe)).as_dict(),
+        "stages": StageDepths.of(projection=1, groups=line.stage2, extraction=len(ffns) - 1 - line.stage2).as_dict(),
     }
     return ExactModel(
         coords=names,

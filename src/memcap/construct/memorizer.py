@@ -6,12 +6,16 @@ Output: residual FFN blocks after which coordinate y holds `no_match + stored` o
 `no_match` on every other point of the data. Every weight is an integer.
 
 Stage I   t <- relu(form + M) - M, and D <- t (one unit; M makes the ReLU exact on the data).
-Stage II  groups of k consecutive labelled points; an indicator per group (a trapezoid on t: 1 on
-          [lo - 1/4, hi + 1/4], 0 half a unit outside, 4 units) adds the group's crafted integers
-          U (address deltas, `addr_bits` each) and W (stored labels, `label_bits` each) to two
-          accumulators and subtracts the group's base address from D.
-Stage III chunk by chunk, one bit of U and one bit of W per block (step pairs relu(X - 2^p + 1) -
-          relu(X - 2^p), exact on integers); the U digits are subtracted from D, so after chunk i,
+Stage II  groups of at most k consecutive labelled points (construct.grouping plans them); an indicator
+          per group (in the paper's shape a trapezoid on t: 1 on [lo - 1/4, hi + 1/4], 0 half a unit
+          outside, 4 units) adds the group's crafted integers U (address deltas, `addr_bits` each) and
+          W (stored labels, `label_bits` each) to two accumulators and subtracts the group's base
+          address from D. Telescoped (tight mode): one step pair at each group's start adds the
+          difference between its integers and the previous group's, so a point above the step of its
+          group and below the next one holds exactly its group's integers: 2 units per group.
+Stage III chunk by chunk, one digit of U (1 bit, or 2 in tight mode: steps at 1, 2 and 3 times 2^p) and
+          one bit of W per block (step pairs relu(X - T + 1) - relu(X - T), exact on integers); the U
+          digits are subtracted from D, so after chunk i,
           D = t - floor(t_i). A trapezoid on D in [0, 1] gates the chunk's label into y. Gate and add of
           chunk i run inside the digit blocks of chunk i + 1 (the residual writes are additive and every
           unit reads the stream before its block), so a chunk costs max(addr_bits, label_bits) blocks.
@@ -25,15 +29,15 @@ inside a group, not of the whole range; the trapezoid margins of 1/4 leave float
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import DataError
 from ..ir.layers import FFN, Unit
+from .grouping import UNITS_PER_BLOCK, GroupPlan, choose_for_bits, choose_for_depth, choose_group_size, plan_groups, stage2_blocks, step_bounds
 from .projection import Projection
 
-UNITS_PER_BLOCK = 12  # the width q of every FFN; Stage II packs 3 groups, Stage III needs 11 units
 FLOAT_SNAP = 3 << 51  # relu(x + 1.5 * 2^52) - 1.5 * 2^52 rounds x to an integer in float64, is x exactly
 
 
@@ -51,159 +55,10 @@ class Scratch:
     y: int
     i0: int | None = None  # indicator slots of the float-safe Stage II
     i1: int | None = None
-    stepped: bool = False  # Stage II by steps shared between neighbouring groups (the bits objective)
 
     @property
     def float_safe(self) -> bool:
         return self.i0 is not None
-
-    @property
-    def slots(self) -> tuple[int, ...]:
-        """The stepped Stage II borrows Stage III's scratch, which is 0 until Stage III."""
-        return (self.cw0, self.cw1, self.g, self.i0) if self.stepped else tuple(i for i in (self.i0, self.i1) if i is not None)
-
-
-@dataclass(frozen=True)
-class Group:
-    lo: int  # floor(t) of the first point
-    hi: int  # floor(t) of the last point + 1
-    addresses: int  # U: deltas of floors, addr_bits each, chunk 1 at the top (chunk 0's delta is 0)
-    labels: int  # W: stored labels, label_bits each, chunk 0 at the top
-
-
-@dataclass(frozen=True)
-class GroupPlan:
-    """Stage II's result: group size k, chunk widths, and the crafted integers of every group."""
-
-    k: int
-    addr_bits: int
-    label_bits: int
-    groups: tuple[Group, ...]
-
-
-def stage2_depth(groups: int, float_safe: bool) -> int:
-    return math.ceil(groups / 2) + 1 if float_safe else math.ceil(groups / 3)
-
-
-def stage_depth(groups: int, k: int, addr_bits: int, label_bits: int, float_safe: bool = False) -> int:
-    """Blocks of Stage I + II + III for this plan."""
-    return 1 + stage2_depth(groups, float_safe) + k * max(addr_bits, label_bits, 1) + 2
-
-
-def _bits(x: int) -> int:
-    return int(x).bit_length()
-
-
-def choose_group_size(
-    floors: list[int], label_bits: int, mode: str, bit_budget: int | None
-) -> tuple[int, int]:
-    """Pick k (points per group) and addr_bits for sorted floors.
-
-    tight: the k that minimises total depth, with addr_bits measured from the gaps inside groups.
-    paper: the paper's m = sqrt(N log N) groups, k = N/m (addr_bits is then set by the caller).
-    bit_budget: the largest k whose crafted integers fit in the budget, as in docs/construction.md#the-construction
-    """
-    n = len(floors)
-    if n <= 1:
-        return 1, 0
-    gap_bits = np.array([_bits(b - a) for a, b in zip(floors[:-1], floors[1:], strict=True)], dtype=np.int64)
-    if mode == "paper" and bit_budget is None:
-        m = max(1, math.ceil(math.sqrt(n * math.log2(n))))
-        k = math.ceil(n / m)
-        return k, int(gap_bits.max())
-
-    def addr_bits(k: int) -> int:
-        if k == 1:
-            return 0
-        inside = np.arange(1, n) % k != 0  # gap i sits between points i-1 and i
-        return int(gap_bits[inside].max()) if inside.any() else 0
-
-    best = None
-    k_max = n if bit_budget is None else max(1, n)
-    for k in range(1, k_max + 1):
-        a = addr_bits(k)
-        if bit_budget is not None and max(a * (k - 1), label_bits * k) > bit_budget and k > 1:
-            break
-        cost = stage_depth(math.ceil(n / k), k, a, label_bits, float_safe=bit_budget is not None)
-        if best is None or cost < best[0]:
-            best = (cost, k, a)
-        if bit_budget is None and k > 4 * math.isqrt(n) + 4:
-            break
-    return best[1], best[2]
-
-
-def group_starts(floors: list[int], k: int, addr_bits: int) -> list[int]:
-    """Where each group begins: after k points, or at a gap wider than addr_bits can hold (a gap between
-    groups costs no address bits, so cutting at the widest gaps narrows every group's fields)."""
-    starts, count = [], 0
-    for i in range(len(floors)):
-        if count == 0 or count == k or (floors[i] - floors[i - 1]).bit_length() > addr_bits:
-            starts.append(i)
-            count = 0
-        count += 1
-    return starts
-
-
-def _bits_estimate(n: int, segments: np.ndarray, k: int, a: int, lb: int, t_bits: int) -> int:
-    """Parameter bits of a stepped plan, roughly: each group's step (2 units), product and clear, every
-    point's address and label chunk, and Stage III's step pairs, whose constants grow to the width of the
-    crafted integers. Ranks candidates for `plan_bits`, which counts a built plan exactly."""
-    lengths, counts = np.unique(segments, return_counts=True)
-    groups = int((np.ceil(lengths / k).astype(np.int64) * counts).sum())
-    return groups * (3 * t_bits + 18) + n * (a + lb) + 2 * (a * (k - 1)) ** 2 + 2 * (lb * k) ** 2 + 60 * k
-
-
-def _step_bounds(plan: GroupPlan) -> list[int]:
-    """Where the stepped Stage II's steps sit: every group's start, and 1 above the last group's end."""
-    return [g.lo for g in plan.groups] + [plan.groups[-1].hi + 1]
-
-
-def plan_bits(plan: GroupPlan) -> int:
-    """Parameter bits of the stepped Stage II and of Stage III for this plan (Stage I and the gates, the
-    same for every plan of one line, left out)."""
-    bounds = _step_bounds(plan)
-    steps = sum(_bits(4 * b - 2) + _bits(4 * b - 1) + 8 for b in bounds)
-    products = sum(_bits(g.addresses) + _bits(g.labels) + _bits(g.lo) + 2 for g in plan.groups) + 2 * len(plan.groups)
-    k, a, lb = plan.k, plan.addr_bits, plan.label_bits
-    extraction = sum(4 * p + 4 + 2 * (a - p % a) for p in range(a * (k - 1))) + sum(4 * p + 4 for p in range(lb * k))
-    return steps + products + extraction
-
-
-def choose_for_bits(floors: list[int], stored: list[int], label_bits: int, t_bits: int, candidates: int = 8) -> GroupPlan:
-    """The stepped plan with the fewest parameter bits: groups of at most k, cut at gaps wider than
-    addr_bits; the best few (k, addr_bits) by `_bits_estimate` are built and counted exactly."""
-    n = len(floors)
-    if n <= 1:
-        return plan_groups(floors, stored, 1, 0, label_bits)
-    gap_bits = np.array([_bits(b - a) for a, b in zip(floors[:-1], floors[1:], strict=True)], dtype=np.int64)
-    ranked = []
-    for a in range(0, int(gap_bits.max()) + 1):
-        edges = np.r_[0, np.flatnonzero(gap_bits > a) + 1, n]  # segments between gaps too wide for a
-        segments = np.diff(edges)
-        for k in range(1, min(n, 4 * math.isqrt(n) + 4) + 1):
-            ranked.append((_bits_estimate(n, segments, k, a, label_bits, t_bits), k, a))
-    plans = [plan_groups(floors, stored, k, a, label_bits, group_starts(floors, k, a)) for _, k, a in sorted(ranked)[:candidates]]
-    return min(plans, key=lambda p: (plan_bits(p), p.k, p.addr_bits))
-
-
-def plan_groups(
-    floors: list[int], stored: list[int], k: int, addr_bits: int, label_bits: int, starts: list[int] | None = None
-) -> GroupPlan:
-    """Cut the sorted labelled points into groups (of k, or at `starts`, at most k each) and craft their
-    integers U and W; a short group's missing chunks are zero (delta 0, label 0: they add nothing)."""
-    starts = list(range(0, len(floors), k)) if starts is None else starts
-    groups = []
-    for s, e in zip(starts, [*starts[1:], len(floors)], strict=True):
-        fl, st = floors[s:e], stored[s:e]
-        u = 0
-        for i in range(1, k):
-            delta = fl[i] - fl[i - 1] if i < len(fl) else 0
-            u = (u << addr_bits) | delta
-        w = 0
-        for i in range(k):
-            w = (w << label_bits) | (st[i] if i < len(st) else 0)
-        groups.append(Group(lo=fl[0], hi=fl[-1] + 1, addresses=u, labels=w))
-    return GroupPlan(k=k, addr_bits=addr_bits, label_bits=label_bits, groups=tuple(groups))
 
 
 def _nz(*pairs: tuple[int, int]) -> tuple[tuple[int, int], ...]:
@@ -231,9 +86,9 @@ def _stepped_stage2(plan: GroupPlan, s: Scratch) -> list[FFN]:
     are formed only there. Step j lives in slot j mod 4: a block clears exactly the slots its own new steps
     refill (every unit reads the stream before the block's additive writes), and step 3b carries over. The
     slots are Stage III's scratch (cw0, cw1, g) and i0: all four are 0 again when Stage II ends."""
-    slots = s.slots
+    slots = (s.cw0, s.cw1, s.g, s.i0)
     per = len(slots) - 1
-    bounds = _step_bounds(plan)
+    bounds = step_bounds(plan)
     out = []
     n_batches = math.ceil(len(plan.groups) / per)
     for b in range(n_batches + 1):
@@ -254,6 +109,32 @@ def _stepped_stage2(plan: GroupPlan, s: Scratch) -> list[FFN]:
     return out
 
 
+def _telescoped_stage2(plan: GroupPlan, s: Scratch) -> list[FFN]:
+    """Stage II by shared steps writing differences: S_j (as in the stepped shape) at group j's start adds
+    group j's integers minus group j-1's, and at 1 above the last group subtracts the last group's. On the
+    data every point lies on an integer, so S_j is 1 at and above b_j and 0 below, and the sum telescopes to
+    the integers of the group whose start is the last one at or below t: 6 steps (12 units) per block."""
+    bounds = step_bounds(plan)
+    prev = (0, 0, 0)
+    units = []
+    for j, b in enumerate(bounds):
+        grp = plan.groups[j] if j < len(plan.groups) else None
+        cur = (grp.addresses, grp.labels, grp.lo) if grp else (0, 0, 0)
+        dU, dW, dlo = (c - p for c, p in zip(cur, prev, strict=True))
+        writes = _nz((s.U, dU), (s.W, dW), (s.D, -dlo))
+        units += [Unit(reads=((s.t, 4),), bias=-4 * b + 2, writes=writes),
+                  Unit(reads=((s.t, 4),), bias=-4 * b + 1, writes=tuple((c, -w) for c, w in writes))]
+        prev = cur
+    per = UNITS_PER_BLOCK
+    return [FFN(units=tuple(units[i : i + per])) for i in range(0, len(units), per)]
+
+
+def _digits(width: int, digit: int) -> list[int]:
+    """Digit widths of a chunk, top first: the odd bit first, then `digit` bits each."""
+    head = width % digit
+    return ([head] if head else []) + [digit] * (width // digit)
+
+
 def build_blocks(
     form: tuple[tuple[int, int], ...], plan: GroupPlan, scratch: Scratch, no_match: int, snap: int
 ) -> list[FFN]:
@@ -266,9 +147,11 @@ def build_blocks(
             shift=_nz((s.t, -snap), (s.D, -snap), (s.y, no_match)))
     )
     # Stage II: 3 groups per block (stepped too: steps, then products and clears), or 2 when float-safe
-    if s.stepped:
+    if plan.stage2 == "stepped":
         blocks.extend(_stepped_stage2(plan, s))
-    elif not s.float_safe:
+    elif plan.stage2 == "telescoped":
+        blocks.extend(_telescoped_stage2(plan, s))
+    elif plan.stage2 == "trapezoid":
         for b in range(0, len(plan.groups), 3):
             units = []
             for grp in plan.groups[b : b + 3]:
@@ -294,16 +177,19 @@ def build_blocks(
             blocks.append(FFN(units=tuple(units)))
     # Stage III
     k, ab, lb = plan.k, plan.addr_bits, plan.label_bits
-    B = max(ab, lb, 1)
+    B = plan.chunk_blocks
     stage3: list[list[Unit]] = [[] for _ in range(k * B + 2)]
     cw = (s.cw0, s.cw1)
     for i in range(k):
-        for j in range(ab if i > 0 else 0):
-            p = ab * (k - 1 - i) + (ab - 1 - j)
-            stage3[i * B + j] += [
-                Unit(reads=((s.U, 1),), bias=1 - (1 << p), writes=((s.U, -(1 << p)), (s.D, -(1 << (ab - 1 - j))))),
-                Unit(reads=((s.U, 1),), bias=-(1 << p), writes=((s.U, 1 << p), (s.D, 1 << (ab - 1 - j)))),
-            ]
+        low = ab  # local bit position below the digits placed so far
+        for j, width in enumerate(_digits(ab, plan.digit) if i > 0 else []):
+            low -= width
+            p = ab * (k - 1 - i) + low  # the digit's lowest bit in U
+            for c in range(1, 1 << width):  # [U >= c 2^p] for c = 1 .. 2^width - 1 sums to the digit
+                stage3[i * B + j] += [
+                    Unit(reads=((s.U, 1),), bias=1 - c * (1 << p), writes=((s.U, -(1 << p)), (s.D, -(1 << low)))),
+                    Unit(reads=((s.U, 1),), bias=-c * (1 << p), writes=((s.U, 1 << p), (s.D, 1 << low))),
+                ]
         for j in range(lb):
             p = lb * (k - 1 - i) + (lb - 1 - j)
             stage3[i * B + j] += [
@@ -334,6 +220,11 @@ class LineMemorizer:
     plan: GroupPlan
     blocks: tuple[FFN, ...]
     snap: int
+
+    @property
+    def stage2(self) -> int:
+        """How many of the blocks are Stage II."""
+        return stage2_blocks(len(self.plan.groups), self.plan.stage2)
 
 
 def memorize_on_line(
@@ -371,12 +262,13 @@ def memorize_on_line(
             raise BudgetError(f"{what}: bit budget {bit_budget} is too small: the projected range needs "
                               f"{(4 * t_max + 2).bit_length()} bits and the stored values {label_bits} bits")
     if objective == "bits":  # the stepped Stage II (slot i0 and Stage III's scratch), groups cut at wide gaps
-        scratch = replace(scratch, stepped=True)
         plan = choose_for_bits(fl, stored, label_bits, (4 * t_max + 2).bit_length())
+    elif mode == "tight" and bit_budget is None:  # telescoped Stage II, 2-bit address digits, cuts at wide gaps
+        plan = choose_for_depth(fl, stored, label_bits, digit=2)
     else:
         k, addr_bits = choose_group_size(fl, label_bits, mode, bit_budget)
         if mode == "paper" and bit_budget is None:
             addr_bits = max(addr_bits, paper_bits)
-        plan = plan_groups(fl, stored, k, addr_bits, label_bits)
+        plan = plan_groups(fl, stored, k, addr_bits, label_bits, stage2="float-safe" if bit_budget is not None else "trapezoid")
     snap = FLOAT_SNAP if float_snap and bit_budget is not None and t_max < 1 << 50 else 1 << (t_max.bit_length() + 1)
     return LineMemorizer(proj, plan, tuple(build_blocks(form, plan, scratch, no_match, snap)), snap)

@@ -97,12 +97,11 @@ def project(num: np.ndarray, den: int, seed: int, directions: int = 1, gap: int 
         raise ProjectionError("need a non-empty [V, d] array of points")
     rng = np.random.default_rng(seed)
     best: Projection | None = None
-    if num.shape[0] > 100_000:  # each extra direction costs a full exact pass; at this size one will do
-        directions = 1
     d = num.shape[1]
-    candidates = [rng.standard_normal(d) if d else np.zeros(0) for _ in range(directions)]
-    if directions > 1 and 1 < d <= AXIS_CANDIDATES_UP_TO:
-        candidates += [np.eye(d)[j] for j in range(d)]
+    axes = [np.eye(d)[j] for j in range(d)] if directions > 1 and 1 < d <= AXIS_CANDIDATES_UP_TO else []
+    if num.shape[0] > 100_000:  # each extra random direction costs a full exact pass; at this size one will do
+        directions = 1
+    candidates = [rng.standard_normal(d) if d else np.zeros(0) for _ in range(directions)] + axes
     for v in candidates:
         norm = float(np.linalg.norm(v)) or 1.0
         v = v / norm

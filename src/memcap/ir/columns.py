@@ -21,6 +21,13 @@ class Coded:
         return fit(self.values)[self.codes]
 
 
+def take(z, idx: np.ndarray):
+    """Columns idx of a coordinate, Coded ones staying Coded; None stays None."""
+    if z is None:
+        return None
+    return Coded(z.codes[idx], z.values) if isinstance(z, Coded) else z[idx]
+
+
 def dense(z):
     """A coordinate as a plain array (decoding a Coded one); None stays None."""
     return z.dense() if isinstance(z, Coded) else z

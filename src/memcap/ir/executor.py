@@ -5,7 +5,7 @@ times the attention's window length), so every FFN step is integer arithmetic, v
 int64 where a bound proves it cannot overflow, Python ints (object arrays) where it might. A coordinate
 that is still exactly zero is held as None and costs nothing.
 
-Five exact savings, none of which skips a weight of the model:
+Six exact savings, none of which skips a weight of the model:
 - blocks before the first attention are token-wise, so they run once per distinct input token and the
   result is gathered back to every position;
 - blocks after the last attention are token-wise too, so they run only at the positions that are read;
@@ -15,8 +15,11 @@ Five exact savings, none of which skips a weight of the model:
 - a block's writes are summed per (coordinate, |weight|) first, so the four ramps of a group's indicator,
   which write one big integer with weights +-A and cancel outside the group, form that big product only on
   the columns where their small signed sum is not zero (added there in place);
+- a run of blocks whose units each read one coordinate that the run never writes (the memorizer's group
+  indicators on t) is evaluated through the units' sorted breakpoints and prefix sums (`ramps`): one
+  search per column instead of one product per unit;
 - the output is compared as numerators (y * den == label * den), never divided.
-`run(..., fast=False)` turns the last two off: the plain path, kept as the reference that tests compare with.
+`run(..., fast=False)` turns the last three off: the plain path, kept as the reference that tests compare with.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import ramps
 from .columns import SAFE as _SAFE
-from .columns import Coded, absmax, coded_add, dense, encode
+from .columns import Coded, absmax, coded_add, dense, encode, take
 from .columns import fit as _fit
 from .layers import FFN, ExactModel, UniformAttention
 from .numbers import exact_dyadic
@@ -302,11 +306,19 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
         uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
     see("embed", -1, [], 1, uniq)
     stream, den = embed(model, uniq)
-    for i, block in enumerate(model.blocks[:first_att]):
+    fast = fast and hook is None  # an observer sees plain arrays
+    prefix = ramps.runs(model.blocks[:first_att], 0) if fast else {}
+    i = 0
+    while i < first_att:
+        if i in prefix:
+            stream = ramps.run_ramps(stream, list(model.blocks[i : prefix[i]]), den, len(uniq), _add)
+            i = prefix[i]
+            continue
         see("ffn", i, stream, den, uniq)
-        stream = run_ffn(stream, block.ffn, den, len(uniq))
+        stream = run_ffn(stream, model.blocks[i].ffn, den, len(uniq))
+        i += 1
     inverse = inverse.reshape(-1)
-    stream = [None if z is None else z[inverse] for z in stream]
+    stream = [take(dense(z), inverse) for z in stream]  # the mixing layers take plain columns
     size = batch * n
 
     for i, block in enumerate(model.blocks[first_att : last_att + 1], start=first_att):
@@ -323,13 +335,20 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
         stream = run_ffn(stream, block.ffn, den, size)
 
     cols = (np.arange(batch)[:, None] * n + positions[None, :]).reshape(-1)
-    stream = [None if z is None else z[cols] for z in stream]
+    stream = [take(z, cols) for z in stream]
     size = len(cols)
     start = max(last_att + 1, first_att)
-    fast = fast and hook is None  # an observer sees plain arrays
     tried: dict[int, int] = {}  # coordinate -> id of the column that did not encode (not tried again)
-    for i, block in enumerate(model.blocks[start:], start=start):
-        see("ffn", i, stream, den, rows)
+    merged = ramps.runs(model.blocks, start) if fast else {}
+    i = start
+    while i < len(model.blocks):
+        if i in merged:
+            stream = ramps.run_ramps(stream, list(model.blocks[i : merged[i]]), den, size, _add)
+            i = merged[i]
+            continue
+        block = model.blocks[i]
+        i += 1
+        see("ffn", i - 1, stream, den, rows)
         if fast:  # big integers that a unit reads and that repeat across examples: once per distinct value
             for c in {c for unit in block.ffn.units for c, _ in unit.reads}:
                 z = stream[c]
