@@ -169,3 +169,26 @@ def test_ffn_step_is_exact_across_the_int64_boundary(values, units):
         assert got[0][i] == v + (1 << 63)
         assert got[1][i] == s - sum(hs)
         assert got[2][i] == sum(w * h for (w, _), h in zip(units, hs, strict=True))
+
+
+@settings(max_examples=100, deadline=None)
+@given(hst.lists(hst.integers(2, 1 << 40), min_size=1, max_size=300), hst.integers(1, 12))
+def test_depth_plan_keeps_every_gap_inside_a_group_within_its_field(gaps, label_bits):
+    """Groups of at most k points, every gap inside a group fits addr_bits, the points in order, and the
+    chosen plan is no deeper than groups of exactly k with a field as wide as the widest gap."""
+    from memcap.construct.grouping import stage_depth
+
+    floors = np.cumsum([0, *gaps]).tolist()
+    stored = [1] * len(floors)
+    plan = choose_for_depth(floors, stored, label_bits, digit=2)
+    seen = []
+    for g in plan.groups:
+        inside = [f for f in floors if g.lo <= f < g.hi]
+        assert 1 <= len(inside) <= plan.k
+        assert all((b - a).bit_length() <= plan.addr_bits for a, b in zip(inside, inside[1:], strict=False))
+        seen += inside
+    assert seen == floors
+    widest = max(((b - a).bit_length() for a, b in zip(floors, floors[1:], strict=False)), default=0)
+    mine = stage_depth(len(plan.groups), plan.k, plan.addr_bits, label_bits, "telescoped", 2)
+    for k in {1, 2, 3, min(len(floors), 8)}:  # groups of exactly k with the widest gap's field are candidates
+        assert mine <= stage_depth(-(-len(floors) // k), k, widest if k > 1 else 0, label_bits, "telescoped", 2)

@@ -178,7 +178,7 @@ def test_explain_follows_an_example(tmp_path):
         assert runner.invoke(app, ["compile", str(tmp_path / "d.npz"), "-o", str(tmp_path / "m"), *opts]).exit_code == 0
         r = runner.invoke(app, ["explain", str(tmp_path / "m"), str(tmp_path / "d.npz"), "--example", "7", "--plot", str(tmp_path / "e.png")])
         assert r.exit_code == 0, r.output
-        assert "the label, exactly" in r.output and "group" in r.output and "chunk" in r.output
+        assert "the label, exactly" in r.output and "matched t" in r.output and "chunk" in r.output
         assert (tmp_path / "e.png").stat().st_size > 1000
 
 

@@ -142,6 +142,15 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
     safe = "i0" in model.coords
     per = 1 if safe else 4
     matched = None
+    plan = model.group_plan
+    if plan and plan.stage2 == "telescoped":
+        # one step pair per group start: t's group is the last step that t reached (the end step: none)
+        steps = [(b, u) for b in f2_blocks for u, unit in enumerate(model.blocks[b].ffn.units) if unit.reads == ((c(t_name), 4),)]
+        on = [j for j in range(len(steps) // 2) if rec.hidden[steps[2 * j][0]][steps[2 * j][1]]
+              - rec.hidden[steps[2 * j + 1][0]][steps[2 * j + 1][1]] != 0]
+        if on and on[-1] < plan.groups:
+            matched = (on[-1], steps[2 * on[-1]][0], 1)
+        adders = []
     for g in range(0, len(adders), per):
         # the group's trapezoid (or, float-safe, its product unit) nets 1 where t lies in the group, else 0
         net = sum((1 if dict(model.blocks[b].ffn.units[u].writes)[W] > 0 else -1) * rec.hidden[b][u]
@@ -149,7 +158,6 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
         if net != 0:
             matched = (g // per, adders[g][0], net)
             break
-    plan = model.group_plan
     groups, k = (plan.groups, plan.k) if plan else (len(adders) // per, None)
     if matched:
         gi, blk, net = matched

@@ -105,7 +105,8 @@ def memorize(points, labels, *, mode: str = "tight", bit_budget: int | None = No
     meta = {
         "mode": mode, "seed": seed, "bit_budget": bit_budget, "N": len(labelled), "V": len(x), "d": x.shape[1],
         "C": int(y.max()) + 1, "r": stats.r, "delta": stats.delta if math.isfinite(stats.delta) else None, "k": plan.k,
-        "groups": len(plan.groups), "addr_bits": plan.addr_bits, "label_bits": plan.label_bits, "snap": line.snap,
+        "groups": len(plan.groups), "addr_bits": plan.addr_bits, "label_bits": plan.label_bits, "stage2": plan.stage2, "digit": plan.digit,
+        "snap": line.snap,
         "stages": StageDepths.of(projection=1, groups=line.stage2, extraction=len(ffns) - 1 - line.stage2).as_dict(),
     }
     return ExactModel(

@@ -138,7 +138,7 @@ def assemble(f1, f2: LineMemorizer, coords: tuple[str, ...], setting: str, info:
         **({"objective": opts.objective} if opts.objective != "depth" else {}),
         "attention": opts.attention, **({"arch": opts.arch} if opts.arch != "transformer" else {}),
         **info, "r": f1.r, "delta": f1.delta, "F1": f1.meta,
-        "F2": GroupPlan(f2.plan.k, len(f2.plan.groups), f2.plan.addr_bits, f2.plan.label_bits).as_dict(),
+        "F2": GroupPlan(f2.plan.k, len(f2.plan.groups), f2.plan.addr_bits, f2.plan.label_bits, f2.plan.stage2, f2.plan.digit).as_dict(),
         "stages": StageDepths.of(phi=len(f1.blocks), **{_mixing_name(opts): len(mixing)}, F2=len(f2.blocks) - 1).as_dict(),
     }
     layer = dataclasses.replace(f1.layer, register=True) if opts.sparse else f1.layer

@@ -15,10 +15,10 @@ Stage II  groups of at most k consecutive labelled points (construct.grouping pl
           group and below the next one holds exactly its group's integers: 2 units per group.
 Stage III chunk by chunk, one digit of U (1 bit, or 2 in tight mode: steps at 1, 2 and 3 times 2^p) and
           one bit of W per block (step pairs relu(X - T + 1) - relu(X - T), exact on integers); the U
-          digits are subtracted from D, so after chunk i,
-          D = t - floor(t_i). A trapezoid on D in [0, 1] gates the chunk's label into y. Gate and add of
-          chunk i run inside the digit blocks of chunk i + 1 (the residual writes are additive and every
-          unit reads the stream before its block), so a chunk costs max(addr_bits, label_bits) blocks.
+          digits are subtracted from D, so after chunk i, D = t - floor(t_i). A trapezoid on D in [0, 1]
+          gates the chunk's label into y. Gate and add of chunk i run inside the digit blocks of chunk
+          i + 1 (the residual writes are additive and every unit reads the stream before its block), so a
+          chunk costs max(addr_bits / digit, label_bits) blocks.
 Float-safe variant (used with a bit budget, docs/construction.md#bit-budget): Stage II first writes each group's indicator
 to a coordinate (i0, i1) and multiplies the big integers by it one block later, so that no float64 product
 of a large ramp value and a large weight is ever formed; every other product is by a power of two.

@@ -165,9 +165,12 @@ class GroupPlan:
     groups: int
     addr_bits: int
     label_bits: int
+    stage2: str = "trapezoid"  # Stage II's shape: trapezoid, float-safe, stepped or telescoped
+    digit: int = 1  # address bits Stage III reads per block
 
-    def as_dict(self) -> dict[str, int]:
-        return {"k": self.k, "groups": self.groups, "addr_bits": self.addr_bits, "label_bits": self.label_bits}
+    def as_dict(self) -> dict[str, int | str]:
+        return {"k": self.k, "groups": self.groups, "addr_bits": self.addr_bits, "label_bits": self.label_bits,
+                "stage2": self.stage2, "digit": self.digit}
 
 
 @dataclass(frozen=True)
@@ -202,4 +205,7 @@ class ExactModel:
     def group_plan(self) -> GroupPlan | None:
         """F2's grouping (a Transformer), or the plain memorizer's own; None when the model records none."""
         d = self.meta.get("F2", self.meta)
-        return GroupPlan(*(int(d[k]) for k in ("k", "groups", "addr_bits", "label_bits"))) if "addr_bits" in d else None
+        if "addr_bits" not in d:
+            return None
+        return GroupPlan(*(int(d[k]) for k in ("k", "groups", "addr_bits", "label_bits")), str(d.get("stage2", "trapezoid")),
+                         int(d.get("digit", 1)))  # files written before the shape was recorded hold the paper's

@@ -44,11 +44,11 @@ def runs(blocks: tuple[Block, ...] | list[Block], start: int) -> dict[int, int]:
             written |= w
             units += len(b.ffn.units)
             j += 1
-        if units >= MIN_UNITS and j - i >= 1:
+        if units >= MIN_UNITS:
             out[i] = j
             i = j
-        else:
-            i = max(j, i + 1) if j > i and units >= MIN_UNITS else i + 1
+        else:  # too short to be worth it (or block i itself does not qualify): try from the next block
+            i += 1
     return out
 
 

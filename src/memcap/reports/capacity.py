@@ -19,7 +19,10 @@ MORRIS = ANCHORS["GPT-style, Morris et al. 2025"]
 
 
 def _label(s: dict) -> str:
-    return f"GPT {s['depth']} layer(s), d {s['width']}" if s["arch"] == "gpt" else f"paper {s['depth']} blocks, m {s['width']}"
+    if s["arch"] != "gpt":
+        return f"paper {s['depth']} blocks, m {s['width']}"
+    mlp = s.get("mlp") or 4
+    return f"GPT {s['depth']} layer(s), d {s['width']}" + (f", MLP {mlp} d" if mlp != 4 else "")
 
 
 def method(spec: CapacitySpec) -> str:
@@ -33,6 +36,7 @@ def method(spec: CapacitySpec) -> str:
             "of the best possible predictor (the data's empirical conditionals: sequences sharing a prefix cannot be told "
             "apart). Strict: the largest N whose every token that its prefix determines is recalled by argmax, its bits = "
             "log2 V per determined (prefix, token); it is a lower bound set by the grid of N (the next N tried had a miss). "
+            f"The GPT models are pre-LayerNorm, one head, feed-forward width {spec.mlp} times the model width. "
             "Parameters: every trainable float32 weight, embeddings included (the GPT models' output reuses the token "
             "embedding; the paper's model has its own output matrix).")
 
