@@ -150,14 +150,14 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
               - rec.hidden[steps[2 * j + 1][0]][steps[2 * j + 1][1]] != 0]
         if on and on[-1] < plan.groups:
             matched = (on[-1], steps[2 * on[-1]][0], 1)
-        adders = []
-    for g in range(0, len(adders), per):
-        # the group's trapezoid (or, float-safe, its product unit) nets 1 where t lies in the group, else 0
-        net = sum((1 if dict(model.blocks[b].ffn.units[u].writes)[W] > 0 else -1) * rec.hidden[b][u]
-                  for b, u in adders[g : g + per] if b in rec.hidden)
-        if net != 0:
-            matched = (g // per, adders[g][0], net)
-            break
+    else:
+        for g in range(0, len(adders), per):
+            # the group's trapezoid (or, float-safe, its product unit) nets 1 where t lies in the group, else 0
+            net = sum((1 if dict(model.blocks[b].ffn.units[u].writes)[W] > 0 else -1) * rec.hidden[b][u]
+                      for b, u in adders[g : g + per] if b in rec.hidden)
+            if net != 0:
+                matched = (g // per, adders[g][0], net)
+                break
     groups, k = (plan.groups, plan.k) if plan else (len(adders) // per, None)
     if matched:
         gi, blk, net = matched

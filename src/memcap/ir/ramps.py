@@ -72,17 +72,15 @@ def _prefix(units: list[Unit], c: int, den: int) -> tuple[list[int], list[int]]:
     return P, Q
 
 
-def _column(x: np.ndarray, pos: list[Unit], neg: list[Unit], ip: np.ndarray, ineg: np.ndarray, c: int, den: int):
-    """sum over the active units of w_c relu(a x + b den): Coded, int64 or object."""
+def _column(x: np.ndarray, pos: list[Unit], neg: list[Unit], cells: tuple[np.ndarray, list[int], list[int]], c: int, den: int):
+    """sum over the active units of w_c relu(a x + b den): Coded, int64 or object. `cells`: each column's
+    cell (code into the distinct (positive count, negative start) pairs) and those pairs."""
+    inv, a_i, b_i = cells
     Pp, Qp = _prefix(pos, c, den)
     Pn, Qn = _prefix(neg[::-1], c, den)  # negative ramps are active from index ineg on: sum the suffix
     Pn, Qn = Pn[::-1], Qn[::-1]
-    codes = ip * (len(neg) + 1) + ineg
-    uniq, inv = np.unique(codes, return_inverse=True)
-    a_i, b_i = (uniq // (len(neg) + 1)).tolist(), (uniq % (len(neg) + 1)).tolist()
     P = [Pp[i] + Pn[j] for i, j in zip(a_i, b_i, strict=True)]
     Q = np.array([Qp[i] + Qn[j] for i, j in zip(a_i, b_i, strict=True)], dtype=object)
-    inv = inv.reshape(-1)
     if any(P):
         val = x.astype(object) * np.array(P, dtype=object)[inv] + Q[inv]
         return val.astype(np.int64) if absmax(val) < SAFE else val
@@ -107,14 +105,15 @@ def run_ramps(stream: list, blocks: list[Block], den: int, size: int, add) -> li
         if isinstance(x, Coded):
             x = x.dense()
         # relu(a x + b den) > 0  <=>  x >= floor(-b den / a) + 1 (a > 0)  or  x <= ceil(b den / -a) - 1 (a < 0)
-        pos = sorted((u for u in units if u.reads[0][1] > 0), key=lambda u: (-u.bias * den) // u.reads[0][1])
-        neg = sorted((u for u in units if u.reads[0][1] < 0), key=lambda u: -((-u.bias * den) // -u.reads[0][1]))
-        tp = [(-u.bias * den) // u.reads[0][1] + 1 for u in pos]
-        tn = [-((-u.bias * den) // -u.reads[0][1]) - 1 for u in neg]
-        ip = _active_counts(tp, x, "right")  # units with threshold <= x
-        ineg = _active_counts(tn, x, "left")  # units with threshold < x are off; the rest are on
+        on_pos = sorted((((-u.bias * den) // u.reads[0][1] + 1, i), u) for i, u in enumerate(units) if u.reads[0][1] > 0)
+        on_neg = sorted(((-((-u.bias * den) // -u.reads[0][1]) - 1, i), u) for i, u in enumerate(units) if u.reads[0][1] < 0)
+        pos, neg = [u for _, u in on_pos], [u for _, u in on_neg]
+        ip = _active_counts([t for (t, _), _ in on_pos], x, "right")  # units with threshold <= x
+        ineg = _active_counts([t for (t, _), _ in on_neg], x, "left")  # units with threshold < x are off; the rest are on
+        uniq, inv = np.unique(ip * (len(neg) + 1) + ineg, return_inverse=True)  # the same cells for every output
+        cells = (inv.reshape(-1), (uniq // (len(neg) + 1)).tolist(), (uniq % (len(neg) + 1)).tolist())
         for out in sorted({cc for u in units for cc, _ in u.writes}):
-            new[out] = add(new[out], _column(x, pos, neg, ip, ineg, out, den))
+            new[out] = add(new[out], _column(x, pos, neg, cells, out, den))
     for b in blocks:
         for c, v in b.ffn.shift:
             new[c] = add(new[c], np.full(size, v * den, dtype=np.int64 if abs(v * den) < SAFE else object))
