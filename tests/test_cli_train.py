@@ -41,6 +41,16 @@ def test_fig3_command_writes_table_and_figure_beside_the_paper(tmp_path):
     assert r2.exit_code == 0 and (tmp_path / f"{name}.md").read_text() == md
 
 
+def test_fig3_on_the_bundled_help_text_at_the_papers_width(tmp_path):
+    r = runner.invoke(app, ["repro", "fig3", "--data", "topics", "--m", "2", "--N", "30,60", "--trials", "1", "--epochs", "300",
+                            "--max-blocks", "2", "--workers", "1", "--storage", str(tmp_path / "s.db"), "-o", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    (md_path,) = tmp_path.glob("fig3-topics-m2-*.md")
+    md = md_path.read_text()
+    assert '"kind": "topics"' in md and "pydoc_data.topics" in md and "| 30 |" in md
+    assert f"![{md_path.stem}]({md_path.stem}.png)" in r.output.replace("\n", "")  # printed as written, not as rich markup
+
+
 def test_worker_for_a_missing_experiment_names_what_is_there(tmp_path):
     r = runner.invoke(app, ["worker", "--storage", str(tmp_path / "s.db"), "--experiment", "nothing"])
     assert r.exit_code == 2 and "no such SQLite file" in r.output and not (tmp_path / "s.db").exists()
@@ -61,6 +71,12 @@ def test_curves_and_bits_per_param_commands(tmp_path):
     md = (tmp_path / "bits_per_param.md").read_text()
     assert "bits/param" in md and "Morris" in md and "seed 0" in md and (tmp_path / "bits_per_param.png").exists()
     assert "| error < 0.01 |" in md and "| exact |" in md  # both criteria, the strict one searched as its own sweep
+    r = runner.invoke(app, ["repro", "bits-per-param", "--arch", "paper", "--sizes", "1", "--max-N", "40", "--step", "10", "--trials", "1",
+                            "--epochs", "300", "--workers", "1", "--storage", str(tmp_path / "s.db"), "-o", str(tmp_path / "strict"),
+                            "--criteria", "exact"])
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "strict" / "bits_per_param.md").read_text()
+    assert "| exact |" in md and "| error < 0.01 |" not in md  # the strict sweep alone, read back from the same storage
 
 
 def test_compare_command_puts_built_beside_trained(tmp_path):

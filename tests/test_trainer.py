@@ -82,3 +82,17 @@ def test_digits_task_is_bundled_and_consistent():
     assert float(t.x.max()) == 1.0 and t.subset(600).N == 600
     with pytest.raises(Exception, match="1797 examples"):
         t.subset(5000)
+
+
+def test_topics_task_is_bundled_text_with_determined_labels():
+    t = tasks.topics()
+    assert (t.n, t.classes, t.d) == (8, 3, 0) and t.N >= 1700
+    windows = {tuple(row) for row in t.x.tolist()}
+    assert len(windows) == t.N  # a repeated window is dropped, so no two examples can disagree
+    assert set(t.y.tolist()) == {0, 1, 2}
+    for N in (600, 1700):  # ids by first appearance: the first N windows use exactly ids 0..V_N - 1
+        sub = t.subset(N)
+        assert set(sub.x.unique().tolist()) == set(range(sub.vocab))
+    again = tasks.topics()
+    assert torch.equal(again.x, t.x) and torch.equal(again.y, t.y) and again.fingerprint == t.fingerprint
+    assert not torch.equal(tasks.topics(seed=1).y, t.y)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .common import OutDir, Seed, Storage, Workers, err, fail, need_train_extra, progress_bar, repro_app
-from .common import console as out_console
+from .common import OutDir, Seed, Storage, Workers, err, fail, need_train_extra, progress_bar, repro_app, show
 
 
 @repro_app.command("capacity")
@@ -53,4 +52,4 @@ def capacity_cmd(
     rows = cs.table(st, spec)
     err.print(f"{len(rows)}/{n_runs} runs in the storage; this run {time.perf_counter() - t0:.0f} s"
               + (f"; models and data in {save}" if save else ""))
-    out_console.print(report.write(spec, rows, out).read_text(), markup=False, highlight=False)
+    show(report.write(spec, rows, out))

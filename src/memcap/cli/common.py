@@ -56,6 +56,11 @@ console = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
+def show(report: Path) -> None:
+    """Print a written Markdown report as it is: its [links] and ![images] are not rich markup."""
+    console.print(report.read_text(), markup=False, highlight=False)
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"memcap {__version__}")
@@ -113,8 +118,9 @@ Unit = _choices("Unit", "byte", "char")
 Arch = _choices("Arch", "paper", "standard")
 TrainedArch = _choices("TrainedArch", "paper", "standard", "gru", "lstm", "mlp")  # train.experiments.ARCHITECTURES
 ArchOrBoth = _choices("ArchOrBoth", "paper", "standard", "both")
+Criteria = _choices("Criteria", "both", "error", "exact")
 Target = _choices("Target", "transformer-lens", "torch")
-Fig3Data = _choices("Fig3Data", "digits", "digits3", "random")
+Fig3Data = _choices("Fig3Data", "digits", "digits3", "topics", "random")
 
 # options that every sweep command takes, written once
 STORAGE_HELP = "Optuna storage: an SQLite file path (default) or any SQLAlchemy URL, e.g. postgresql://user@host/db"

@@ -21,7 +21,7 @@ class Experiment:
     the largest dataset a fixed model memorizes ("max")."""
 
     name: str
-    spec: dict  # task: kind (digits|random), seed, N, n, d, C, signs; model: arch (paper|standard), m, q, blocks, width, layers, heads
+    spec: dict  # task: kind (digits|topics|random|file), seed, N, n, d, C, signs; model: arch, m, q, blocks, width, layers, heads
     axis: str
     points: tuple[int, ...]
     size: str
@@ -78,6 +78,8 @@ def _task(s: dict) -> tasks.Task:
 def _build_task(s: dict) -> tasks.Task:
     if s["kind"] == "digits":
         return tasks.digits(s.get("seed", 0), s.get("C", 10)).subset(s["N"])
+    if s["kind"] == "topics":
+        return tasks.topics(s.get("seed", 0), s.get("n", 8)).subset(s["N"])
     if s["kind"] == "random":
         return tasks.random_vectors(s["N"], s["n"], s["d"], s.get("C", 2), s.get("seed", 0), s.get("signs", False))
     if s["kind"] == "file":
@@ -88,4 +90,4 @@ def _build_task(s: dict) -> tasks.Task:
             raise ValueError(f"{s['path']} changed since the experiment was made (fingerprint {task.fingerprint}, "
                              f"expected {s['fingerprint']}); start a new experiment")
         return task.subset(s["N"])
-    raise ValueError(f"unknown task kind {s['kind']!r}: use digits, random or file")
+    raise ValueError(f"unknown task kind {s['kind']!r}: use digits, topics, random or file")

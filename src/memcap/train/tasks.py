@@ -117,6 +117,53 @@ def digits(seed: int = 0, classes: int = 10) -> Task:
     return Task(name, x, y, "ce", -1, classes)
 
 
+# The 79 help topics of CPython's bundled `pydoc_data.topics`, in three groups by what they document.
+TOPIC_GROUPS = {
+    "statements and execution": (
+        "assert", "assignment", "async", "augassign", "break", "class", "compound", "context-managers", "continue", "del",
+        "dynamic-features", "else", "exceptions", "execmodel", "for", "function", "global", "if", "import", "naming",
+        "nonlocal", "pass", "raise", "return", "try", "while", "with", "yield"),
+    "expressions": (
+        "atom-identifiers", "atom-literals", "attribute-references", "await", "binary", "bitwise", "booleans", "calls",
+        "comparisons", "conversions", "exprlists", "floating", "formatstrings", "identifiers", "imaginary", "in", "integers",
+        "lambda", "lists", "dict", "numbers", "operator-summary", "power", "shifting", "slicings", "strings", "subscriptions",
+        "unary"),
+    "data model and built-in types": (
+        "attribute-access", "bltin-code-objects", "bltin-ellipsis-object", "bltin-null-object", "bltin-type-objects",
+        "callable-types", "customization", "debugger", "id-classes", "numeric-types", "objects", "sequence-types",
+        "specialattrs", "specialnames", "string-methods", "truth", "types", "typesfunctions", "typesmapping",
+        "typesmethods", "typesmodules", "typesseq", "typesseq-mutable"),
+}
+
+
+def topics(seed: int = 0, n: int = 8) -> Task:
+    """Real text that ships with CPython (no download): the interpreter's help topics (`pydoc_data.topics`),
+    cut into consecutive windows of n words (identifiers and numbers, lower-cased), each labelled by its
+    topic's group (3 classes, as many as the paper's MultiNLI). A window that occurs more than once is
+    dropped everywhere, so every label is determined by its tokens. Shuffled with `seed`; token ids are
+    numbered by first appearance in that order, so the first N windows use a compact vocabulary and the
+    trained embedding has one row per word they contain. Topics not in the table (other Python versions)
+    are left out; the text itself differs between Python versions, which the task's fingerprint records."""
+    import re
+    from collections import Counter
+    from pydoc_data.topics import topics as text
+
+    windows, labels = [], []
+    for label, names in enumerate(TOPIC_GROUPS.values()):
+        for name in names:
+            words = re.findall(r"[a-z_][a-z_0-9]*|[0-9]+", text.get(name, "").lower())
+            for i in range(0, len(words) - n + 1, n):
+                windows.append(tuple(words[i:i + n]))
+                labels.append(label)
+    count = Counter(windows)
+    keep = [i for i, w in enumerate(windows) if count[w] == 1]
+    order = np.random.default_rng(seed).permutation(len(keep))
+    ids: dict[str, int] = {}
+    x = np.array([[ids.setdefault(w, len(ids)) for w in windows[keep[i]]] for i in order], dtype=np.int64)
+    y = np.array([labels[keep[i]] for i in order], dtype=np.int64)
+    return Task(f"pydoc-topics(n={n},seed={seed})", torch.from_numpy(x), torch.from_numpy(y), "ce", -1, len(TOPIC_GROUPS))
+
+
 def random_vectors(N: int, n: int, d: int, C: int = 2, seed: int = 0, signs: bool = False) -> Task:
     """Tokens Uniform[0,1)^d; labels uniform over C classes, or +-1 for MSE (`signs`, the paper's
     n-independence experiment)."""
