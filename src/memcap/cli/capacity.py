@@ -13,7 +13,7 @@ from .common import OutDir, Seed, Storage, Workers, err, fail, need_train_extra,
 
 @repro_app.command("capacity")
 def capacity_cmd(
-    quick: bool = typer.Option(False, "--quick", help="one small model family, fewer steps (10 minutes on 2 cores as last measured)"),
+    quick: bool = typer.Option(False, "--quick", help="one small model family, fewer steps (about 5 minutes on 2 cores)"),
     storage: Storage = "out/trained/sweeps.db",
     workers: Workers = 2,
     out: OutDir = Path("out/trained"),
