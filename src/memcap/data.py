@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import outputs
 from .errors import DataError
 from .errors import rows_text as _rows
 
@@ -182,11 +183,13 @@ def load(path: str | Path) -> Dataset:
     raise DataError(f"{path}: unknown format {path.suffix!r}; use .npz or .jsonl")
 
 
-def save(ds: Dataset, path: str | Path) -> Path:
-    path = Path(path)
+def save(ds: Dataset, path: str | Path, overwrite: bool = False) -> Path:
+    """Write `ds` as an .npz archive (through a temporary file beside `path`). An existing `path` is
+    refused with `OutputExists` unless `overwrite` is set and it is a dataset archive."""
     arrays = {"labels": ds.labels, ("tokens" if ds.kind == "ids" else "vectors"): ds.inputs}
-    np.savez_compressed(path, **arrays)
-    return path
+    with outputs.writing_file(path, "dataset", overwrite) as tmp, tmp.open("wb") as f:
+        np.savez_compressed(f, **arrays)  # a file object: np.savez would add .npz to a bare temporary name
+    return Path(path)
 
 
 def _random_labels(rng, token_ids: np.ndarray, C: int, setting: str) -> np.ndarray:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import outputs
 from .data import Dataset
 from .ir.columns import columns
 from .ir.executor import run, run_ffn, token_rows
@@ -44,7 +45,7 @@ class Trace:
         ax.set_title("stream at the read position over depth: sign(z) log2(1 + |z|)")
         fig.colorbar(im, ax=ax, label="sign(z) log2(1 + |z|)")
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        outputs.save_figure(fig, path, dpi=110)
         plt.close(fig)
         return Path(path)
 

@@ -10,6 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from .. import outputs
 from ..bounds import all_bounds, check_lower_bounds
 from ..errors import DataError
 from ..ir import fileformat
@@ -18,18 +19,21 @@ from .common import (
     AttentionKind,
     BuiltArch,
     CommaList,
+    Force,
     Mode,
     Objective,
     Setting,
     Target,
     app,
     check_fits,
+    claim,
     console,
     err,
     fail,
     ints,
     load_dataset,
     load_model,
+    results_dir,
     value,
 )
 
@@ -53,15 +57,17 @@ def _load_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def memorize_points(points: Path = typer.Argument(..., help="an .npz with `points` [V, d] and `labels` [V] (-1 = extra point)"),
                     output: Path = typer.Option(..., "-o", "--output", help="model directory to write"),
                     mode: Mode = typer.Option(Mode.tight, help="tight: measured constants; paper: the paper's group count"),
-                    bit_budget: int = typer.Option(None, min=2, help=BUDGET_HELP), seed: int = typer.Option(0, help="random seed")):
+                    bit_budget: int = typer.Option(None, min=2, help=BUDGET_HELP), seed: int = typer.Option(0, help="random seed"),
+                    force: Force = False):
     """Build the plain ReLU memorizer for a point set: every labelled point maps to its label, every extra point to -1."""
     from ..memorize import memorize
 
+    claim(output, "model", force)
     try:
         model = memorize(*_load_points(points), mode=mode.value, bit_budget=bit_budget, seed=seed)
     except DataError as e:
         fail(str(e))
-    fileformat.save(model, output)
+    fileformat.save(model, output, overwrite=force)
     st = model_stats(model)
     console.print(f"wrote {output}: depth {st.depth}, width {st.width}, params {st.params}, max bits {st.max_bits}")
 
@@ -107,10 +113,12 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
                 objective: Objective = typer.Option(Objective.depth, help="tight mode's plan: depth (fewest blocks) or bits "
                                                     "(fewest parameter bits: about 10x the information floor)"),
                 seed: int = typer.Option(0, help="random seed (same inputs and seed: the same model, bit for bit)"),
-                verify: bool = typer.Option(True, help="verify every example (and check float64) before writing")):
+                verify: bool = typer.Option(True, help="verify every example (and check float64) before writing"),
+                force: Force = False):
     """Compile DATA into a Transformer that memorizes it; verified exactly before it is written."""
     from ..pipeline import build
 
+    claim(output, "model", force)
     ds = load_dataset(data)
     try:
         built = build(ds, verify=verify, setting=value(setting), attention=attention.value, arch=arch.value,
@@ -127,7 +135,7 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
             fail(f"model does not memorize the data (first misses {list(res.misses)}); nothing written", 1)
         fc = built.float64
         console.print(f"float64: {'exact' if fc.exact else 'not exact'} ({fc.reason})")
-    fileformat.save(built.model, output)
+    fileformat.save(built.model, output, overwrite=force)
     _print_stats(built.model)
     console.print(f"wrote {output}")
 
@@ -135,7 +143,8 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
 @app.command("predict")
 def predict_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
                 data: Path = typer.Argument(..., help="sequences (.npz or .jsonl; labels are not needed but may be present)"),
-                output: Path = typer.Option(None, "-o", help="write the outputs: .npy, or .txt/.csv (one example a line)")):
+                output: Path = typer.Option(None, "-o", help="write the outputs: .npy, or .txt/.csv (one example a line)"),
+                force: Force = False):
     """Exact outputs of MODEL on DATA: [N] for next-token, [N, n] for seq2seq. -1 = no label (an extra point, or
     an example with a token id the model never saw)."""
     from ..verify import predict
@@ -144,6 +153,8 @@ def predict_cmd(model_path: Path = typer.Argument(..., help="a model directory")
     check_fits(model, ds, model_path, data)
     if output is not None and output.suffix not in (".npy", ".txt", ".csv"):
         fail(f"-o {output}: give a file ending in .npy, .txt or .csv")
+    if output is not None:
+        claim(output, "array" if output.suffix == ".npy" else "table", force)
     out = predict(model, ds.inputs)
     if output is None:
         for row in out.reshape(len(out), -1):
@@ -152,10 +163,12 @@ def predict_cmd(model_path: Path = typer.Argument(..., help="a model directory")
     if output.suffix == ".npy":
         if out.dtype == object:
             fail("some outputs are not integers (the model was not built for this data): write them with -o out.txt")
-        np.save(output, out, allow_pickle=False)
+        with outputs.writing_file(output, "array", force) as tmp, tmp.open("wb") as f:
+            np.save(f, out, allow_pickle=False)
     else:
         sep = "," if output.suffix == ".csv" else " "
-        output.write_text("".join(sep.join(str(v) for v in row) + "\n" for row in out.reshape(len(out), -1)))
+        outputs.write_text(output, "".join(sep.join(str(v) for v in row) + "\n" for row in out.reshape(len(out), -1)),
+                           "table", force)
     console.print(f"wrote {output}: shape {list(out.shape)}")
 
 
@@ -189,7 +202,8 @@ def inspect_cmd(model_path: Path = typer.Argument(..., help="a model directory")
 def explain_cmd(model_path: Path = typer.Argument(..., help="a model directory"), data: Path = typer.Argument(..., help="its dataset"),
                 example: int = typer.Option(0, "--example", min=0, help="which example to follow"),
                 position: int = typer.Option(None, "--position", min=0, help="seq2seq: which position to follow (default 0)"),
-                plot: Path = typer.Option(None, help="also draw the stream's coordinates over depth to this PNG")):
+                plot: Path = typer.Option(None, help="also draw the stream's coordinates over depth to this PNG"),
+                force: Force = False):
     """Follow one example through the construction: token values, sequence id, projected value, group, chunk, label."""
     from ..explain import explain
 
@@ -201,6 +215,8 @@ def explain_cmd(model_path: Path = typer.Argument(..., help="a model directory")
         fail(f"--position {position}: only a seq2seq model reads more than the last position, at 0..{ds.n - 1}")
     if plot is not None and plot.suffix != ".png":
         fail(f"--plot {plot}: give a file ending in .png")
+    if plot is not None:
+        claim(plot, "png", force)
     trace = explain(model, ds, example, position)
     for line in trace.lines:
         console.print(line, highlight=False)
@@ -213,7 +229,8 @@ def explain_cmd(model_path: Path = typer.Argument(..., help="a model directory")
 def export_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
                to: Target = typer.Option(Target.transformer_lens, "--to", help="transformer-lens: a TransformerBridge folder"),
                output: Path = typer.Option(..., "-o", help="folder to write"),
-               data: Path = typer.Option(None, help="dataset to check float64 exactness on (default: the verdict recorded at compile)")):
+               data: Path = typer.Option(None, help="dataset to check float64 exactness on (default: the verdict recorded at compile)"),
+               force: Force = False):
     """Write MODEL for another tool: TransformerLens 4 (config.json, model.safetensors, vocab.json)."""
     from ..nn.export import NotFloatExact
 
@@ -223,16 +240,17 @@ def export_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
     ds = load_dataset(data) if data else None
     if ds is not None:
         check_fits(model, ds, model_path, data)
+    claim(output, "lens" if to is Target.transformer_lens else "model", force)
     try:
         if to is Target.transformer_lens:
             from ..nn.export import save_transformer_lens
 
-            save_transformer_lens(model, output, ds.inputs if ds else None)
+            save_transformer_lens(model, output, ds.inputs if ds else None, overwrite=force)
         else:
             from ..nn.export import to_torch
 
             to_torch(model, ds.inputs if ds else None)
-            fileformat.save(model, output)
+            fileformat.save(model, output, overwrite=force)
     except NotFloatExact as e:
         fail(str(e))
     except ImportError as e:
@@ -271,6 +289,7 @@ def demo_cmd(N: int = typer.Option(2000, "--N", min=1, help="number of random se
     """The main job: generate data, compile it five ways, verify every example exactly, report."""
     from .demo import run_demo
 
+    results_dir(out, "demo", earlier=lambda folder: all(outputs.holds(p, "model") for p in folder.iterdir()))
     if not run_demo(N=N, n=n, seed=seed, out=out, console=console):
         raise typer.Exit(1)
 
@@ -333,6 +352,7 @@ def report_cmd(out: Path = typer.Option(Path("out/report"), "-o", help="folder f
     from ..reports.built import write_report
     from ..reports.sweep import default_sweep
 
+    results_dir(out, "report")
     rows = _run_sweep(default_sweep(quick), sweep_file or out / "sweep.jsonl")
     md = write_report(rows, out, trained)
     console.print(f"wrote {md} and {md.with_suffix('.html')}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .common import OutDir, Seed, Storage, Workers, err, fail, need_train_extra, progress_bar, repro_app, show
+from .common import OutDir, Seed, Storage, Workers, err, fail, need_train_extra, progress_bar, repro_app, results_dir, show
 
 
 @repro_app.command("capacity")
@@ -25,6 +25,9 @@ def capacity_cmd(
 ):
     """Capacity of GPT-style (and the paper's) models in bits per parameter, measured by code length."""
     need_train_extra()
+    if save is not None:
+        results_dir(save, "saved runs")
+    results_dir(out)
     from ..reports import capacity as report
     from ..train import capacity_sweep as cs
     from ..train import sweep

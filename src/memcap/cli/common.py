@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import enum
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 try:  # typer >= 0.24 carries its own copy of click, whose exceptions these are
@@ -21,6 +23,7 @@ from .. import __version__
 from .. import data as data_mod
 from ..errors import DataError
 from ..ir import fileformat
+from ..outputs import OutputExists, check, results_folder
 
 
 class OneLineErrors(TyperGroup):
@@ -40,6 +43,9 @@ class OneLineErrors(TyperGroup):
         except click.ClickException as e:
             err.print(f"[bold red]error:[/] {e.format_message()}", soft_wrap=True, highlight=False)
             sys.exit(e.exit_code)
+        except OutputExists as e:  # an output path taken, found after the command's own checks
+            err.print(f"[bold red]error:[/] {escape(e.advice('--force'))}", soft_wrap=True, highlight=False)
+            sys.exit(2)
         except typer.Abort:
             err.print("[bold red]error:[/] aborted", highlight=False)
             sys.exit(1)
@@ -76,6 +82,32 @@ def fail(msg: str, code: int = 2) -> None:
     """One `error:` line on stderr and exit `code` (2: the input or the command was wrong)."""
     err.print(f"[bold red]error:[/] {msg}", soft_wrap=True, highlight=False, markup=True)
     raise typer.Exit(code)
+
+
+def claim(path: Path, kind: str, force: bool) -> Path:
+    """Refuse an output path that is taken (one `error:` line) before any work is done; `force` lets a
+    memcap output of the same `kind` be replaced (see memcap.outputs)."""
+    try:
+        return check(path, kind, force)
+    except OutputExists as e:
+        fail(escape(e.advice("--force")))
+
+
+RESULT_SUFFIXES = {".md", ".html", ".png", ".svg", ".pdf", ".csv", ".db", ".npz", ".jsonl"}
+
+
+def _flat_results(folder: Path) -> bool:
+    """A results folder that an older memcap filled (before folders carried a marker): only its file types."""
+    return all(p.is_file() and (p.suffix in RESULT_SUFFIXES or p.name.startswith(".")) for p in folder.iterdir())
+
+
+def results_dir(path: Path, kind: str = "results", earlier: Callable[[Path], bool] = _flat_results) -> Path:
+    """The folder a command fills and a rerun resumes (tables, figures, storage): created and marked, or
+    reused; a folder that memcap did not fill is refused with one `error:` line."""
+    try:
+        return results_folder(path, kind, earlier=earlier)
+    except OutputExists as e:
+        fail(escape(e.advice("--force")))
 
 
 def load_dataset(path: Path) -> data_mod.Dataset:
@@ -121,6 +153,8 @@ ArchOrBoth = _choices("ArchOrBoth", "paper", "standard", "both")
 Criteria = _choices("Criteria", "both", "error", "exact")
 Target = _choices("Target", "transformer-lens", "torch")
 Fig3Data = _choices("Fig3Data", "digits", "digits3", "topics", "random")
+
+Force = Annotated[bool, typer.Option("--force", help="replace an existing output of the same kind (only one that memcap wrote)")]
 
 # options that every sweep command takes, written once
 STORAGE_HELP = "Optuna storage: an SQLite file path (default) or any SQLAlchemy URL, e.g. postgresql://user@host/db"

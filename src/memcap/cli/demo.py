@@ -40,7 +40,7 @@ def run_demo(N: int, n: int, seed: int, out: Path, console: Console) -> bool:
             fl = f"{fv.positions - fv.wrong}/{fv.positions}"
             all_ok &= fv.wrong == 0
         st = b.stats
-        fileformat.save(b.model, out / name.replace(" ", "-"))
+        fileformat.save(b.model, out / name.replace(" ", "-"), overwrite=True)  # the demo's own folder: a rerun replaces its models
         all_ok &= b.verification.ok
         table.add_row(name, f"{st.params:,}", f"{st.nonzero_params:,}", str(st.depth), str(st.width),
                       str(st.max_bits), f"{st.total_bits:,}", f"{b.compile_s:.2f}", f"{b.verify_s:.2f}", b.exact_text, fl)

@@ -18,6 +18,7 @@ from .common import (
     Criteria,
     Epochs,
     Fig3Data,
+    Force,
     MaxBlocks,
     OutDir,
     Seed,
@@ -26,6 +27,7 @@ from .common import (
     Trials,
     Workers,
     app,
+    claim,
     console,
     err,
     fail,
@@ -35,6 +37,7 @@ from .common import (
     need_train_extra,
     progress_bar,
     repro_app,
+    results_dir,
     show,
 )
 from .common import load_dataset as _load_dataset
@@ -59,6 +62,7 @@ def train_cmd(
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu, cuda or cuda:N"),
     checkpoint: Path = typer.Option(None, help="directory: saved every 100 epochs; an existing one of the same run resumes"),
     save: Path = typer.Option(None, "--save", help="directory to write the trained model (model.safetensors + config.json)"),
+    force: Force = False,
 ):
     """Train one model on a dataset until its training error is below the threshold."""
     from ..train import tasks
@@ -70,6 +74,8 @@ def train_cmd(
         fail(str(e))
     if arch is Arch.standard and width % heads:
         fail(f"--heads {heads} must divide --width {width}")
+    if save is not None:
+        claim(save, "trained", force)
     task = tasks.from_dataset(_load_dataset(data), name=data.name)
     sizes = {"blocks": blocks, "m": m, "q": q} if arch is Arch.paper else {"width": width, "layers": layers, "heads": heads}
     model_cfg = tasks.model_config({"arch": arch.value, **sizes}, task)
@@ -86,7 +92,7 @@ def train_cmd(
         except ValueError as e:
             fail(str(e))
     if save is not None:
-        save_trained(net, model_cfg, save)
+        save_trained(net, model_cfg, save, overwrite=force)
         err.print(f"wrote {save}")
     console.print_json(json.dumps(res.__dict__))
     raise typer.Exit(0 if res.memorized else 1)
@@ -136,6 +142,7 @@ def fig3_cmd(
 ):
     """Fig 3: minimum #blocks that memorizes N = 600..1700 examples."""
     need_train_extra()
+    results_dir(out)
     from ..reports import trained as report_trained
     from ..train.experiments import PAPER_FIG3, fig3
 
@@ -166,6 +173,7 @@ def nindep_cmd(
 ):
     """N = 500 random sequences, labels +-1, MSE: minimum #blocks as n grows (paper: 4 for every n)."""
     need_train_extra()
+    results_dir(out)
     import torch
 
     from ..reports import trained as report_trained
@@ -191,6 +199,7 @@ def curves_cmd(
 ):
     """Figs 1–2: loss and accuracy curves vs #blocks at a fixed N (digits)."""
     need_train_extra()
+    results_dir(out)
     from ..reports import trained as report_trained
     from ..train import tasks
     from ..train.experiments import curves
@@ -232,6 +241,7 @@ def bpp_cmd(
     """Bits per parameter on random labels: largest N memorized x log2 C / parameters, beside the anchors;
     memorized is training error < 1%, or every label exact, or (the default) each in its own column."""
     need_train_extra()
+    results_dir(out)
     from ..reports import trained as report_trained
     from ..train.experiments import bits_per_param, bpp_rows
 
@@ -264,6 +274,7 @@ def architectures_cmd(
 ):
     """Trained cost vs n: the smallest model of each architecture that memorizes the same N random sequences."""
     need_train_extra()
+    results_dir(out)
     import torch
 
     from ..reports import trained as report_trained
@@ -286,6 +297,8 @@ def worker_cmd(
 ):
     """Join a sweep: take trials from the shared storage until every search is done."""
     need_train_extra()
+    if save is not None:
+        results_dir(save, "saved runs")
     if "://" not in storage and not Path(storage).exists():
         fail(f"--storage {storage}: no such SQLite file; start the sweep first (it prints the worker command to run)")
     from ..train import capacity_sweep, sweep
@@ -367,6 +380,7 @@ def ablation_cmd(
 ):
     """One fixed task and model, one trainer setting changed per row: what matters for exact memorization."""
     need_train_extra()
+    results_dir(out)
     from ..reports import trained as report_trained
     from ..train.ablation import trainer_ablation
     from ..train.sweep import set_threads

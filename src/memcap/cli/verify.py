@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from .common import app, check_fits, check_labels, console, err, fail, load_dataset, load_model
+from ..outputs import write_text
+from .common import Force, app, check_fits, check_labels, claim, console, err, fail, load_dataset, load_model
 
 
 @app.command("verify")
@@ -16,17 +17,22 @@ def verify_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
                                          "for memcap verify-combine"),
                output: Path = typer.Option(None, "-o", help="with --shard: the part's JSON file (default: print it)"),
                dask: bool = typer.Option(False, help="spread the examples over a Dask LocalCluster (needs memcap[dask])"),
-               scheduler: str = typer.Option(None, help="spread them over the Dask scheduler at this address instead")):
+               scheduler: str = typer.Option(None, help="spread them over the Dask scheduler at this address instead"),
+               force: Force = False):
     """Run MODEL exactly on every example of DATA; exit 1 on any miss (exact, or float64 with --torch)."""
     from ..nn.export import NotFloatExact
     from ..verify import unseen_examples, verify_torch
     from ..verify import verify as verify_ds
 
+    if output is not None:
+        if shard is None:
+            fail("-o writes the part of a sharded verification: give it with --shard I/K")
+        claim(output, "part", force)
     model, ds = load_model(model_path), load_dataset(data)
     check_fits(model, ds, model_path, data)
     check_labels(model, ds, model_path, data)
     if shard is not None:
-        _verify_shard(model, ds, shard, output, torch or dask or scheduler is not None)
+        _verify_shard(model, ds, shard, output, torch or dask or scheduler is not None, force)
         return
     if dask or scheduler:
         from ..shards import verify_dask
@@ -57,7 +63,7 @@ def verify_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
         raise typer.Exit(1)
 
 
-def _verify_shard(model, ds, shard: str, output: Path | None, other: bool) -> None:
+def _verify_shard(model, ds, shard: str, output: Path | None, other: bool, force: bool) -> None:
     from ..shards import verify_shard
 
     if other:
@@ -71,7 +77,7 @@ def _verify_shard(model, ds, shard: str, output: Path | None, other: bool) -> No
     if output is None:
         print(text)
     else:
-        output.write_text(text + "\n")
+        write_text(output, text + "\n", "part", force)
         err.print(f"examples [{part.start}, {part.stop}) of {part.N}: {part.wrong} wrong; wrote {output}")
     raise typer.Exit(0 if part.wrong == 0 else 1)
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from .. import outputs
 from .dense import state_dict, torch_config
 from .layers import FFN, Block, ExactModel, InputLayer, UniformAttention, Unit
 
@@ -107,19 +108,21 @@ def from_json(doc: dict) -> ExactModel:
         raise ModelFileError(f"malformed model file: {type(e).__name__}: {e}") from None
 
 
-def save(model: ExactModel, path: str | Path) -> Path:
-    from safetensors.numpy import save_file
+def save(model: ExactModel, path: str | Path, overwrite: bool = False) -> Path:
+    """Write the model folder (built beside `path`, then moved into place). An existing `path` is refused
+    with `OutputExists` unless `overwrite` is set and it is a memcap model folder."""
+    from safetensors.numpy import save as safetensors_bytes
 
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
     doc = to_json(model)
     doc["sha256"] = _digest(doc)
-    (path / "model.json").write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n")
     # one metadata key: safetensors writes a map's keys in no fixed order, and the bytes must not vary
     info = {"format": f"{FORMAT} v{VERSION}", "config": torch_config(model), "float64": model.meta.get("float64"),
             "note": "exact weights in model.json; load with memcap.load_torch or MemTransformer(TransformerConfig(**config))"}
-    save_file(state_dict(model), str(path / "weights.safetensors"), metadata={"memcap": json.dumps(info, sort_keys=True)})
-    return path
+    with outputs.writing_folder(path, "model", overwrite) as tmp:
+        (tmp / "model.json").write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n")
+        weights = safetensors_bytes(state_dict(model), metadata={"memcap": json.dumps(info, sort_keys=True)})
+        (tmp / "weights.safetensors").write_bytes(weights)
+    return Path(path)
 
 
 def _digest(doc: dict) -> str:

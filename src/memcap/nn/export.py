@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import outputs
 from ..construct.memorizer import Scratch, memorize_on_line
 from ..construct.projection import project
 from ..ir import fileformat
@@ -228,15 +229,18 @@ def _load_strict(bridge, sd: dict[str, np.ndarray]) -> None:
             t.copy_(torch.from_numpy(sd[k]))
 
 
-def save_transformer_lens(model: ExactModel, out: str | Path, inputs: np.ndarray | None = None, force: bool = False) -> Path:
+def save_transformer_lens(model: ExactModel, out: str | Path, inputs: np.ndarray | None = None, force: bool = False,
+                          overwrite: bool = False) -> Path:
     """DIR/config.json (TransformerBridgeConfig kwargs), DIR/model.safetensors (float64 state dict),
-    DIR/vocab.json (raw token id as a string -> row; unseen ids go to row 0)."""
-    from safetensors.numpy import save_file
+    DIR/vocab.json (raw token id as a string -> row; unseen ids go to row 0). Built beside `out`, then moved
+    into place; an existing `out` is refused (`OutputExists`) unless `overwrite` is set and it is such an export."""
+    from safetensors.numpy import save as safetensors_bytes
 
+    outputs.check(out, "lens", overwrite)
     form = _checked_form(model, inputs, force)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(lens_config(form), sort_keys=True, indent=1) + "\n")
-    save_file(lens_state(form), str(out / "model.safetensors"), metadata={"memcap": "TransformerBridge native state dict, float64"})
-    (out / "vocab.json").write_text(json.dumps({str(v): j + 1 for j, v in enumerate(model.input.vocab)}, sort_keys=True) + "\n")
-    return out
+    with outputs.writing_folder(out, "lens", overwrite) as tmp:
+        (tmp / "config.json").write_text(json.dumps(lens_config(form), sort_keys=True, indent=1) + "\n")
+        (tmp / "model.safetensors").write_bytes(
+            safetensors_bytes(lens_state(form), metadata={"memcap": "TransformerBridge native state dict, float64"}))
+        (tmp / "vocab.json").write_text(json.dumps({str(v): j + 1 for j, v in enumerate(model.input.vocab)}, sort_keys=True) + "\n")
+    return Path(out)

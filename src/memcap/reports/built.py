@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .. import outputs
 from ..bounds import thm43_min_params  # noqa: E402
 from .fits import SERIES, checks, fit_slope, fits, series_rows, x_of  # noqa: E402
 from .tables import write_csv  # noqa: E402
@@ -27,7 +28,7 @@ def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend: i
     if legend is not None:  # beside the axes: log-log lines fill every corner of them
         ax.legend(fontsize=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    outputs.save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -289,10 +290,10 @@ def write_report(rows: list[dict], out: Path, trained: Path | None = None) -> Pa
     md += ["", "## Depth by stage", ""] + _figure(figs, "depth_by_stage.png")
     md += sections(everything, out) + trained_section(trained, out)
     text = "\n".join(md) + "\n"
-    (out / "report.md").write_text(text)
+    outputs.replace_text(out / "report.md", text)
     import markdown
 
     body = markdown.markdown(text, extensions=["tables"], output_format="html")
-    (out / "report.html").write_text(f"<!doctype html>\n<html><head><meta charset=utf-8><title>memcap report</title>\n"
+    outputs.replace_text(out / "report.html", f"<!doctype html>\n<html><head><meta charset=utf-8><title>memcap report</title>\n"
                                       f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
     return out / "report.md"

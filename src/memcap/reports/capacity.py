@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .. import outputs
 from ..train.capacity_sweep import CapacitySpec, run_name, slope, summary  # noqa: E402
 from ..train.experiments import ANCHORS  # noqa: E402
 from .tables import md_table, write_csv  # noqa: E402
@@ -61,7 +62,7 @@ def write(spec: CapacitySpec, rows: list[dict], out: Path) -> Path:
     ax.set_title(f"Memorized bits vs N (V = {spec.V}, S = {spec.S}); dotted: 3.6 bits/param", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "capacity_curves.png", dpi=120)
+    outputs.save_figure(fig, out / "capacity_curves.png", dpi=120)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -83,7 +84,7 @@ def write(spec: CapacitySpec, rows: list[dict], out: Path) -> Path:
     ax.set_title("Capacity vs parameters", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "capacity_vs_params.png", dpi=120)
+    outputs.save_figure(fig, out / "capacity_vs_params.png", dpi=120)
     plt.close(fig)
 
     body = [[_label(s), s["params"], f"{s['runs']}/{s['of']}", s["at_N"], s["capacity_bits"], s["bits_per_param"],
@@ -101,5 +102,5 @@ def write(spec: CapacitySpec, rows: list[dict], out: Path) -> Path:
                                          for r in rows]),
               "![memorized bits vs N](capacity_curves.png)", "", "![capacity vs parameters](capacity_vs_params.png)", ""]
     path = out / "capacity.md"
-    path.write_text("\n".join(lines))
+    outputs.replace_text(path, "\n".join(lines))
     return path

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import data
+from .. import data, outputs
 from ..bounds import check_lower_bounds
 from ..compile import compile
 from ..construct.memorizer import BudgetError
@@ -147,10 +147,9 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def sweep(configs: Iterable[dict], out: Path, progress: Callable[[int, int, dict], None] | None = None) -> list[dict]:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = outputs.resumable(out, "sweep")  # a file that is not a sweep is refused, not emptied
     rows = read_rows(out)
-    out.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))  # rewrite without a torn tail
+    outputs.replace_text(out, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))  # rewrite without a torn tail
     done = {config_key(r["config"]) for r in rows}
     todo = [c for c in configs if config_key(c) not in done]
     for i, cfg in enumerate(todo):

@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .. import outputs
 from ..train.ablation import BASELINE  # noqa: E402
 from ..train.experiment import Experiment  # noqa: E402
 from ..train.experiments import ANCHORS, Curve  # noqa: E402
@@ -67,7 +68,7 @@ def capacity(exp: Experiment, rows: list[dict], out: Path) -> Path:
     ax.set_title(f"Smallest model that memorizes\n{exp.name}", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / f"{exp.name}.png", dpi=120)
+    outputs.save_figure(fig, out / f"{exp.name}.png", dpi=120)
     plt.close(fig)
     lines = [f"# {exp.name}", "", _method(exp), "",
              f"| {exp.axis} | min #{exp.size} (memcap) | paper | params | lr | warm-up | epochs | trials run |", "|" + "---|" * 8]
@@ -80,7 +81,7 @@ def capacity(exp: Experiment, rows: list[dict], out: Path) -> Path:
     if exp.extra.get("comparison"):
         lines += [exp.extra["comparison"].format(m=exp.spec.get("m")), ""]
     path = out / f"{exp.name}.md"
-    path.write_text("\n".join(lines))
+    outputs.replace_text(path, "\n".join(lines))
     return path
 
 
@@ -105,14 +106,14 @@ def curves(items: list[Curve], N: int, task_name: str, out: Path, m: int) -> Pat
     axes[2].set_title(f"accuracy vs #blocks, N = {N}")
     fig.suptitle(f"{task_name}: the paper's model, m = {m}, q = 8 (Figs 1–2 protocol; best of 3 learning rates per size)")
     fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=120)
+    outputs.save_figure(fig, out / "curves.png", dpi=120)
     plt.close(fig)
     lines = [f"# Loss and accuracy vs #blocks, N = {N} ({task_name}, m = {m}, q = 8)", "",
              "| #blocks | params | best lr | final loss | final accuracy | memorized |", "|---|---|---|---|---|---|"]
     lines += [f"| {c.blocks} | {c.params} | {c.lr:g} | {c.loss[-1]:.4g} | {c.accuracy[-1]:.4f} | {c.memorized} |" for c in items]
     lines += ["", "![curves](curves.png)", ""]
     path = out / "curves.md"
-    path.write_text("\n".join(lines))
+    outputs.replace_text(path, "\n".join(lines))
     return path
 
 
@@ -134,7 +135,7 @@ def bits_per_param(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path
     ax.set_title("Memorized bits per parameter, random labels")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "bits_per_param.png", dpi=120)
+    outputs.save_figure(fig, out / "bits_per_param.png", dpi=120)
     plt.close(fig)
     lines = ["# Bits per parameter of trained models", "",
              "| arch | size | params | criterion | largest N | bits/param |", "|---|---|---|---|---|---|"]
@@ -152,7 +153,7 @@ def bits_per_param(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path
               f"on a grid of step {runs[0][0].candidates[0]}; a model that memorizes N fails at the next grid point.", "",
               "![bits per parameter](bits_per_param.png)", ""]
     path = out / "bits_per_param.md"
-    path.write_text("\n".join(lines))
+    outputs.replace_text(path, "\n".join(lines))
     return path
 
 
@@ -172,7 +173,7 @@ def architectures(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path:
            title=f"Trained: smallest model that memorizes N = {runs[0][0].spec['N']} random sequences" if runs else "")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "architectures.png", dpi=120)
+    outputs.save_figure(fig, out / "architectures.png", dpi=120)
     plt.close(fig)
     lines = ["# Trained cost against sequence length", "", *(f"- {exp.spec['arch']}: {_method(exp)}" for exp, _ in runs), "",
              "| arch | n | size knob | smallest size | params | trials |", "|---|---|---|---|---|---|"]
@@ -182,7 +183,7 @@ def architectures(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path:
         lines.append(f"| {t['arch']} | {t['n']} | {t['size']} | {got} | {t['params'] or '-'} | {t['trials']} |")
     lines += ["", "![trained cost vs n](architectures.png)", "", "Data: `architectures.csv`.", ""]
     path = out / "architectures.md"
-    path.write_text("\n".join(lines))
+    outputs.replace_text(path, "\n".join(lines))
     return path
 
 
@@ -200,5 +201,5 @@ def ablation(rows: list[dict], out: Path) -> Path:
               f"{r['weight_decay']:g} | {r['wrong']} | {'yes' if r['exact'] else 'no'} | {r['epochs']} | {r['seconds']:.1f} |" for r in rows]
     lines += ["", "Data: `ablation.csv`.", ""]
     path = out / "ablation.md"
-    path.write_text("\n".join(lines))
+    outputs.replace_text(path, "\n".join(lines))
     return path

@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .. import outputs
 from .fits import fit_slope, select  # noqa: E402
 from .tables import md_table, write_csv  # noqa: E402
 
@@ -27,7 +28,7 @@ def _slope(xs, ys) -> str:
 
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    outputs.save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 

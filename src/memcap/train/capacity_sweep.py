@@ -12,6 +12,7 @@ claimed under the experiment's lock with the search sweeps' claim, orphan and he
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import time
@@ -132,8 +133,9 @@ def measure(spec: CapacitySpec, model: Model, N: int, device: str = "auto", save
     bits = capacity.memorized_bits(net, tokens, spec.V)
     misses = capacity.argmax_misses(net, tokens)
     if save is not None:
-        folder = save_trained(net, cfg, Path(save) / run_name(model, N))
-        np.savez(folder / "data.npz", tokens=tokens.numpy(), V=spec.V)
+        data = io.BytesIO()
+        np.savez(data, tokens=tokens.numpy(), V=spec.V)
+        save_trained(net, cfg, Path(save) / run_name(model, N), overwrite=True, extra={"data.npz": data.getvalue()})
     return {"arch": model[0], "depth": model[1], "width": model[2], "mlp": spec.mlp if model[0] == "gpt" else None, "N": N, "params": res.params,
             "H_bits": round(N * spec.S * math.log2(spec.V), 1), "memorized_bits": round(bits, 1),
             "ceiling_bits": round(capacity.ceiling_bits(tokens, spec.V), 1),

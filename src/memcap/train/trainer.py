@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
+from .. import outputs
 from ..nn.model import CONFIGS, StandardConfig, TransformerConfig, build, trainable_params
 from .tasks import Task
 
@@ -124,7 +126,7 @@ def _save(ck: Checkpoint, net: nn.Module, opt: torch.optim.Optimizer, gen: torch
     tensors["rng"] = gen.get_state()
     tpath, jpath = _state_paths(ck.directory)
     ttmp, jtmp = tpath.with_name(tpath.name + ".tmp"), jpath.with_name(jpath.name + ".tmp")
-    save_file(tensors, str(ttmp))
+    ttmp.write_bytes(safetensors_bytes(tensors))  # written here, not by save_file: its files ignore the umask (0600)
     jtmp.write_text(json.dumps({"key": key, "epoch": epoch, "param_groups": osd["param_groups"]}))
     # the JSON (which names the epoch) is replaced last: a kill between the two renames leaves new tensors
     # with an old epoch, which the key check cannot see, so both are written before either is renamed
@@ -166,13 +168,18 @@ def _differences(old: str, new: str) -> str:
     return "; ".join(diff) or "same settings, other data"
 
 
-def save_trained(net: nn.Module, model_cfg, directory: Path) -> Path:
-    """A trained model as `model.safetensors` + `config.json` (the config dataclass's fields and its kind)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(directory / "model.safetensors"))
-    (directory / "config.json").write_text(json.dumps({"kind": type(model_cfg).__name__, **asdict(model_cfg)}, sort_keys=True, indent=1) + "\n")
-    return directory
+def save_trained(net: nn.Module, model_cfg, directory: Path, overwrite: bool = False,
+                 extra: dict[str, bytes] | None = None) -> Path:
+    """A trained model as `model.safetensors` + `config.json` (the config dataclass's fields and its kind),
+    plus the `extra` files (name -> bytes), built beside `directory` and moved into place. An existing
+    `directory` is refused (`OutputExists`) unless `overwrite` is set and it holds a trained model."""
+    weights = safetensors_bytes({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()})
+    with outputs.writing_folder(directory, "trained", overwrite) as tmp:
+        (tmp / "model.safetensors").write_bytes(weights)
+        (tmp / "config.json").write_text(json.dumps({"kind": type(model_cfg).__name__, **asdict(model_cfg)}, sort_keys=True, indent=1) + "\n")
+        for name, data in (extra or {}).items():
+            (tmp / name).write_bytes(data)
+    return Path(directory)
 
 
 def load_trained(directory: str | Path) -> nn.Module:
