@@ -8,7 +8,8 @@
     net = memcap.to_torch(model, ds.inputs)   # float64 PyTorch module, where float64 is exact
 
 The pieces: `compile` (the construction), `verify` (the exact executor on every example), `load`/`save`
-(model files), `memorize` (the plain ReLU memorizer on points), `to_torch`/`load_torch` and
+(model files; an existing output is replaced only with `overwrite=True`, and only by one of the same kind:
+`OutputExists` otherwise), `memorize` (the plain ReLU memorizer on points), `to_torch`/`load_torch` and
 `memcap.nn.export.to_transformer_lens` (the field's tools), `stats` (sizes in the paper's convention),
 `load_trained` (a model saved by `memcap train --save` or `memcap repro capacity --save`).
 """
@@ -27,6 +28,7 @@ from .ir.stats import model_stats as stats
 from .memorize import memorize
 from .nn import export
 from .nn.export import NotFloatExact, load_torch, to_torch
+from .outputs import OutputExists
 from .verify import verify
 
 
@@ -44,4 +46,4 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = ["compile", "verify", "load", "save", "Dataset", "load_dataset", "save_dataset", "memorize", "stats",
-           "to_torch", "load_torch", "load_trained", "export", "ExactModel", "DataError", "NotFloatExact", "__version__"]
+           "to_torch", "load_torch", "load_trained", "export", "ExactModel", "DataError", "NotFloatExact", "OutputExists", "__version__"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import outputs
+from . import outputs
 from .data import Dataset
 from .ir.columns import columns
 from .ir.executor import run, run_ffn, token_rows

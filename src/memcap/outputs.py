@@ -42,8 +42,8 @@ class OutputExists(FileExistsError):
         """The one-line message, naming the way to replace the output (`force`: 'overwrite=True' or '--force')."""
         if self.replaceable:
             return f"{self.path} already exists ({self.what}); pass {force} to replace it"
-        return (f"{self.path} already exists and is {self.what}, not a memcap {self.kind}; memcap replaces only its own "
-                f"outputs, even with {force}: choose another path")
+        return (f"{self.path} already exists and is {self.what}, not a memcap {self.kind}: choose another path "
+                "(memcap replaces only its own outputs)")
 
 
 def _entries(path: Path) -> set[str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import Dataset
+from .interrupts import quiet_worker, sigint_blocked
 from .ir.executor import ExactOutput, read_positions, run
 from .ir.layers import ExactModel
 
@@ -53,7 +54,9 @@ def _outputs(model: ExactModel, inputs: np.ndarray, read: str, batch: int, worke
     global _JOB
     _JOB = (model, inputs, read)
     try:
-        with mp.get_context("fork").Pool(min(workers, len(slices))) as pool:
+        with sigint_blocked():  # the workers ignore Ctrl-C; the pool's exit terminates them
+            pool = mp.get_context("fork").Pool(min(workers, len(slices)), initializer=quiet_worker)
+        with pool:
             for b, out in zip(slices, pool.imap(_run_slice, slices), strict=True):
                 yield b[0], out
     finally:

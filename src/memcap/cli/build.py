@@ -34,6 +34,7 @@ from .common import (
     load_dataset,
     load_model,
     results_dir,
+    resumes,
     value,
 )
 
@@ -311,6 +312,7 @@ def _describe(cfg: dict) -> str:
 def _run_sweep(configs, path: Path):
     from ..reports.sweep import sweep
 
+    resumes(path, "sweep")
     with _sweep_progress() as prog:
         task = prog.add_task("sweep", total=None)
 

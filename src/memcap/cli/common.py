@@ -22,8 +22,9 @@ except ImportError:  # pragma: no cover
 from .. import __version__
 from .. import data as data_mod
 from ..errors import DataError
+from ..interrupts import Interrupted, interruptible
 from ..ir import fileformat
-from ..outputs import OutputExists, check, results_folder
+from ..outputs import OutputExists, check, results_folder, resumable
 
 
 class OneLineErrors(TyperGroup):
@@ -32,7 +33,11 @@ class OneLineErrors(TyperGroup):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
-            code = super().main(args=args, prog_name=prog_name or "memcap", complete_var=complete_var, standalone_mode=False, **extra)
+            with interruptible():
+                code = super().main(args=args, prog_name=prog_name or "memcap", complete_var=complete_var, standalone_mode=False, **extra)
+        except Interrupted:  # Ctrl-C: workers were terminated and temporary files removed on the way out
+            err.print("[bold red]error:[/] interrupted", highlight=False)
+            sys.exit(130)
         except click.UsageError as e:
             if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:
                 console.print(e.ctx.get_help())
@@ -89,6 +94,14 @@ def claim(path: Path, kind: str, force: bool) -> Path:
     memcap output of the same `kind` be replaced (see memcap.outputs)."""
     try:
         return check(path, kind, force)
+    except OutputExists as e:
+        fail(escape(e.advice("--force")))
+
+
+def resumes(path: Path, kind: str) -> Path:
+    """A file that a rerun resumes: refused with one `error:` line when it exists and is not of `kind`."""
+    try:
+        return resumable(path, kind)
     except OutputExists as e:
         fail(escape(e.advice("--force")))
 

@@ -19,6 +19,7 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -29,6 +30,7 @@ import torch
 from optuna.storages import RDBStorage, fail_stale_trials
 from optuna.trial import TrialState
 
+from ..interrupts import exit_if_orphaned, run_quietly, sigint_ignored
 from .experiment import Experiment
 from .search import next_step
 from .storage import open_storage, sweep_lock
@@ -122,6 +124,7 @@ def heartbeat(storage: RDBStorage, trial_id: int) -> Callable[[int, float, float
     last = [0.0]
 
     def beat(epoch: int, loss: float, error: float) -> None:
+        exit_if_orphaned()
         now = time.monotonic()
         if now - last[0] >= storage.heartbeat_interval / 2:
             storage.record_heartbeat(trial_id)
@@ -265,9 +268,10 @@ def run_processes(target: Callable, args: tuple, workers: int, count: Callable[[
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")  # a fresh interpreter: no torch thread pools or open connections inherited
-    procs = [ctx.Process(target=target, args=args) for _ in range(workers)]
-    for p in procs:
-        p.start()
+    procs = [ctx.Process(target=run_quietly, args=(target, os.getpid(), *args)) for _ in range(workers)]
+    with sigint_ignored():  # Ctrl-C is the parent's to answer; the workers end when it terminates them or dies
+        for p in procs:
+            p.start()
     try:
         while any(p.is_alive() for p in procs):
             if on_poll:
