@@ -156,16 +156,36 @@ class MemTransformer(nn.Module):
     def forward(self, x: torch.Tensor, read: int | None = None) -> torch.Tensor:
         """x: ids [B, n] or vectors [B, n, d]; returns [B, n, out_dim], or [B, out_dim] at position `read`.
         Blocks after the last attention are token-wise, so with `read` only that position goes through them.
-        A register (sparse attention) enters as a zero column in front and is dropped from the output."""
+        A register (sparse attention) enters as a zero column in front and is dropped from the output.
+        A length other than the configured n is refused (ValueError): the construction, and any positions,
+        are defined for n tokens only. A built model (one with an id map) outputs -1 at every position of an
+        example holding an id it never saw, as memcap's exact `predict` does: the construction says nothing
+        about such an example."""
         cfg = self.cfg
-        n = x.shape[1]
+        n = x.shape[1] if x.dim() >= 2 else 0
+        if cfg.seq_len and (n != cfg.seq_len or x.dim() != (2 if cfg.vocab else 3)):
+            raise ValueError(f"this model takes sequences of length n = {cfg.seq_len} as "
+                             f"{'ids [B, n]' if cfg.vocab else 'vectors [B, n, d]'}; got shape {list(x.shape)}")
+        unseen = None
         if cfg.vocab:
-            z = self.embed(self.rows(x))
+            rows = self.rows(x)
+            z = self.embed(rows)
+            if cfg.id_map:
+                unseen = (rows == 0).any(dim=1)
         else:
             if cfg.positions:
                 pos = torch.arange(n, device=x.device, dtype=x.dtype)[None, :, None] * cfg.position_scale
                 x = torch.cat([x, pos.expand(x.shape[0], n, 1)], dim=2)
             z = self.embed(x)
+        out = self._stack(z, read)
+        if unseen is not None:  # the unseen row's output means nothing: no label, as in predict
+            out = out.masked_fill(unseen.view(-1, *(1,) * (out.dim() - 1)), -1.0)
+        return out
+
+    def _stack(self, z: torch.Tensor, read: int | None) -> torch.Tensor:
+        """The blocks and E_out on embedded tokens z [B, n, m]."""
+        cfg = self.cfg
+        n = z.shape[1]
         if cfg.register:
             z = torch.cat([torch.zeros_like(z[:, :1]), z], dim=1)
         split = max((*cfg.attention_at, *cfg.pool_at, *cfg.recur_at), default=-1) + 1
