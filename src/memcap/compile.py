@@ -46,7 +46,7 @@ def compile(ds: Dataset, options: CompileOptions | None = None, progress: Progre
     lap("contexts")
     tv = choose_values(ctx, len(toks), ds.kind == "vectors" and not opts.causal, opts.mode, opts.seed)
     lap("key tokens and values")
-    coords = coords_for(ds.kind, opts.float_safe, opts.sparse, opts.multiset, opts.slots)
+    coords = coords_for(ds.kind, opts.float_safe, opts.sparse, opts.multiset, opts.slots, hashed=opts.objective == "bits")
     f1 = token_layer(ds.d, ds.n, toks, tv, coords, opts, read_tokens=ctx.ctx_token)
     lap("F1")
     if opts.multiset:

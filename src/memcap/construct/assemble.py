@@ -20,8 +20,9 @@ import math
 import numpy as np
 
 from ..bounds import theorem_R
-from ..ir.layers import FFN, Block, ExactModel, GroupPlan, StageDepths, UniformAttention
+from ..ir.layers import FFN, Block, ExactModel, StageDepths, UniformAttention
 from .context import Contexts
+from .hashed import Coords, HashedMemorizer, memorize_hashed
 from .memorizer import LineMemorizer, Scratch, memorize_on_line
 from .options import CompileOptions
 from .projection import Projection, project
@@ -30,12 +31,14 @@ IDS_COORDS = ("phi", "F", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0
 VECTOR_COORDS = ("x", "F", "D1", "phi", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0", "i1")
 
 
-def coords_for(kind: str, float_safe: bool, sparse: bool = False, multiset: bool = False, slots: bool = False) -> tuple[str, ...]:
+def coords_for(kind: str, float_safe: bool, sparse: bool = False, multiset: bool = False, slots: bool = False,
+               hashed: bool = False) -> tuple[str, ...]:
     """Stream coordinates of a compiled model (the indicator slots only where float-safe; the register's
     gathered value `reg` only with sparse attention; the integer token id Fi where F2 reads a float-safe
-    current token vector). `slots`: the one slot i0 of the bits objective's stepped Stage II."""
+    current token vector). `slots`: the one slot i0 of the bits objective's stepped Stage II; `hashed`:
+    both slots (i1 is the hashed memorizer's scratch X)."""
     names = IDS_COORDS if kind == "ids" else VECTOR_COORDS
-    names = names if float_safe else names[:-1] if slots else names[:-2]
+    names = names if float_safe or hashed else names[:-1] if slots else names[:-2]
     if float_safe and kind == "vectors" and not multiset:  # an integer token id for F2 (see f1.token_layer)
         at = names.index("phi") + 1
         names = (*names[:at], "Fi", "T2", "D2", *names[at:])
@@ -81,15 +84,27 @@ def f2_projection(points: np.ndarray, den: int, seed: int, mode: str) -> Project
     return project(points, den, seed=seed + 1, directions=1 if mode == "paper" else 4)
 
 
+def hashed_memorizer(proj: Projection, form: tuple[tuple[int, int], ...], labels: np.ndarray, c: dict[str, int],
+                     seed: int) -> HashedMemorizer:
+    """The bits objective's F2 or rho~: a retrieval table on the line's exact values (the form times the
+    common denominator, so the keys are integers), y = the label on the data and anything elsewhere."""
+    form_int = tuple((coord, w * proj.den) for coord, w in form)
+    coords = Coords(t=c["t"], X=c["i1"], D=c["D"], regs=(c["U"], c["W"]), slots=(c["cw0"], c["g"], c["cw1"], c["i0"]), y=c["y"])
+    return memorize_hashed(proj.values, form_int, [int(y) for y in labels], coords, seed)
+
+
 def context_memorizer(ctx: Contexts, F_num: tuple[int, ...], den: int, window_ids: tuple[int, ...], n: int, d: int, r: float,
-                      delta: float, coords: tuple[str, ...], opts: CompileOptions) -> LineMemorizer:
-    """F2: the memorizer on the distinct contexts (F, n * sid), storing label + 1 (0 = no label)."""
+                      delta: float, coords: tuple[str, ...], opts: CompileOptions) -> LineMemorizer | HashedMemorizer:
+    """F2: the memorizer on the distinct contexts (F, n * sid), storing label + 1 (0 = no label); under the
+    bits objective, the hashed memorizer storing the label."""
     c = {name: i for i, name in enumerate(coords)}
     pts = context_points(ctx.ctx_token, ctx.ctx_window, list(F_num), den, window_ids)
     proj = f2_projection(pts, den, opts.seed, opts.mode)
     F = c.get("Fi", c["F"])  # float-safe token vectors: the integer id, which float64 computes exactly too
     # the recurrence's state is the sum of phi (n * the attention's mean): it needs no scale
     form = ((F, proj.direction[0]), (c["sid"], proj.direction[1] * (1 if opts.recurrent else ctx.scale)))
+    if opts.objective == "bits":
+        return hashed_memorizer(proj, form, ctx.ctx_label, c, opts.seed)
     return memorize_on_line(
         proj, form, np.arange(len(pts)), [int(y) + 1 for y in ctx.ctx_label],
         Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)), -1, opts.mode, opts.bit_budget,
@@ -97,19 +112,21 @@ def context_memorizer(ctx: Contexts, F_num: tuple[int, ...], den: int, window_id
 
 
 def multiset_memorizer(ctx: Contexts, den: int, window_ids: tuple[int, ...], n: int, d: int, r: float, delta: float,
-                       coords: tuple[str, ...], opts: CompileOptions) -> LineMemorizer:
+                       coords: tuple[str, ...], opts: CompileOptions) -> LineMemorizer | HashedMemorizer:
     """rho~ of Deep Sets: the memorizer on the pooled phi~ of each distinct multiset (its SID, distinct per
-    multiset), storing label + 1."""
+    multiset), storing label + 1 (the bits objective: the hashed memorizer, storing the label)."""
     c = {name: i for i, name in enumerate(coords)}
     pts = np.array([[window_ids[int(w)] * den] for w in ctx.ctx_window], dtype=object).reshape(-1, 1)
     proj = f2_projection(pts, den, opts.seed, opts.mode)
+    if opts.objective == "bits":
+        return hashed_memorizer(proj, ((c["phi"], proj.direction[0]),), ctx.ctx_label, c, opts.seed)
     return memorize_on_line(
         proj, ((c["phi"], proj.direction[0]),), np.arange(len(pts)), [int(y) + 1 for y in ctx.ctx_label],
         Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)), -1, opts.mode, opts.bit_budget,
         paper_f2_bits(len(ctx.ctx_label), n, d, r, delta), "rho~ (multisets)", objective=opts.objective)
 
 
-def _mixing(f2: LineMemorizer, c: dict[str, int], opts: CompileOptions) -> tuple[Block, ...]:
+def _mixing(f2: LineMemorizer | HashedMemorizer, c: dict[str, int], opts: CompileOptions) -> tuple[Block, ...]:
     """The blocks that move information between positions, ending with F2's first block."""
     if opts.multiset:
         return (Block(ffn=f2.blocks[0], pool=True),)
@@ -127,7 +144,7 @@ def _mixing_name(opts: CompileOptions) -> str:
     return "pool" if opts.multiset else "recurrence" if opts.recurrent else "attention"
 
 
-def assemble(f1, f2: LineMemorizer, coords: tuple[str, ...], setting: str, info: dict, opts: CompileOptions) -> ExactModel:
+def assemble(f1, f2: LineMemorizer | HashedMemorizer, coords: tuple[str, ...], setting: str, info: dict, opts: CompileOptions) -> ExactModel:
     """E_in, F1's blocks, the attention (sid <- mean phi) fused with F2's first block, F2, E_out = y.
     Deep Sets pools instead; sparse attention adds the register and a second attention layer."""
     c = {name: i for i, name in enumerate(coords)}
@@ -138,7 +155,7 @@ def assemble(f1, f2: LineMemorizer, coords: tuple[str, ...], setting: str, info:
         **({"objective": opts.objective} if opts.objective != "depth" else {}),
         "attention": opts.attention, **({"arch": opts.arch} if opts.arch != "transformer" else {}),
         **info, "r": f1.r, "delta": f1.delta, "F1": f1.meta,
-        "F2": GroupPlan(f2.plan.k, len(f2.plan.groups), f2.plan.addr_bits, f2.plan.label_bits, f2.plan.stage2, f2.plan.digit).as_dict(),
+        "F2": f2.plan_record(),
         "stages": StageDepths.of(phi=len(f1.blocks), **{_mixing_name(opts): len(mixing)}, F2=len(f2.blocks) - 1).as_dict(),
     }
     layer = dataclasses.replace(f1.layer, register=True) if opts.sparse else f1.layer

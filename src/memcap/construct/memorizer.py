@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..ir.layers import FFN, Unit
+from ..ir.layers import GroupPlan as IRGroupPlan
 from .grouping import UNITS_PER_BLOCK, GroupPlan, choose_for_bits, choose_for_depth, choose_group_size, plan_groups, stage2_blocks, step_bounds
 from .projection import Projection
 
@@ -220,6 +221,11 @@ class LineMemorizer:
     plan: GroupPlan
     blocks: tuple[FFN, ...]
     snap: int
+
+    def plan_record(self) -> dict:
+        """The plan as the model's meta records it."""
+        p = self.plan
+        return IRGroupPlan(p.k, len(p.groups), p.addr_bits, p.label_bits, p.stage2, p.digit).as_dict()
 
     @property
     def stage2(self) -> int:

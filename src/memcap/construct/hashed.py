@@ -1,0 +1,261 @@
+"""The hashed memorizer of the bits objective (docs/construction.md#the-bits-objective-a-retrieval-table): a
+retrieval table (construct.retrieval) read by exact-integer ReLU blocks. It stores the values, never the
+keys, so its output off the data is arbitrary: use it only where that is allowed (F2, rho~), never for the
+phi~ memorizer, which must give 0 to every other token.
+
+Per lookup i = 1, 2, 3 (all in the same few coordinates, one after another):
+  hash      X <- a_i S t, then long division: X mod (S 2^w) by step pairs at S 2^w 2^p (p = T-1 .. 0),
+            then the quotient D <- floor(X / 2^w) = h_i(t) by step pairs at 2^(w+p). Invariant: D = h_i(t).
+  Stage II  groups of G consecutive slots; step j at slot j G writes +[D >= jG] to slot j and -[D >= jG]
+            to slot j - 1, so slot g holds group g's indicator once both its steps have run; one unit per
+            group, relu(slot g), adds the group's registers (its G table values as base-C digits, split in
+            `parts` registers U, W) and clears the slot. D is shifted by a constant every block, so each
+            step's bias is 0, 1, -G or 1 - G instead of as wide as S. Invariant after it: U, W hold the
+            registers of t's group, every slot is 0.
+  mod G     D <- D mod G (step pairs at G 2^p): t's slot inside its group.
+  Stage III chunk c of the registers (top first) is read digit by digit, binary long division by
+            2^q C^p, into cw; a gate g = 2^r (relu(D - c) + relu(c - D)) is 0 only on chunk D, and
+            y += relu(cw - g) adds that chunk's value alone. Invariant after it: y gained T_i[h_i(t)],
+            U, W, cw, g and D are 0.
+Combine: y in [0, 3C - 3] -> y mod C = y - C [y >= C] - C [y >= 2C] (two step pairs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir.layers import FFN, Unit
+from .retrieval import Table, solve
+
+GROUP_CANDIDATES = (4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 320, 384, 512)
+
+
+@dataclass(frozen=True)
+class Coords:
+    """The stream coordinates the hashed memorizer uses (indices): t, X (hash scratch), D (slot index),
+    registers U, W, four slots (Stage II; cw0 and g are Stage III's digit and gate), y."""
+
+    t: int
+    X: int
+    D: int
+    regs: tuple[int, ...]
+    slots: tuple[int, int, int, int]
+    y: int
+
+    @property
+    def cw(self) -> int:
+        return self.slots[0]
+
+    @property
+    def g(self) -> int:
+        return self.slots[1]
+
+
+@dataclass(frozen=True)
+class HashedMemorizer:
+    """The built memorizer: its table, group size G, register parts, blocks and each stage's block count."""
+
+    table: Table
+    group: int
+    parts: int
+    digit_bits: int  # r: bits of one table value
+    key_bits: int  # T: the keys t are below 2^T
+    blocks: tuple[FFN, ...]
+    block_stage: tuple[str, ...]  # the stage of each block: line, hash, groups, mod, extraction, combine
+
+    def stage_bits(self) -> dict[str, int]:
+        """Measured parameter bits per stage (every nonzero weight, bias and shift: its bit length), the
+        product units' register writes counted apart as "table"."""
+        out: dict[str, int] = {}
+        for ffn, name in zip(self.blocks, self.block_stage, strict=True):
+            for u in ffn.units:  # a product unit reads its slot and clears it last
+                table = len(u.writes) > 1 and u.writes[-1] == (u.reads[0][0], -1) and len(u.reads) == 1
+                stored = u.writes[:-1] if table else ()
+                out["table"] = out.get("table", 0) + sum(_bits(w) for _, w in stored)
+                out[name] = (out.get(name, 0) + sum(_bits(w) for _, w in u.writes[len(stored):])
+                             + sum(_bits(w) for _, w in u.reads) + _bits(u.bias))
+            out[name] = out.get(name, 0) + sum(_bits(w) for _, w in ffn.shift)
+        return out
+
+    def plan_record(self) -> dict:
+        """The plan as the model's meta records it (GroupPlan's keys, and the table's)."""
+        return {"k": self.group, "groups": 3 * self.table.segment // self.group, "addr_bits": 0, "label_bits": self.digit_bits,
+                "stage2": "hashed", "digit": 1, "parts": self.parts, "segment": self.table.segment,
+                "modulus": self.table.modulus, "peel_attempts": self.table.attempt + 1}
+
+
+def _pair(read: int, thr: int, writes: tuple[tuple[int, int], ...]) -> list[Unit]:
+    """[Z >= thr] on integers as relu(Z - thr + 1) - relu(Z - thr), each write weight w times that step."""
+    return [Unit(reads=((read, 1),), bias=1 - thr, writes=writes),
+            Unit(reads=((read, 1),), bias=-thr, writes=tuple((c, -w) for c, w in writes))]
+
+
+def part_bounds(group: int, parts: int) -> list[int]:
+    """Chunk index where each register part starts, and G at the end."""
+    return [round(k * group / parts) for k in range(parts + 1)]
+
+
+def registers(values: np.ndarray, C: int, group: int, parts: int) -> list[list[int]]:
+    """Per group, its register parts: the part's table values as base-C digits, its first chunk on top."""
+    bounds = part_bounds(group, parts)
+    out = []
+    for j in range(len(values) // group):
+        chunk = values[j * group : (j + 1) * group]
+        regs = []
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            r = 0
+            for v in chunk[lo:hi]:
+                r = r * C + int(v)
+            regs.append(r)
+        out.append(regs)
+    return out
+
+
+def _hash_blocks(c: Coords, a: int, S: int, w: int, key_bits: int) -> tuple[list[list[Unit]], list[tuple[int, int]]]:
+    """Units of the long division X mod (S 2^w), then the quotient D = floor(X / 2^w); `shifts` of the
+    last block (Stage II's first read offset is applied by the caller). X = a S t < S 2^w 2^T on entry."""
+    M = S << w
+    blocks = [_pair(c.X, M << p, ((c.X, -(M << p)),)) for p in range(key_bits - 1, -1, -1)]
+    blocks += [_pair(c.X, 1 << (w + p), ((c.X, -(1 << (w + p))), (c.D, 1 << p))) for p in range((S - 1).bit_length() - 1, -1, -1)]
+    return blocks, []
+
+
+def _stage2_blocks(c: Coords, regs: list[list[int]], G: int) -> tuple[list[list[Unit]], list[list[tuple[int, int]]]]:
+    """Stage II's units and shifts per block. D enters as h - G; block b reads h - (2b + 1) G, so its steps
+    (at slots 2b + 1 and 2b + 2) sit at relative 0 and G; the last block's shift restores D = h."""
+    n = len(regs)
+    slot = lambda j: c.slots[j % len(c.slots)]  # noqa: E731
+    nblocks = (n - 1) // 2 + 2
+    units: list[list[Unit]] = [[] for _ in range(nblocks)]
+    shifts: list[list[tuple[int, int]]] = [[] for _ in range(nblocks)]
+    shifts[0].append((slot(0), 1))  # step 0 is 1 on every slot index: a constant
+    for b in range(nblocks):
+        for j in (2 * b + 1, 2 * b + 2):
+            if j < n:
+                rel = j * G - (2 * b + 1) * G
+                units[b] += _pair(c.D, rel, ((slot(j), 1), (slot(j - 1), -1)))
+        for g in (2 * b - 2, 2 * b - 1):
+            if 0 <= g < n:
+                writes = tuple((reg, v) for reg, v in zip(c.regs, regs[g], strict=False) if v)
+                units[b].append(Unit(reads=((slot(g), 1),), bias=0, writes=(*writes, (slot(g), -1))))
+        shifts[b].append((c.D, -2 * G if b < nblocks - 1 else (2 * b + 1) * G))
+    return units, shifts
+
+
+def _mod_blocks(c: Coords, G: int, groups: int) -> list[list[Unit]]:
+    return [_pair(c.D, G << p, ((c.D, -(G << p)),)) for p in range((groups - 1).bit_length() - 1, -1, -1)]
+
+
+def _stage3_blocks(c: Coords, G: int, parts: int, C: int, r: int) -> list[list[Unit]]:
+    """Chunk by chunk, r blocks each, then one block that adds the last chunk; chunk c's gate is set in
+    its second block (its first when r = 1) and read, with its digit, in the next chunk's first block."""
+    bounds = part_bounds(G, parts)
+    out: list[list[Unit]] = [[] for _ in range(G * r + 1)]
+    for k in range(parts):
+        reg = c.regs[k]
+        for ch in range(bounds[k], bounds[k + 1]):
+            p = bounds[k + 1] - 1 - ch
+            for i, q in enumerate(range(r - 1, -1, -1)):
+                thr = (1 << q) * C**p
+                out[ch * r + i] += _pair(reg, thr, ((reg, -thr), (c.cw, 1 << q)))
+            at = ch * r + min(1, r - 1)
+            if ch < G - 1:  # relu(D - c); at the last chunk it is 0 on every slot index
+                out[at].append(Unit(reads=((c.D, 1),), bias=-ch, writes=((c.g, 1 << r),)))
+            if ch > 0:  # relu(c - D); at the first chunk it is 0 on every slot index
+                out[at].append(Unit(reads=((c.D, -1),), bias=ch, writes=((c.g, 1 << r),)))
+            out[(ch + 1) * r] += [Unit(reads=((c.cw, 1), (c.g, -1)), bias=0, writes=((c.y, 1),)),
+                                  Unit(reads=((c.g, 1),), bias=0, writes=((c.g, -1),)),
+                                  Unit(reads=((c.cw, 1),), bias=0, writes=((c.cw, -1),))]
+    return out
+
+
+def _lookup(c: Coords, table: Table, i: int, G: int, parts: int, key_bits: int) -> list[tuple[str, list[Unit], list]]:
+    """One lookup's blocks as (stage, units, shifts), X = a_i S t already loaded; the last block is the
+    extraction's final add, which also clears D."""
+    S, C, r = table.segment, table.modulus, (table.modulus - 1).bit_length()
+    hashing, _ = _hash_blocks(c, table.multipliers[i], S, table.w, key_bits)
+    out = [("hash", u, []) for u in hashing]
+    units, shifts = _stage2_blocks(c, registers(table.values[i], C, G, parts), G)
+    if out:
+        out[-1][2].append((c.D, -G))
+    else:  # no hash blocks (a single key t = 0): Stage II's entry offset goes in front
+        out.append(("hash", [], [(c.D, -G)]))
+    units[0].append(Unit(reads=((c.X, 1),), bias=0, writes=((c.X, -1),)))  # the division's remainder, < 2^w
+    out += [("groups", u, sh) for u, sh in zip(units, shifts, strict=True)]
+    out += [("mod", u, []) for u in _mod_blocks(c, G, S // G)]
+    stage3 = _stage3_blocks(c, G, parts, C, r)
+    stage3[-1].append(Unit(reads=((c.D, 1),), bias=0, writes=((c.D, -1),)))
+    return out + [("extraction", u, []) for u in stage3]
+
+
+def build_blocks(c: Coords, form: tuple[tuple[int, int], ...], snap: int, table: Table, G: int, parts: int,
+                 key_bits: int) -> tuple[list[FFN], list[str]]:
+    """Stage I (t = form + snap >= 0 on the data, and X = a_1 S t), three lookups, the combine; with the
+    stage of every block."""
+    S, C = table.segment, table.modulus
+    if C == 1:  # one label: y = 0 everywhere, nothing to store
+        return [FFN(units=())], ["line"]
+    first = Unit(reads=form, bias=snap, writes=((c.t, 1), (c.X, table.multipliers[0] * S)))
+    seq: list[tuple[str, list[Unit], list]] = [("line", [first], [])]
+    for i in range(3):
+        if i:  # load X for the next lookup inside the previous one's last block
+            seq[-1][1].append(Unit(reads=((c.t, 1),), bias=0, writes=((c.X, table.multipliers[i] * S),)))
+        seq += _lookup(c, table, i, G, parts, key_bits)
+    seq.append(("combine", _pair(c.y, C, ((c.y, -C),)) + _pair(c.y, 2 * C, ((c.y, -C),)), []))
+    return [FFN(units=tuple(u), shift=tuple(sh)) for _, u, sh in seq], [name for name, _, _ in seq]
+
+
+def _bits(x: int) -> int:
+    return abs(int(x)).bit_length()
+
+
+def estimate_bits(n_keys: int, C: int, G: int, parts: int, key_bits: int) -> dict[str, int]:
+    """The cost model: parameter bits per stage for n_keys keys below 2^key_bits, counted unit by unit
+    as `build_blocks` writes them, except the table, taken as log2 C bits per stored digit (its top digit
+    is uniform in [0, C), so a register's bit length is about its digits times log2 C)."""
+    from .retrieval import hash_width, segment_size
+
+    S = segment_size(n_keys, G)
+    w, r, n = hash_width(S, key_bits), (C - 1).bit_length(), S // G
+    M = S << w
+    pair = lambda thr, *ws: 2 * (1 + _bits(thr) + sum(_bits(x) for x in ws)) - (1 if thr == 0 else 0)  # noqa: E731
+    hashing = (1 + _bits(M >> w) + _bits((1 << w) - 1) + 2 + sum(pair(M << p, M << p) for p in range(key_bits))
+               + sum(pair(1 << (w + p), 1 << (w + p), 1 << p) for p in range((S - 1).bit_length())))
+    steps = (n - 1) // 2 * (pair(0, 1, 1) + pair(G, 1, 1)) + (n - 1) % 2 * pair(0, 1, 1)
+    groups = steps + n * (2 + parts) + ((n - 1) // 2 + 2) * _bits(2 * G) + 1
+    table = round(S * math.log2(C)) if C > 1 else 0
+    mod = sum(pair(G << p, G << p) for p in range((n - 1).bit_length()))
+    bounds = part_bounds(G, parts)
+    extraction = sum(pair((1 << q) * C ** (bounds[k + 1] - 1 - ch), (1 << q) * C ** (bounds[k + 1] - 1 - ch), 1 << q)
+                     for k in range(parts) for ch in range(bounds[k], bounds[k + 1]) for q in range(r))
+    extraction += sum(2 + _bits(ch) + r + 1 for ch in range(G)) * 2 + 8 * G + 2
+    per_lookup = {"hash": hashing, "groups": groups, "table": table, "mod": mod, "extraction": extraction}
+    return {**{k: 3 * v for k, v in per_lookup.items()}, "line+combine": 2 * (2 * 2 + _bits(C) + _bits(2 * C)) + 8}
+
+
+def choose_plan(n_keys: int, C: int, key_bits: int) -> tuple[int, int]:
+    """(G, parts) of the fewest estimated bits."""
+    if C == 1:
+        return 1, 1
+    cands = [(sum(estimate_bits(n_keys, C, G, p, key_bits).values()), G, p) for G in GROUP_CANDIDATES for p in (1, 2) if p <= G]
+    _, G, parts = min(cands)
+    return G, parts
+
+
+def memorize_hashed(values: np.ndarray, form: tuple[tuple[int, int], ...], targets: list[int], c: Coords, seed: int,
+                    group: int | None = None, parts: int | None = None) -> HashedMemorizer:
+    """The hashed memorizer for points whose line values (exact ints, distinct) are `values` = form on the
+    data, with targets >= 0 (y = target on each point; anything elsewhere)."""
+    vals = np.asarray(values, dtype=object)
+    snap = -min(vals)
+    keys = np.array([int(v) + snap for v in vals], dtype=object)
+    key_bits = int(max(keys)).bit_length()
+    C = max(targets) + 1
+    G0, p0 = choose_plan(len(keys), C, key_bits)
+    G, parts = group or G0, parts or p0
+    table = solve(keys, np.array(targets, dtype=np.int64), C, G, seed)
+    blocks, names = build_blocks(c, form, snap, table, G, parts, key_bits)
+    return HashedMemorizer(table, G, parts, (C - 1).bit_length(), key_bits, tuple(blocks), tuple(names))
