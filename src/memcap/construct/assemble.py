@@ -26,6 +26,7 @@ from .hashed import Coords, HashedMemorizer, memorize_hashed
 from .memorizer import LineMemorizer, Scratch, memorize_on_line
 from .options import CompileOptions
 from .projection import Projection, project
+from .roles import RoleRecord
 
 IDS_COORDS = ("phi", "F", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0", "i1")
 VECTOR_COORDS = ("x", "F", "D1", "phi", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0", "i1")
@@ -157,6 +158,8 @@ def assemble(f1, f2: LineMemorizer | HashedMemorizer, coords: tuple[str, ...], s
         **info, "r": f1.r, "delta": f1.delta, "F1": f1.meta,
         "F2": f2.plan_record(),
         "stages": StageDepths.of(phi=len(f1.blocks), **{_mixing_name(opts): len(mixing)}, F2=len(f2.blocks) - 1).as_dict(),
+        "roles": RoleRecord.of("F2", len(f1.blocks) + len(mixing) - 1, f2.plan.stage2, f2.plan.k, f2.tags,
+                               [g.lo for g in f2.plan.groups], [g.hi for g in f2.plan.groups]).as_dict(),
     }
     layer = dataclasses.replace(f1.layer, register=True) if opts.sparse else f1.layer
     return ExactModel(coords=coords, input=layer, blocks=blocks, output=c["y"],

@@ -77,7 +77,7 @@ def _trapezoid(reads_weight: tuple[tuple[int, int], ...], lo: int, hi: int, extr
     ]
 
 
-def _stepped_stage2(plan: GroupPlan, s: Scratch) -> list[FFN]:
+def _stepped_stage2(plan: GroupPlan, s: Scratch, tags: list) -> list[FFN]:
     """Stage II by shared steps. S_j = relu(4t - 4b_j + 2) - relu(4t - 4b_j + 1) is 0 up to b_j - 1/2 and 1
     from b_j - 1/4, at every group's start b_g = lo_g and after the last group (b_G = hi + 1); group g's
     indicator is S_g - S_(g+1), since the next group starts at least 1 above hi_g. One block writes 3 steps
@@ -93,24 +93,28 @@ def _stepped_stage2(plan: GroupPlan, s: Scratch) -> list[FFN]:
     out = []
     n_batches = math.ceil(len(plan.groups) / per)
     for b in range(n_batches + 1):
-        units = []
+        units, tag = [], []
         for j in range(0 if b == 0 else per * b + 1, min(per * b + per + 1, len(bounds))):  # block 0: the first start too
             units += [Unit(reads=((s.t, 4),), bias=-4 * bounds[j] + 2, writes=((slots[j % len(slots)], 1),)),
                       Unit(reads=((s.t, 4),), bias=-4 * bounds[j] + 1, writes=((slots[j % len(slots)], -1),))]
+            tag += [("step", j, -1)] * 2
         if b > 0:
             done = range(per * (b - 1), min(per * b, len(plan.groups)))
             for g in done:
                 grp, lo_slot, hi_slot = plan.groups[g], slots[g % len(slots)], slots[(g + 1) % len(slots)]
                 units.append(Unit(reads=((lo_slot, 1), (hi_slot, -1)), bias=0,
                                   writes=_nz((s.U, grp.addresses), (s.W, grp.labels), (s.D, -grp.lo))))
+                tag.append(("product", g, -1))
             last = b == n_batches
             for j in (*done, len(plan.groups)) if last else done:  # the last block clears the end step too
                 units.append(Unit(reads=((slots[j % len(slots)], 1),), bias=0, writes=((slots[j % len(slots)], -1),)))
+                tag.append(("clear", j, -1))
         out.append(FFN(units=tuple(units)))
+        tags.append(tag)
     return out
 
 
-def _telescoped_stage2(plan: GroupPlan, s: Scratch) -> list[FFN]:
+def _telescoped_stage2(plan: GroupPlan, s: Scratch, tags: list) -> list[FFN]:
     """Stage II by shared steps writing differences: S_j (as in the stepped shape) at group j's start adds
     group j's integers minus group j-1's, and at 1 above the last group subtracts the last group's. On the
     data every point lies on an integer, so S_j is 1 at and above b_j and 0 below, and the sum telescopes to
@@ -127,6 +131,7 @@ def _telescoped_stage2(plan: GroupPlan, s: Scratch) -> list[FFN]:
                   Unit(reads=((s.t, 4),), bias=-4 * b + 1, writes=tuple((c, -w) for c, w in writes))]
         prev = cur
     per = UNITS_PER_BLOCK
+    tags.extend([("step", j // 2, -1) for j in range(i, min(i + per, len(units)))] for i in range(0, len(units), per))
     return [FFN(units=tuple(units[i : i + per])) for i in range(0, len(units), per)]
 
 
@@ -136,23 +141,14 @@ def _digits(width: int, digit: int) -> list[int]:
     return ([head] if head else []) + [digit] * (width // digit)
 
 
-def build_blocks(
-    form: tuple[tuple[int, int], ...], plan: GroupPlan, scratch: Scratch, no_match: int, snap: int
-) -> list[FFN]:
-    """Stages I-III as FFN layers. `form`: t = sum(w * Z[c]); `snap` = M with t + M >= 0 on the data."""
-    s = scratch
-    blocks: list[FFN] = []
-    # Stage I: t and D; y starts at the no-match value
-    blocks.append(
-        FFN(units=(Unit(reads=form, bias=snap, writes=((s.t, 1), (s.D, 1))),),
-            shift=_nz((s.t, -snap), (s.D, -snap), (s.y, no_match)))
-    )
-    # Stage II: 3 groups per block (stepped too: steps, then products and clears), or 2 when float-safe
+def _stage2(plan: GroupPlan, s: Scratch, tags: list) -> list[FFN]:
+    """Stage II's blocks of the plan's shape; `tags` gets, per block, each unit's (role, group, chunk)."""
     if plan.stage2 == "stepped":
-        blocks.extend(_stepped_stage2(plan, s))
-    elif plan.stage2 == "telescoped":
-        blocks.extend(_telescoped_stage2(plan, s))
-    elif plan.stage2 == "trapezoid":
+        return _stepped_stage2(plan, s, tags)
+    if plan.stage2 == "telescoped":
+        return _telescoped_stage2(plan, s, tags)
+    out = []
+    if plan.stage2 == "trapezoid":
         for b in range(0, len(plan.groups), 3):
             units = []
             for grp in plan.groups[b : b + 3]:
@@ -160,26 +156,35 @@ def build_blocks(
                     units.append(Unit(reads=reads, bias=bias,
                                       writes=_nz((s.U, sign * grp.addresses), (s.W, sign * grp.labels),
                                                  (s.D, -sign * grp.lo))))
-            blocks.append(FFN(units=tuple(units)))
-    else:
-        slots = (s.i0, s.i1)
-        batches = [plan.groups[b : b + 2] for b in range(0, len(plan.groups), 2)]
-        for b in range(len(batches) + 1):
-            units = []
-            if b < len(batches):
-                for slot, grp in zip(slots, batches[b], strict=False):
-                    for reads, bias, sign in _trapezoid(((s.t, 4),), grp.lo, grp.hi):
-                        units.append(Unit(reads=reads, bias=bias, writes=((slot, sign),)))
-            if b > 0:
-                for slot, grp in zip(slots, batches[b - 1], strict=False):
-                    units.append(Unit(reads=((slot, 1),), bias=0,
-                                      writes=_nz((s.U, grp.addresses), (s.W, grp.labels), (s.D, -grp.lo),
-                                                 (slot, -1))))
-            blocks.append(FFN(units=tuple(units)))
-    # Stage III
+            out.append(FFN(units=tuple(units)))
+            tags.append([("indicator", g, -1) for g in range(b, min(b + 3, len(plan.groups))) for _ in range(4)])
+        return out
+    slots = (s.i0, s.i1)
+    batches = [range(b, min(b + 2, len(plan.groups))) for b in range(0, len(plan.groups), 2)]
+    for b in range(len(batches) + 1):
+        units, tag = [], []
+        if b < len(batches):
+            for slot, g in zip(slots, batches[b], strict=False):
+                for reads, bias, sign in _trapezoid(((s.t, 4),), plan.groups[g].lo, plan.groups[g].hi):
+                    units.append(Unit(reads=reads, bias=bias, writes=((slot, sign),)))
+                    tag.append(("indicator", g, -1))
+        if b > 0:
+            for slot, g in zip(slots, batches[b - 1], strict=False):
+                grp = plan.groups[g]
+                units.append(Unit(reads=((slot, 1),), bias=0,
+                                  writes=_nz((s.U, grp.addresses), (s.W, grp.labels), (s.D, -grp.lo), (slot, -1))))
+                tag.append(("product", g, -1))
+        out.append(FFN(units=tuple(units)))
+        tags.append(tag)
+    return out
+
+
+def _stage3(plan: GroupPlan, s: Scratch, tags: list) -> list[FFN]:
+    """Stage III's blocks (bit extraction, gates, label adds); `tags` as in `_stage2`, chunk = i."""
     k, ab, lb = plan.k, plan.addr_bits, plan.label_bits
     B = plan.chunk_blocks
     stage3: list[list[Unit]] = [[] for _ in range(k * B + 2)]
+    tag3: list[list[tuple]] = [[] for _ in range(k * B + 2)]
     cw = (s.cw0, s.cw1)
     for i in range(k):
         low = ab  # local bit position below the digits placed so far
@@ -191,21 +196,43 @@ def build_blocks(
                     Unit(reads=((s.U, 1),), bias=1 - c * (1 << p), writes=((s.U, -(1 << p)), (s.D, -(1 << low)))),
                     Unit(reads=((s.U, 1),), bias=-c * (1 << p), writes=((s.U, 1 << p), (s.D, 1 << low))),
                 ]
+                tag3[i * B + j] += [("digit", -1, i)] * 2
         for j in range(lb):
             p = lb * (k - 1 - i) + (lb - 1 - j)
             stage3[i * B + j] += [
                 Unit(reads=((s.W, 1),), bias=1 - (1 << p), writes=((s.W, -(1 << p)), (cw[i % 2], 1 << (lb - 1 - j)))),
                 Unit(reads=((s.W, 1),), bias=-(1 << p), writes=((s.W, 1 << p), (cw[i % 2], -(1 << (lb - 1 - j))))),
             ]
+            tag3[i * B + j] += [("label-bit", -1, i)] * 2
         gate_at = (i + 1) * B
         for reads, bias, sign in _trapezoid(((s.D, 4),), 0, 1):
             stage3[gate_at].append(Unit(reads=reads, bias=bias, writes=((s.g, sign),)))
+            tag3[gate_at].append(("gate", -1, i))
         stage3[gate_at + 1] += [
             Unit(reads=((s.g, 1 << lb), (cw[i % 2], 1)), bias=-(1 << lb), writes=((s.y, 1),)),
             Unit(reads=((s.g, 1),), bias=0, writes=((s.g, -1),)),
             Unit(reads=((cw[i % 2], 1),), bias=0, writes=((cw[i % 2], -1),)),
         ]
-    blocks.extend(FFN(units=tuple(u)) for u in stage3)
+        tag3[gate_at + 1] += [("add", -1, i), ("reset", -1, i), ("reset", -1, i)]
+    tags.extend(tag3)
+    return [FFN(units=tuple(u)) for u in stage3]
+
+
+def build_blocks(
+    form: tuple[tuple[int, int], ...], plan: GroupPlan, scratch: Scratch, no_match: int, snap: int,
+    tags: list | None = None,
+) -> list[FFN]:
+    """Stages I-III as FFN layers. `form`: t = sum(w * Z[c]); `snap` = M with t + M >= 0 on the data.
+    `tags`, when given, receives the construction's record of each unit's role: per block, a list of
+    (role, group, chunk) in unit order (`construct.roles` names the roles)."""
+    s = scratch
+    tags = [] if tags is None else tags
+    # Stage I: t and D; y starts at the no-match value
+    blocks = [FFN(units=(Unit(reads=form, bias=snap, writes=((s.t, 1), (s.D, 1))),),
+                  shift=_nz((s.t, -snap), (s.D, -snap), (s.y, no_match)))]
+    tags.append([("project", -1, -1)])
+    blocks += _stage2(plan, s, tags)
+    blocks += _stage3(plan, s, tags)
     return blocks
 
 
@@ -221,6 +248,7 @@ class LineMemorizer:
     plan: GroupPlan
     blocks: tuple[FFN, ...]
     snap: int
+    tags: tuple[tuple[tuple[str, int, int], ...], ...] = ()  # per block, each unit's (role, group, chunk)
 
     def plan_record(self) -> dict:
         """The plan as the model's meta records it."""
@@ -277,4 +305,6 @@ def memorize_on_line(
             addr_bits = max(addr_bits, paper_bits)
         plan = plan_groups(fl, stored, k, addr_bits, label_bits, stage2="float-safe" if bit_budget is not None else "trapezoid")
     snap = FLOAT_SNAP if float_snap and bit_budget is not None and t_max < 1 << 50 else 1 << (t_max.bit_length() + 1)
-    return LineMemorizer(proj, plan, tuple(build_blocks(form, plan, scratch, no_match, snap)), snap)
+    tags: list = []
+    blocks = tuple(build_blocks(form, plan, scratch, no_match, snap, tags))
+    return LineMemorizer(proj, plan, blocks, snap, tuple(tuple(t) for t in tags))
