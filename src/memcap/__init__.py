@@ -7,7 +7,8 @@
     memcap.save(model, "model.mc")
     net = memcap.to_torch(model, ds.inputs)   # float64 PyTorch module, where float64 is exact
 
-The pieces: `compile` (the construction), `verify` (the exact executor on every example), `load`/`save`
+The pieces: `compile` (the construction), `verify` (the exact executor on every example), `predict` (the
+exact outputs of a model on any inputs of its shape; -1 where an id was never seen), `load`/`save`
 (model files), `memorize` (the plain ReLU memorizer on points), `to_torch`/`load_torch` and
 `memcap.nn.export.to_transformer_lens` (the field's tools), `stats` (sizes in the paper's convention),
 `load_trained` (a model saved by `memcap train --save` or `memcap repro capacity --save`).
@@ -27,7 +28,7 @@ from .ir.stats import model_stats as stats
 from .memorize import memorize
 from .nn import export
 from .nn.export import NotFloatExact, load_torch, to_torch
-from .verify import verify
+from .verify import predict, verify
 
 
 def load_trained(directory):
@@ -43,5 +44,5 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["compile", "verify", "load", "save", "Dataset", "load_dataset", "save_dataset", "memorize", "stats",
+__all__ = ["compile", "verify", "predict", "load", "save", "Dataset", "load_dataset", "save_dataset", "memorize", "stats",
            "to_torch", "load_torch", "load_trained", "export", "ExactModel", "DataError", "NotFloatExact", "__version__"]

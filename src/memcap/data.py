@@ -8,7 +8,8 @@ or inf, no ragged rows, at least one example, integer labels >= 0, shapes that a
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import zipfile
+from dataclasses import InitVar, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,19 @@ from .errors import rows_text as _rows
 
 @dataclass(frozen=True)
 class Dataset:
+    """`Dataset(labels=..., tokens=...)` (or `vectors=...`) takes lists or arrays and checks and converts
+    them as `validate` does: the fields of a Dataset are always the normalised arrays."""
+
     labels: np.ndarray  # int64 [N] (next-token) or [N, n] (seq2seq)
     tokens: np.ndarray | None = None  # int64 [N, n]
     vectors: np.ndarray | None = None  # float64 [N, n, d]
+    source: InitVar[str] = "dataset"  # names the data in error messages
+
+    def __post_init__(self, source: str) -> None:
+        labels, inputs, field = _normalised(self.labels, self.tokens, self.vectors, source)
+        object.__setattr__(self, "labels", labels)  # frozen: the one place the fields are set
+        object.__setattr__(self, "tokens", inputs if field == "tokens" else None)
+        object.__setattr__(self, "vectors", inputs if field == "vectors" else None)
 
     @property
     def kind(self) -> str:
@@ -67,6 +78,11 @@ class Dataset:
 
 def validate(labels, tokens=None, vectors=None, source: str = "dataset") -> Dataset:
     """Check and normalise a dataset; raises DataError naming the example and field at fault."""
+    return Dataset(labels=labels, tokens=tokens, vectors=vectors, source=source)
+
+
+def _normalised(labels, tokens, vectors, source: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """(labels int64, inputs int64 or float64, "tokens" | "vectors"), or a DataError."""
     if (tokens is None) == (vectors is None):
         raise DataError(f"{source}: give exactly one of `tokens` (int [N, n]) or `vectors` (float [N, n, d])")
     field = "tokens" if tokens is not None else "vectors"
@@ -113,8 +129,7 @@ def validate(labels, tokens=None, vectors=None, source: str = "dataset") -> Data
     bad = np.flatnonzero((y.reshape(y.shape[0], -1) < 0).any(axis=1))
     if bad.size:
         raise DataError(f"{source}: negative labels in examples {_rows(bad)}; classes are integers >= 0")
-    y = y.astype(np.int64)
-    return Dataset(labels=y, tokens=x if field == "tokens" else None, vectors=x if field == "vectors" else None)
+    return y.astype(np.int64), x, field
 
 
 def load(path: str | Path) -> Dataset:
@@ -126,6 +141,9 @@ def load(path: str | Path) -> Dataset:
     if path.is_dir():
         raise DataError(f"{path} is a directory; give a dataset file (.npz or .jsonl)")
     if path.suffix == ".npz":
+        if not zipfile.is_zipfile(path):  # np.load would try it as a pickle and blame object arrays
+            raise DataError(f"{path}: not an npz archive (an .npz file is a zip of numpy arrays); make one with "
+                            "numpy.savez or memcap data")
         try:
             with np.load(path, allow_pickle=False) as z:
                 keys = set(z.files)

@@ -21,6 +21,7 @@ from .. import __version__
 from .. import data as data_mod
 from ..errors import DataError
 from ..ir import fileformat
+from .wording import as_flags
 
 
 class OneLineErrors(TyperGroup):
@@ -73,8 +74,9 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 
 def fail(msg: str, code: int = 2) -> None:
-    """One `error:` line on stderr and exit `code` (2: the input or the command was wrong)."""
-    err.print(f"[bold red]error:[/] {msg}", soft_wrap=True, highlight=False, markup=True)
+    """One `error:` line on stderr and exit `code` (2: the input or the command was wrong). A library
+    message's Python argument names become the flags that set them."""
+    err.print(f"[bold red]error:[/] {as_flags(msg)}", soft_wrap=True, highlight=False, markup=True)
     raise typer.Exit(code)
 
 
