@@ -200,9 +200,13 @@ def load(path: str | Path) -> Dataset:
     raise DataError(f"{path}: unknown format {path.suffix!r}; use .npz or .jsonl")
 
 
-def save(ds: Dataset, path: str | Path) -> Path:
+def save(ds: Dataset, path: str | Path, setting: str | None = None) -> Path:
+    """Write `ds` as a compressed .npz; `setting` (such as "multiset", which the labels' shape cannot tell
+    from next-token) is recorded as a string array `setting` beside them."""
     path = Path(path)
     arrays = {"labels": ds.labels, ("tokens" if ds.kind == "ids" else "vectors"): ds.inputs}
+    if setting is not None:
+        arrays["setting"] = np.array(setting)
     np.savez_compressed(path, **arrays)
     return path
 
@@ -250,6 +254,20 @@ def random_vectors(N: int, n: int, d: int, C: int, seed: int = 0, setting: str =
     return validate(_random_labels(rng, ids, C, setting), vectors=vectors)
 
 
+@dataclass(frozen=True)
+class WindowCounts:
+    """What `text_windows_counted` did with a file's windows: `read` windows, `repeats` dropped (a window seen
+    before, followed by the same token), `conflicts` dropped (a window seen before, followed by another
+    token: the first follower is kept), `kept` = read - repeats - conflicts; `first_conflict` describes
+    the earliest conflicting window, or is empty."""
+
+    read: int
+    repeats: int
+    conflicts: int
+    kept: int
+    first_conflict: str = ""
+
+
 def text_windows(path: str | Path, n: int, unit: str = "byte", stride: int = 1, limit: int | None = None) -> Dataset:
     """Next-token windows of a text file: each example is n consecutive tokens, its label the token after.
 
@@ -257,14 +275,25 @@ def text_windows(path: str | Path, n: int, unit: str = "byte", stride: int = 1, 
     sorted order. A window that recurs is kept once, with the token after its first occurrence, so that
     the data is a function (the same window followed by two different tokens could not be memorized).
     """
-    raw = Path(path).read_bytes()
+    return text_windows_counted(path, n, unit, stride, limit)[0]
+
+
+def text_windows_counted(path: str | Path, n: int, unit: str = "byte", stride: int = 1,
+                         limit: int | None = None) -> tuple[Dataset, WindowCounts]:
+    """`text_windows`, and the counts of the windows read and dropped."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such file: {path}" if not path.exists() else f"{path} is a directory; give a text file")
+    raw = path.read_bytes()
     if unit == "byte":
         seq = np.frombuffer(raw, dtype=np.uint8).astype(np.int64)
+        show = lambda ids: repr(bytes(int(i) for i in ids).decode("utf-8", errors="replace"))  # noqa: E731
     elif unit == "char":
         text = raw.decode("utf-8", errors="replace")
         alphabet = sorted(set(text))
         index = {c: i for i, c in enumerate(alphabet)}
         seq = np.array([index[c] for c in text], dtype=np.int64)
+        show = lambda ids: repr("".join(alphabet[int(i)] for i in ids))  # noqa: E731
     else:
         raise DataError(f"unit must be 'byte' or 'char', got {unit!r}")
     if len(seq) <= n:
@@ -274,6 +303,16 @@ def text_windows(path: str | Path, n: int, unit: str = "byte", stride: int = 1, 
         starts = starts[:limit]
     windows = seq[starts[:, None] + np.arange(n)[None, :]]
     labels = seq[starts + n]
-    _, first = np.unique(windows, axis=0, return_index=True)
-    first = np.sort(first)
-    return validate(labels[first], tokens=windows[first], source=str(path))
+    _, first, inv = np.unique(windows, axis=0, return_index=True, return_inverse=True)
+    owner = first[inv.reshape(-1)]  # the first occurrence of each window
+    later = owner != np.arange(len(windows))
+    conflict = later & (labels != labels[owner])
+    note = ""
+    if conflict.any():
+        i = int(np.flatnonzero(conflict)[0])
+        j = int(owner[i])
+        note = (f"window {show(windows[i])} is followed by {show(labels[j:j + 1])} at token {starts[j]} and by "
+                f"{show(labels[i:i + 1])} at token {starts[i]}")
+    keep = np.sort(first)
+    counts = WindowCounts(len(windows), int((later & ~conflict).sum()), int(conflict.sum()), len(keep), note)
+    return validate(labels[keep], tokens=windows[keep], source=str(path)), counts
