@@ -55,4 +55,4 @@ def test_bounds_beside_a_model(tmp_path):
     runner.invoke(app, ["data", "random", str(ds), "--N", "100"])
     runner.invoke(app, ["compile", str(ds), "-o", str(model)])
     r = runner.invoke(app, ["bounds", "--N", "100", "--n", "8", "--C", "10", "--model", str(model)])
-    assert r.exit_code == 0 and "VIOLATED" not in r.output and "holds" in r.output and "Table 1" in r.output
+    assert r.exit_code == 0 and "BELOW" not in r.output and "params / sqrt(N) = " in r.output and "Table 1" in r.output

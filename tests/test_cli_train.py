@@ -87,6 +87,7 @@ def test_compare_command_puts_built_beside_trained(tmp_path):
     assert r.exit_code == 0, r.output
     assert "built (construction)" in r.output and "16/16 exact" in r.output and "information floor" in r.output
     assert "capacity estimate" in r.output and "Morris" in r.output  # no capacity table in tmp_path: the anchor, named
+    assert "trial(s) finished in all" in r.output  # progress, also off a terminal
 
 
 def test_bits_per_param_learning_rate_range_is_checked(tmp_path):

@@ -18,6 +18,7 @@ from memcap.ir import fileformat
 from memcap.ir.float64 import float64_check
 from memcap.nn.export import NotFloatExact, to_torch
 from memcap.testing.strategies import sparse_id_datasets
+from memcap.verify import verify_torch
 
 runner = CliRunner()
 
@@ -56,7 +57,7 @@ def test_unseen_ids_predict_no_label_and_count_as_misses(tmp_path):
     ds = data.random_ids(100, 4, 50, 10, seed=1)
     model = memcap.compile(ds)
     other = data.validate(ds.labels, tokens=ds.tokens + 1000)  # every id unseen
-    assert (memcap.verify.__globals__["predict"](model, other.tokens) == -1).all()
+    assert (memcap.predict(model, other.tokens) == -1).all()
     memcap.save(model, tmp_path / "m")
     data.save(other, tmp_path / "o.npz")
     r = runner.invoke(app, ["verify", str(tmp_path / "m"), str(tmp_path / "o.npz")])
@@ -84,7 +85,7 @@ def test_float64_is_decided_by_activations_not_weight_bits(tmp_path):
     ds = data.random_ids(1000, 5, 50, 10, seed=0)
     model = memcap.compile(ds)
     assert memcap.stats(model).max_bits <= 53
-    forced = memcap.verify.__globals__["verify_torch"](model, ds, force=True)
+    forced = verify_torch(model, ds, force=True)
     assert forced.wrong > 0
     fc = float64_check(model, ds.inputs)
     assert not fc.exact and "rounds" in fc.reason
@@ -97,7 +98,7 @@ def test_float64_is_decided_by_activations_not_weight_bits(tmp_path):
     # a bit-budget model is judged exact, and the float64 run agrees on every example
     budget = memcap.compile(ds, bit_budget=48)
     assert float64_check(budget, ds.inputs).exact
-    fv = memcap.verify.__globals__["verify_torch"](budget, ds)
+    fv = verify_torch(budget, ds)
     assert fv.wrong == 0 and fv.exact_match
 
 

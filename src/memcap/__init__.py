@@ -7,7 +7,8 @@
     memcap.save(model, "model.mc")
     net = memcap.to_torch(model, ds.inputs)   # float64 PyTorch module, where float64 is exact
 
-The pieces: `compile` (the construction), `verify` (the exact executor on every example), `load`/`save`
+The pieces: `compile` (the construction), `verify` (the exact executor on every example), `predict` (the
+exact outputs of a model on any inputs of its shape; -1 where an id was never seen), `load`/`save`
 (model files; an existing output is replaced only with `overwrite=True`, and only by one of the same kind:
 `OutputExists` otherwise), `memorize` (the plain ReLU memorizer on points), `to_torch`/`load_torch` and
 `memcap.nn.export.to_transformer_lens` (the field's tools), `stats` (sizes in the paper's convention),
@@ -29,7 +30,7 @@ from .memorize import memorize
 from .nn import export
 from .nn.export import NotFloatExact, load_torch, to_torch
 from .outputs import OutputExists
-from .verify import verify
+from .verify import predict, verify
 
 
 def load_trained(directory):
@@ -45,5 +46,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["compile", "verify", "load", "save", "Dataset", "load_dataset", "save_dataset", "memorize", "stats",
-           "to_torch", "load_torch", "load_trained", "export", "ExactModel", "DataError", "NotFloatExact", "OutputExists", "__version__"]
+__all__ = ["compile", "verify", "predict", "load", "save", "Dataset", "load_dataset", "save_dataset", "memorize", "stats",
+           "to_torch", "load_torch", "load_trained", "export", "ExactModel", "DataError", "NotFloatExact", "OutputExists",
+           "__version__"]

@@ -60,11 +60,11 @@ def compare(ds: Dataset, name: str, storage: str, workers: int = 2, m: int = 4, 
     t1 = time.perf_counter()
     st_ = sweep.open_storage(storage)
     sweep.publish(st_, exp)
-    sweep.run_local(storage, exp.name, workers)
-    row = sweep.table(st_, exp)[0]
-    trained = {"model": f"trained (paper arch, m={m}, {row['answer']} blocks)" if row["answer"] else f"trained: none <= {max_blocks} blocks",
-               "params": row.get("params", "-"), "nonzero": "-", "max_bits": 32, "total_bits": 32 * row["params"] if row.get("params") else "-",
-               "memorized": f"error {row['error']:.4f}" if row["answer"] else "no", "seconds": round(time.perf_counter() - t1, 2)}
+    progress(f"training the paper's architecture (m={m}) with {workers} worker(s); trials are counted as they finish")
+    sweep.run_local(storage, exp.name, workers, on_poll=_changes(lambda k: progress(f"trained: {k} trial(s) finished")))
+    progress(f"trained: {sweep.finished_trials(st_, exp.name)} trial(s) finished in all")
+    trained = _trained_row(sweep.table(st_, exp)[0], sweep.best_trial(st_, exp, ds.N), m, max_blocks)
+    trained["seconds"] = round(time.perf_counter() - t1, 2)
     bpp, source = measured_bits_per_param(capacity_csv)
     estimate = {"model": f"capacity estimate: N log2 C / {bpp:g} bits per param ({source})", "params": math.ceil(task.bits / bpp),
                 "nonzero": "-", "max_bits": 32, "total_bits": 32 * math.ceil(task.bits / bpp), "memorized": "estimate (code length)",
@@ -72,3 +72,28 @@ def compare(ds: Dataset, name: str, storage: str, workers: int = 2, m: int = 4, 
     floor = {"model": "information floor N log2 C", "params": "-", "nonzero": "-", "max_bits": "-",
              "total_bits": round(task.bits, 1), "memorized": "-", "seconds": "-"}
     return [built, trained, estimate, floor]
+
+
+def _changes(report: Callable[[int], None]) -> Callable[[int], None]:
+    """`report`, called only when the count differs from the last one reported."""
+    last = [-1]
+
+    def poll(k: int) -> None:
+        if k != last[0]:
+            last[0] = k
+            report(k)
+
+    return poll
+
+
+def _trained_row(row: dict, best: dict | None, m: int, max_blocks: int) -> dict:
+    """The smallest trained model that memorized; where none did, the closest trial (its error, blocks
+    and parameters) so the row says how far training came."""
+    if row["answer"]:
+        return {"model": f"trained (paper arch, m={m}, {row['answer']} blocks)", "params": row["params"], "nonzero": "-",
+                "max_bits": 32, "total_bits": 32 * row["params"], "memorized": f"error {row['error']:.4f}"}
+    closest = (f"no; best error {best['error']:.4f} ({best['blocks']} blocks, {best['params']} params)" if best
+               else "no trial finished")
+    params = best["params"] if best and best["params"] else "-"
+    return {"model": f"trained: none <= {max_blocks} blocks", "params": params, "nonzero": "-", "max_bits": 32,
+            "total_bits": 32 * params if params != "-" else "-", "memorized": closest}

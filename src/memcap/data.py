@@ -8,7 +8,8 @@ or inf, no ragged rows, at least one example, integer labels >= 0, shapes that a
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import zipfile
+from dataclasses import InitVar, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,19 @@ from .errors import rows_text as _rows
 
 @dataclass(frozen=True)
 class Dataset:
+    """`Dataset(labels=..., tokens=...)` (or `vectors=...`) takes lists or arrays and checks and converts
+    them as `validate` does: the fields of a Dataset are always the normalised arrays."""
+
     labels: np.ndarray  # int64 [N] (next-token) or [N, n] (seq2seq)
     tokens: np.ndarray | None = None  # int64 [N, n]
     vectors: np.ndarray | None = None  # float64 [N, n, d]
+    source: InitVar[str] = "dataset"  # names the data in error messages
+
+    def __post_init__(self, source: str) -> None:
+        labels, inputs, field = _normalised(self.labels, self.tokens, self.vectors, source)
+        object.__setattr__(self, "labels", labels)  # frozen: the one place the fields are set
+        object.__setattr__(self, "tokens", inputs if field == "tokens" else None)
+        object.__setattr__(self, "vectors", inputs if field == "vectors" else None)
 
     @property
     def kind(self) -> str:
@@ -68,6 +79,11 @@ class Dataset:
 
 def validate(labels, tokens=None, vectors=None, source: str = "dataset") -> Dataset:
     """Check and normalise a dataset; raises DataError naming the example and field at fault."""
+    return Dataset(labels=labels, tokens=tokens, vectors=vectors, source=source)
+
+
+def _normalised(labels, tokens, vectors, source: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """(labels int64, inputs int64 or float64, "tokens" | "vectors"), or a DataError."""
     if (tokens is None) == (vectors is None):
         raise DataError(f"{source}: give exactly one of `tokens` (int [N, n]) or `vectors` (float [N, n, d])")
     field = "tokens" if tokens is not None else "vectors"
@@ -114,8 +130,7 @@ def validate(labels, tokens=None, vectors=None, source: str = "dataset") -> Data
     bad = np.flatnonzero((y.reshape(y.shape[0], -1) < 0).any(axis=1))
     if bad.size:
         raise DataError(f"{source}: negative labels in examples {_rows(bad)}; classes are integers >= 0")
-    y = y.astype(np.int64)
-    return Dataset(labels=y, tokens=x if field == "tokens" else None, vectors=x if field == "vectors" else None)
+    return y.astype(np.int64), x, field
 
 
 def load(path: str | Path) -> Dataset:
@@ -127,6 +142,9 @@ def load(path: str | Path) -> Dataset:
     if path.is_dir():
         raise DataError(f"{path} is a directory; give a dataset file (.npz or .jsonl)")
     if path.suffix == ".npz":
+        if not zipfile.is_zipfile(path):  # np.load would try it as a pickle and blame object arrays
+            raise DataError(f"{path}: not an npz archive (an .npz file is a zip of numpy arrays); make one with "
+                            "numpy.savez or memcap data")
         try:
             with np.load(path, allow_pickle=False) as z:
                 keys = set(z.files)
@@ -183,10 +201,14 @@ def load(path: str | Path) -> Dataset:
     raise DataError(f"{path}: unknown format {path.suffix!r}; use .npz or .jsonl")
 
 
-def save(ds: Dataset, path: str | Path, overwrite: bool = False) -> Path:
-    """Write `ds` as an .npz archive (through a temporary file beside `path`). An existing `path` is
-    refused with `OutputExists` unless `overwrite` is set and it is a dataset archive."""
+def save(ds: Dataset, path: str | Path, setting: str | None = None, overwrite: bool = False) -> Path:
+    """Write `ds` as a compressed .npz archive (through a temporary file beside `path`); `setting` (such as
+    "multiset", which the labels' shape cannot tell from next-token) is recorded as a string array `setting`
+    beside them. An existing `path` is refused with `OutputExists` unless `overwrite` is set and it is a
+    dataset archive."""
     arrays = {"labels": ds.labels, ("tokens" if ds.kind == "ids" else "vectors"): ds.inputs}
+    if setting is not None:
+        arrays["setting"] = np.array(setting)
     with outputs.writing_file(path, "dataset", overwrite) as tmp, tmp.open("wb") as f:
         np.savez_compressed(f, **arrays)  # a file object: np.savez would add .npz to a bare temporary name
     return Path(path)
@@ -235,6 +257,20 @@ def random_vectors(N: int, n: int, d: int, C: int, seed: int = 0, setting: str =
     return validate(_random_labels(rng, ids, C, setting), vectors=vectors)
 
 
+@dataclass(frozen=True)
+class WindowCounts:
+    """What `text_windows_counted` did with a file's windows: `read` windows, `repeats` dropped (a window seen
+    before, followed by the same token), `conflicts` dropped (a window seen before, followed by another
+    token: the first follower is kept), `kept` = read - repeats - conflicts; `first_conflict` describes
+    the earliest conflicting window, or is empty."""
+
+    read: int
+    repeats: int
+    conflicts: int
+    kept: int
+    first_conflict: str = ""
+
+
 def text_windows(path: str | Path, n: int, unit: str = "byte", stride: int = 1, limit: int | None = None) -> Dataset:
     """Next-token windows of a text file: each example is n consecutive tokens, its label the token after.
 
@@ -242,14 +278,25 @@ def text_windows(path: str | Path, n: int, unit: str = "byte", stride: int = 1, 
     sorted order. A window that recurs is kept once, with the token after its first occurrence, so that
     the data is a function (the same window followed by two different tokens could not be memorized).
     """
-    raw = Path(path).read_bytes()
+    return text_windows_counted(path, n, unit, stride, limit)[0]
+
+
+def text_windows_counted(path: str | Path, n: int, unit: str = "byte", stride: int = 1,
+                         limit: int | None = None) -> tuple[Dataset, WindowCounts]:
+    """`text_windows`, and the counts of the windows read and dropped."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such file: {path}" if not path.exists() else f"{path} is a directory; give a text file")
+    raw = path.read_bytes()
     if unit == "byte":
         seq = np.frombuffer(raw, dtype=np.uint8).astype(np.int64)
+        show = lambda ids: repr(bytes(int(i) for i in ids).decode("utf-8", errors="replace"))  # noqa: E731
     elif unit == "char":
         text = raw.decode("utf-8", errors="replace")
         alphabet = sorted(set(text))
         index = {c: i for i, c in enumerate(alphabet)}
         seq = np.array([index[c] for c in text], dtype=np.int64)
+        show = lambda ids: repr("".join(alphabet[int(i)] for i in ids))  # noqa: E731
     else:
         raise DataError(f"unit must be 'byte' or 'char', got {unit!r}")
     if len(seq) <= n:
@@ -259,6 +306,16 @@ def text_windows(path: str | Path, n: int, unit: str = "byte", stride: int = 1, 
         starts = starts[:limit]
     windows = seq[starts[:, None] + np.arange(n)[None, :]]
     labels = seq[starts + n]
-    _, first = np.unique(windows, axis=0, return_index=True)
-    first = np.sort(first)
-    return validate(labels[first], tokens=windows[first], source=str(path))
+    _, first, inv = np.unique(windows, axis=0, return_index=True, return_inverse=True)
+    owner = first[inv.reshape(-1)]  # the first occurrence of each window
+    later = owner != np.arange(len(windows))
+    conflict = later & (labels != labels[owner])
+    note = ""
+    if conflict.any():
+        i = int(np.flatnonzero(conflict)[0])
+        j = int(owner[i])
+        note = (f"window {show(windows[i])} is followed by {show(labels[j:j + 1])} at token {starts[j]} and by "
+                f"{show(labels[i:i + 1])} at token {starts[i]}")
+    keep = np.sort(first)
+    counts = WindowCounts(len(windows), int((later & ~conflict).sum()), int(conflict.sum()), len(keep), note)
+    return validate(labels[keep], tokens=windows[keep], source=str(path)), counts

@@ -98,7 +98,7 @@ def memorize(points, labels, *, mode: str = "tight", bit_budget: int | None = No
         i, j = proj.closest
         raise DataError(
             f"{e}, to keep rows {rows[i]} and {rows[j]} (distance {float(np.linalg.norm(x[i] - x[j])):.3g}, the closest "
-            "pair on the line) 2 apart: raise --bit-budget or spread those points"
+            "pair on the line) 2 apart: raise bit_budget or spread those points"
         ) from None
     plan, ffns = line.plan, line.blocks
     weights = tuple(tuple(proj.direction) if name == "x" else (0,) * x.shape[1] for name in names)

@@ -12,7 +12,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-from .compile import compile
+from .compile import Progress, compile
 from .data import Dataset
 from .ir.executor import read_positions
 from .ir.float64 import FloatCheck, float64_check
@@ -38,17 +38,23 @@ class Built:
         return "-" if v is None else f"{v.positions - v.wrong}/{v.positions}"
 
 
-def build(ds: Dataset, verify: bool = True, check_float: bool = True, **options) -> Built:
+def build(ds: Dataset, verify: bool = True, check_float: bool = True, progress: Progress | None = None,
+          **options) -> Built:
     """Compile `ds` with `options` (those of `compile`); with `verify`, verify every example exactly and
-    (with `check_float`) record the float64 check, measured on the same data, in the model."""
+    (with `check_float`) record the float64 check, measured on the same data, in the model. `progress` is
+    called with each finished stage's name (compile's stages, then "exact verification", "float64 check")."""
+    done = progress or (lambda _: None)
     t0 = time.perf_counter()
-    model = compile(ds, **options)
+    model = compile(ds, progress=progress, **options)
     t1 = time.perf_counter()
     if not verify:
         return Built(model, model_stats(model), None, None, round(t1 - t0, 4), 0.0)
     res = verify_exact(model, ds)
     t2 = time.perf_counter()
+    done("exact verification")
     fc = float64_check(model, ds.inputs, read_positions(model)) if check_float else None
+    if check_float:
+        done("float64 check")
     if fc is not None:
         model = dataclasses.replace(model, meta={**model.meta, "float64": fc.as_dict()})
     return Built(model, model_stats(model), res, fc, round(t1 - t0, 4), round(t2 - t1, 4), round(time.perf_counter() - t2, 4))

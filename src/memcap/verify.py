@@ -97,11 +97,37 @@ def unseen_examples(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
     return np.flatnonzero((model.input.rows(inputs) == 0).any(axis=1))
 
 
-def predict(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
+def expected_shape(model: ExactModel) -> tuple[str, ...]:
+    """The shape of one batch of inputs that `model` was built for, trailing dimensions as numbers."""
+    layer = model.input
+    n = layer.seq_len or int(model.meta.get("n", 0))
+    if model.setting == "points":
+        return ("N", str(layer.dim))
+    return ("N", str(n)) if layer.kind == "ids" else ("N", str(n), str(layer.dim))
+
+
+def checked_inputs(model: ExactModel, inputs) -> np.ndarray:
+    """`inputs` (a list or an array) as an array of the shape the model was built for, or a ValueError
+    naming that shape: the positional and averaging weights are defined for the built length n only."""
+    try:
+        x = np.asarray(inputs, dtype=np.int64 if model.input.kind == "ids" else np.float64)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise ValueError(f"inputs must be a rectangular array of {model.input.kind}: {e}") from None
+    want = expected_shape(model)
+    got = tuple(str(v) for v in x.shape)
+    if len(got) != len(want) or got[1:] != want[1:]:
+        hint = " (wrap one sequence in a list: [[...]])" if len(got) == len(want) - 1 else ""
+        raise ValueError(f"this model takes inputs of shape [{', '.join(want)}]; got shape {list(x.shape)}{hint}")
+    return x
+
+
+def predict(model: ExactModel, inputs) -> np.ndarray:
     """Exact outputs: [N] for next-token and point models, [N, n] for seq2seq; int64 where every output is
-    an integer (else an object array with Fractions). An example with a token id that the model never saw
-    gets -1 (no label) at every position: the construction says nothing about it."""
-    inputs = np.asarray(inputs)
+    an integer (else an object array with Fractions). `inputs` is a list or an array of the shape the model
+    was built for ([N, n] token ids, [N, n, d] token vectors, [N, d] points), else a ValueError. An example
+    with a token id that the model never saw gets -1 (no label) at every position: the construction says
+    nothing about it."""
+    inputs = checked_inputs(model, inputs)
     out = run(model, inputs, read=read_positions(model)).values()
     if model.setting != "seq2seq":
         out = out[:, 0]

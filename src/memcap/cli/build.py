@@ -11,7 +11,8 @@ import typer
 from rich.table import Table
 
 from .. import outputs
-from ..bounds import all_bounds, check_lower_bounds
+from ..bounds import all_bounds
+from ..construct.memorizer import BudgetError
 from ..errors import DataError
 from ..ir import fileformat
 from ..ir.stats import model_stats
@@ -37,6 +38,7 @@ from .common import (
     resumes,
     value,
 )
+from .summary import LEGEND, budget_refusal, lower_bound_ratios, model_sizes, print_summary, stage_progress, stats_table
 
 BUDGET_HELP = "every crafted integer fits this many bits (48 gives models that run exactly in float64, as the check measures); default: none"
 
@@ -121,10 +123,13 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
 
     claim(output, "model", force)
     ds = load_dataset(data)
+    options = dict(setting=value(setting), attention=attention.value, arch=arch.value, positions=positions, causal=causal,
+                   mode=mode.value, bit_budget=bit_budget, objective=objective.value, seed=seed)
     try:
-        built = build(ds, verify=verify, setting=value(setting), attention=attention.value, arch=arch.value,
-                      positions=positions, causal=causal,
-                      mode=mode.value, bit_budget=bit_budget, objective=objective.value, seed=seed)
+        with stage_progress("compile") as done:
+            built = build(ds, verify=verify, progress=done, **options)
+    except BudgetError as e:
+        fail(budget_refusal(e, ds, options))
     except DataError as e:
         fail(str(e))
     console.print(f"compiled {ds.N} examples in {built.compile_s:.2f} s")
@@ -137,7 +142,7 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
         fc = built.float64
         console.print(f"float64: {'exact' if fc.exact else 'not exact'} ({fc.reason})")
     fileformat.save(built.model, output, overwrite=force)
-    _print_stats(built.model)
+    print_summary(built.model, ds)
     console.print(f"wrote {output}")
 
 
@@ -174,14 +179,8 @@ def predict_cmd(model_path: Path = typer.Argument(..., help="a model directory")
 
 
 def _print_stats(model) -> None:
-    st = model_stats(model)
-    t = Table(title="model")
-    t.add_column("setting")
-    cols = ["m", "q", "H", "s", "depth", "width", "params", "nonzero_params", "max_bits", "total_bits"]
-    for c in cols:
-        t.add_column(c, justify="right")
-    t.add_row(model.setting, *(str(getattr(st, c)) for c in cols))
-    console.print(t)
+    console.print(stats_table(model))
+    console.print(LEGEND, style="dim", highlight=False)
 
 
 @app.command("inspect")
@@ -260,27 +259,31 @@ def export_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
 
 
 @app.command("bounds")
-def bounds_cmd(N: int = typer.Option(..., "--N", min=1, help="number of sequences"),
-               n: int = typer.Option(1, "--n", min=1, help="sequence length"),
-               d: int = typer.Option(1, "--d", min=1, help="token dimension"), C: int = typer.Option(2, "--C", min=1, help="classes"),
+def bounds_cmd(N: int = typer.Option(None, "--N", min=1, help="number of sequences (default: the --model's)"),
+               n: int = typer.Option(None, "--n", min=1, help="sequence length (default: the --model's, else 1)"),
+               d: int = typer.Option(None, "--d", min=1, help="token dimension (default: the --model's, else 1)"),
+               C: int = typer.Option(None, "--C", min=1, help="classes (default: the --model's, else 2)"),
                r: float = typer.Option(1.0, min=0, help="largest token norm"), delta: float = typer.Option(1.0, min=0, help="token separation"),
                vocab: int = typer.Option(None, min=1, help="vocabulary size (for token-id bounds)"),
-               setting: Setting = typer.Option(Setting.next_token, help="next-token or seq2seq"),
-               model_path: Path = typer.Option(None, "--model", help="a built model to show beside the bounds")):
+               setting: Setting = typer.Option(None, help="next-token or seq2seq (default: the --model's, else next-token)"),
+               model_path: Path = typer.Option(None, "--model", help="a built model to show beside the bounds; N, n, d, C "
+                                               "and the setting default to those it was built for")):
     """The theorem's upper bounds, the lower bounds and the paper's Table 1 for (N, n, d, C)."""
-    t = Table(title=f"bounds for N={N} n={n} d={d} C={C} ({setting.value})")
+    model = load_model(model_path) if model_path else None
+    sizes = model_sizes(model, model_path, N=N, n=n, d=d, C=C, setting=value(setting))
+    N, n, d, C, kind = sizes["N"], sizes["n"], sizes["d"], sizes["C"], sizes["setting"]
+    t = Table(title=f"bounds for N={N} n={n} d={d} C={C} ({kind})")
     for c in ("kind", "bound", "quantity", "value", "formula", "source"):
         t.add_column(c)
-    for b in all_bounds(N, n, d, C, r, delta, vocab, setting.value):
+    for b in all_bounds(N, n, d, C, r, delta, vocab, kind):
         t.add_row(b.kind, b.name, b.quantity, f"{b.value:.4g}", b.formula, b.source)
     console.print(t)
-    if model_path:
-        model = load_model(model_path)
-        st = model_stats(model).as_dict()
-        console.print(f"built model: params {st['params']}, depth {st['depth']}, width {st['width']}, "
-                      f"max bits {st['max_bits']}, total bits {st['total_bits']}")
-        for name, need, have, ok in check_lower_bounds(st, N, n, C, setting.value):
-            console.print(f"  {name}: needs >= {need:.4g}, built {have} -> {'holds' if ok else 'VIOLATED'}")
+    if model is not None:
+        st = model_stats(model)
+        console.print(f"built model: params {st.params}, depth {st.depth}, width {st.width}, "
+                      f"max bits {st.max_bits}, total bits {st.total_bits}")
+        for line in lower_bound_ratios(st, N, n, C, kind):
+            console.print(f"  {line}", highlight=False)
 
 
 @app.command("demo")

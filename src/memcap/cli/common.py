@@ -25,6 +25,7 @@ from ..errors import DataError
 from ..interrupts import Interrupted, interruptible
 from ..ir import fileformat
 from ..outputs import OutputExists, check, results_folder, resumable
+from .wording import as_flags
 
 
 class OneLineErrors(TyperGroup):
@@ -84,8 +85,9 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 
 def fail(msg: str, code: int = 2) -> None:
-    """One `error:` line on stderr and exit `code` (2: the input or the command was wrong)."""
-    err.print(f"[bold red]error:[/] {msg}", soft_wrap=True, highlight=False, markup=True)
+    """One `error:` line on stderr and exit `code` (2: the input or the command was wrong). A library
+    message's Python argument names become the flags that set them."""
+    err.print(f"[bold red]error:[/] {as_flags(msg)}", soft_wrap=True, highlight=False, markup=True)
     raise typer.Exit(code)
 
 

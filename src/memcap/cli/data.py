@@ -30,21 +30,52 @@ def data_random(output: Path = typer.Argument(..., help="the .npz file to write"
               else data_mod.random_ids(N, n, vocab or 100, C, seed, setting.value))
     except DataError as e:
         fail(str(e))
-    data_mod.save(ds, output, overwrite=force)
-    console.print(f"wrote {output}: N={ds.N} n={ds.n} {ds.kind} {ds.setting} C={ds.C}")
+    data_mod.save(ds, output, setting=setting.value, overwrite=force)
+    drawn = len(set(ds.labels.ravel().tolist()))
+    classes = f"C={C}" if drawn == C else f"C={C} requested, {drawn} classes drawn (labels uniform in [0, {C}))"
+    console.print(f"wrote {output}: N={ds.N} n={ds.n} {ds.kind} {setting.value} {classes}", highlight=False)
 
 
 @data_app.command("text")
-def data_text(text: Path = typer.Argument(..., help="any text file"), output: Path = typer.Argument(..., help="the .npz file to write"),
+def data_text(text: Path = typer.Argument(..., help="any text file (with --module: the .npz file to write)"),
+              output: Path = typer.Argument(None, help="the .npz file to write"),
+              module: str = typer.Option(None, help="read the source file of this installed Python module instead of "
+                                         "FILE (e.g. this, or pydoc_data.topics): a text found wherever Python is"),
               n: int = typer.Option(8, "--n", min=1, help="window length"),
               unit: Unit = typer.Option(Unit.byte, help="byte: raw bytes (ids 0..255); char: the file's distinct characters"),
               stride: int = typer.Option(1, min=1, help="step between window starts"),
               limit: int = typer.Option(None, min=1, help="keep at most this many windows"), force: Force = False):
-    """Next-token windows of length n from a text file (each labelled with the token after it)."""
+    """Next-token windows of length n from a text file (each labelled with the token after it):
+    memcap data text FILE OUT.npz, or memcap data text --module NAME OUT.npz."""
+    text, output = _text_source(text, output, module)
     claim(output, "dataset", force)
     try:
-        ds = data_mod.text_windows(text, n, unit.value, stride, limit)
+        ds, counts = data_mod.text_windows_counted(text, n, unit.value, stride, limit)
     except (DataError, OSError) as e:
         fail(str(e))
     data_mod.save(ds, output, overwrite=force)
+    console.print(f"read {counts.read} windows of n={n} {unit.value}s from {text}: dropped {counts.repeats} repeats and "
+                  f"{counts.conflicts} windows whose next token differs from an earlier occurrence's (the first kept)",
+                  highlight=False)
+    if counts.first_conflict:
+        console.print(f"first conflict: {counts.first_conflict}", highlight=False, markup=False)
     console.print(f"wrote {output}: N={ds.N} windows of n={ds.n} {unit.value}s")
+
+
+def _text_source(first: Path, second: Path | None, module: str | None) -> tuple[Path, Path]:
+    """(text file, output): FILE OUT, or OUT alone with --module (the module's source file)."""
+    if module is None:
+        if second is None:
+            fail("give the text FILE and the OUT.npz to write (or --module NAME and OUT.npz)")
+        return first, second
+    if second is not None:
+        fail(f"--module {module} reads that module's source: give only OUT.npz, not a FILE too")
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)  # finds the file without running the module
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        fail(f"--module {module}: no installed Python module of that name with a .py source file")
+    return Path(spec.origin), first

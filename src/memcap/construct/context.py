@@ -109,23 +109,47 @@ def analyze(token_ids: np.ndarray, labels: np.ndarray, causal: bool = False, pos
     np.maximum.at(hi, inv, lab)
     bad = np.flatnonzero(lo != hi)
     if bad.size:
-        c = bad[0]
-        where = np.flatnonzero(inv == c)
-        a = where[np.flatnonzero(lab[where] == lo[c])[0]]
-        b = where[np.flatnonzero(lab[where] == hi[c])[0]]
-        per = len(reads)
-        (ea, pa), (eb, pb) = divmod(int(a), per), divmod(int(b), per)
-        what = (f"examples {ea} (position {reads[pa]}) and {eb} (position {reads[pb]})" if seq2seq
-                else f"examples {ea} and {eb}")
-        why = ("have the same current token and the same prefix distribution" if causal
-               else "are permutations of each other" if multiset
-               else "are permutations of each other with the same current token")
-        who = "a Deep Sets model sees only the multiset" if multiset else "a model without positions cannot tell them apart"
-        raise DataError(
-            f"{what} {why} but labels {lab[a]} and {lab[b]}: {who} "
-            f"({bad.size} such context(s) in all). "
-            + ("These inputs are identical even with positions: fix the labels." if positions
-               else "Use positions (--positions) or fix the labels.")
-        )
+        raise _conflict(bad, inv, lab, token_ids, reads, causal, positions, multiset)
     return Contexts(token_ids=token_ids, windows=windows, scale=scale, ctx_window=uniq[:, 0], ctx_token=uniq[:, 1],
                     ctx_label=lo, read_positions=reads)
+
+
+def _identical_pair(where: np.ndarray, lab: np.ndarray, token_ids: np.ndarray, reads: np.ndarray) -> tuple[int, int] | None:
+    """Two read positions among `where` of the same sequence at the same position with different labels."""
+    seen: dict[tuple, int] = {}
+    for w in where:
+        e, p = divmod(int(w), len(reads))
+        key = (tuple(token_ids[e].tolist()), p)
+        first = seen.setdefault(key, int(w))
+        if lab[first] != lab[w]:
+            return first, int(w)
+    return None
+
+
+def _conflict(bad, inv, lab, token_ids, reads, causal: bool, positions: bool, multiset: bool) -> DataError:
+    """The error for contexts that carry two labels, naming the first pair; identical inputs are named as
+    such, since neither positions nor any other model can separate them."""
+    c = bad[0]
+    where = np.flatnonzero(inv == c)
+    pair = _identical_pair(where, lab, token_ids, reads)
+    if pair is None:
+        a = where[np.flatnonzero(lab[where] == lab[where].min())[0]]
+        b = where[np.flatnonzero(lab[where] == lab[where].max())[0]]
+    else:
+        a, b = pair
+    per = len(reads)
+    (ea, pa), (eb, pb) = divmod(int(a), per), divmod(int(b), per)
+    seq2seq = per > 1
+    what = f"examples {ea} (position {reads[pa]}) and {eb} (position {reads[pb]})" if seq2seq else f"examples {ea} and {eb}"
+    if pair is not None:
+        return DataError(f"{what} are identical sequences with labels {lab[a]} and {lab[b]}: no model can give both "
+                         f"({bad.size} conflicting context(s) in all). Fix the labels or drop the duplicates.")
+    why = ("have the same current token and the same prefix distribution" if causal
+           else "are permutations of each other" if multiset
+           else "are permutations of each other with the same current token")
+    who = "a Deep Sets model sees only the multiset" if multiset else "a model without positions cannot tell them apart"
+    return DataError(
+        f"{what} {why} but labels {lab[a]} and {lab[b]}: {who} ({bad.size} such context(s) in all). "
+        + ("These inputs are identical even with positions: fix the labels." if positions
+           else "Use positions (positions=True) or fix the labels.")
+    )

@@ -237,7 +237,12 @@ def build_blocks(
 
 
 class BudgetError(DataError):
-    pass
+    """A bit budget below what a memorizer stage needs; `need` is the least budget that stage accepts (it
+    depends on the data, not on the budget asked for)."""
+
+    def __init__(self, message: str, need: int | None = None):
+        super().__init__(message)
+        self.need = need
 
 
 @dataclass(frozen=True)
@@ -294,7 +299,7 @@ def memorize_on_line(
         need = max((4 * t_max + 2).bit_length(), label_bits)
         if need > bit_budget:
             raise BudgetError(f"{what}: bit budget {bit_budget} is too small: the projected range needs "
-                              f"{(4 * t_max + 2).bit_length()} bits and the stored values {label_bits} bits")
+                              f"{(4 * t_max + 2).bit_length()} bits and the stored values {label_bits} bits", need)
     if objective == "bits":  # the stepped Stage II (slot i0 and Stage III's scratch), groups cut at wide gaps
         plan = choose_for_bits(fl, stored, label_bits, (4 * t_max + 2).bit_length())
     elif mode == "tight" and bit_budget is None:  # telescoped Stage II, 2-bit address digits, cuts at wide gaps

@@ -54,12 +54,13 @@ class CompileOptions:
             raise DataError(f"arch must be 'transformer', 'deep-sets' or 'rnn', got {self.arch!r}")
         if self.recurrent and (ds.setting != "next-token" or self.sparse or self.causal):
             raise DataError("rnn reads its state after the last token: it takes next-token labels [N] and neither "
-                            "--attention sparse nor --causal")
+                            'attention="sparse" nor causal=True')
         if self.multiset and ds.setting != "next-token":
             raise DataError("deep-sets gives one label per multiset: the labels must have shape [N], "
                             f"this dataset's are {ds.labels.shape}")
         if self.multiset and (self.sparse or self.causal):
-            raise DataError(f"deep-sets has no attention: drop {'--attention sparse' if self.sparse else '--causal'}")
+            drop = 'attention="sparse"' if self.sparse else "causal=True"
+            raise DataError(f"deep-sets has no attention: drop {drop}")
         if self.sparse and self.causal:
             raise DataError("sparse attention averages the whole sequence through its register: it does not combine "
                             "with causal attention")

@@ -117,7 +117,7 @@ class _Watch:
             if unit.bias < SNAP_MIN and any(c in self.frac for c, _ in unit.reads):
                 self.problem = (f"block {index} unit {u} reads a value that float64 rounds (the attention's mean or a "
                                 "product with a token vector) and nothing rounds it back to an integer: compile with "
-                                "--bit-budget for a float64 model")
+                                "a bit budget (bit_budget=48) for a float64 model")
                 return
         # the residual write is z + (W2 h + b2): float64 forms sum |w| h (bounded), W2 h + b2 (the actual
         # change, measured by running the block once more) and the new value; each must stay below 2^53

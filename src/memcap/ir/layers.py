@@ -173,7 +173,7 @@ class GroupPlan:
                 "stage2": self.stage2, "digit": self.digit}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # the generated repr prints every weight (kilobytes for 5 examples)
 class ExactModel:
     coords: tuple[str, ...]
     input: InputLayer
@@ -193,6 +193,20 @@ class ExactModel:
     def coord(self, name: str) -> int:
         return self.coords.index(name)
 
+    @property
+    def params(self) -> int:
+        """Parameters in the paper's convention: every matrix entry, zeros too (`memcap.stats` has the rest)."""
+        return dense_params(self)
+
+    def __repr__(self) -> str:
+        what = ("Transformer" if self.has_attention else "RNN" if any(b.recur for b in self.blocks)
+                else "Deep Sets" if any(b.pool for b in self.blocks) else "ReLU network")
+        on = f"token {self.input.kind}, n={self.input.seq_len}" if self.is_transformer else f"points, d={self.input.dim}"
+        data = f"N={self.meta['N']}, " if "N" in self.meta else ""
+        setting = f"{self.setting} " if self.is_transformer else ""
+        return (f"<ExactModel: {setting}{what} on {on}, {data}depth {len(self.blocks)}, "
+                f"{len(self.coords)} stream coordinates, {self.params:,} params>")
+
     # The compiler records its stage results in `meta` (which the model file's sidecar carries); these are
     # their typed views, the same for a model just compiled and one loaded from a file.
     @property
@@ -209,3 +223,15 @@ class ExactModel:
             return None
         return GroupPlan(*(int(d[k]) for k in ("k", "groups", "addr_bits", "label_bits")), str(d.get("stage2", "trapezoid")),
                          int(d.get("digit", 1)))  # files written before the shape was recorded hold the paper's
+
+
+def dense_params(model: ExactModel) -> int:
+    """input + L * [4 m s H + 2 (m + 1) q] + m (+ an RNN cell's W_x and W_h, m x m each, per recurrence)."""
+    m = len(model.coords)
+    q = max((len(b.ffn.units) for b in model.blocks), default=0)
+    H = s = 1 if model.has_attention else 0  # Deep Sets and plain ReLU networks have no attention
+    layer = model.input
+    d_in = layer.dim + (1 if layer.positions and layer.kind == "vectors" else 0)
+    input_params = len(layer.table) * m if layer.kind == "ids" else m * d_in
+    recurrent = sum(1 for b in model.blocks if b.recur)
+    return input_params + len(model.blocks) * (4 * m * s * H + 2 * (m + 1) * q) + m + recurrent * 2 * m * m

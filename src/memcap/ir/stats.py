@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .layers import ExactModel
+from .layers import ExactModel, dense_params
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,9 @@ def model_stats(model: ExactModel) -> ModelStats:
     q = max((len(b.ffn.units) for b in model.blocks), default=0)
     H = s = 1 if model.has_attention else 0  # Deep Sets and plain ReLU networks have no attention
     layer = model.input
-    d_in = layer.dim + (1 if layer.positions and layer.kind == "vectors" else 0)
-    input_params = len(layer.table) * m if layer.kind == "ids" else m * d_in
     L = len(model.blocks)
     recurrent = sum(1 for b in model.blocks if b.recur)
-    # an RNN cell's W_x and W_h (m x m each) in the same every-entry convention
-    params = input_params + L * (4 * m * s * H + 2 * (m + 1) * q) + m + recurrent * 2 * m * m
+    params = dense_params(model)
     nz = [abs(int(v)) for v in _values(model) if v != 0]
     return ModelStats(
         m=m, q=q, H=H, s=s, depth=L, width=max(m, s * H, q), params=params, nonzero_params=len(nz),

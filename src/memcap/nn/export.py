@@ -55,7 +55,7 @@ def _refuse_unless_exact(model: ExactModel, inputs, force: bool) -> None:
                             "(to_torch(model, ds.inputs)) so that the check can measure its activations")
     if not verdict.exact:
         raise NotFloatExact(f"this model does not run exactly in float64: {verdict.reason}. Run it with the exact "
-                            "executor (memcap verify / memcap predict), or compile with --bit-budget 48")
+                            "executor (memcap verify / memcap predict), or compile with bit_budget=48")
 
 
 def to_torch(model: ExactModel, inputs: np.ndarray | None = None, force: bool = False):
@@ -102,13 +102,13 @@ def lens_form(model: ExactModel) -> ExactModel:
     if layer.kind != "ids":
         raise NotFloatExact("the TransformerLens export takes models of token ids (token vectors have no vocabulary)")
     if any(b.recur for b in model.blocks):
-        raise NotFloatExact("a recurrent model is not a Transformer: export it with --to torch")
+        raise NotFloatExact("a recurrent model is not a Transformer: export it with memcap.to_torch")
     if any(b.pool for b in model.blocks):
         raise NotFloatExact("a Deep Sets model pools by a sum, which a TransformerLens model has no layer for: "
-                            "export it with --to torch")
+                            "export it with memcap.to_torch")
     if layer.register:
         raise NotFloatExact("sparse attention masks every query to a register, and TransformerLens attention is only "
-                            "causal or bidirectional: export it with --to torch")
+                            "causal or bidirectional: export it with memcap.to_torch")
     n = layer.seq_len
     if not layer.positions:
         return dataclasses.replace(model, input=dataclasses.replace(layer, pos_table=tuple((0,) * len(model.coords) for _ in range(n))))
@@ -179,15 +179,17 @@ def _checked_form(model: ExactModel, inputs, force: bool) -> ExactModel:
         return form
     if inputs is None:
         rec = model.meta.get("float64")
-        if not rec or not rec.get("exact"):
-            raise NotFloatExact("this model is not recorded as float64-exact"
-                                + (f" ({rec['reason']})" if rec else " (never checked)") + ": pass the dataset to check it on")
+        if rec and not rec.get("exact"):  # measured at compile on the data it was built for: passing that data again cannot help
+            raise NotFloatExact(f"this model does not run exactly in float64 ({rec['reason']}): compile it with a bit "
+                                "budget (bit_budget=48) for a model that TransformerLens runs exactly")
+        if not rec:
+            raise NotFloatExact("this model's float64 behaviour was never checked: pass the dataset to check it on")
         if not model.input.positions:
             return form
         raise NotFloatExact("a model with positions is exported in another form that must be checked on the data: pass the dataset")
     fc = float64_check(form, inputs, read_positions(model))
     if not fc.exact:
-        raise NotFloatExact(f"this model does not run exactly in float64 in TransformerLens: {fc.reason}; compile with --bit-budget 48")
+        raise NotFloatExact(f"this model does not run exactly in float64 in TransformerLens: {fc.reason}; compile with bit_budget=48")
     return form
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import data, outputs
 from ..bounds import check_lower_bounds
-from ..compile import compile
+from ..budget import smallest_bit_budget
 from ..construct.memorizer import BudgetError
 from ..ir.stats import model_stats
 from ..memorize import memorize
@@ -95,14 +95,8 @@ def _flat_ffn(ds: data.Dataset) -> Built:
 
 
 def _smallest_budget(ds: data.Dataset, cfg: dict) -> int:
-    """The smallest bit budget that this data allows (a BudgetError below it)."""
-    for B in range(8, 129):
-        try:
-            compile(ds, bit_budget=B, seed=cfg["seed"])
-            return B
-        except BudgetError:
-            continue
-    raise RuntimeError(f"no bit budget up to 128 compiles {cfg}")
+    """The smallest bit budget from 8 on that this data allows (a BudgetError below it)."""
+    return smallest_bit_budget(ds, start=8, seed=cfg["seed"])
 
 
 def measure(cfg: dict) -> dict:

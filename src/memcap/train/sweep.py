@@ -238,6 +238,17 @@ def table(storage: RDBStorage, exp: Experiment) -> list[dict]:
     return rows
 
 
+def best_trial(storage: RDBStorage, exp: Experiment, point: int) -> dict | None:
+    """The finished trial with the least training error at `point` (ties: the smaller candidate): how
+    close the search came where nothing memorized. None before any trial finished."""
+    best: tuple | None = None
+    for cand, ts in _trials(storage, exp, point).items():
+        for t in ts:
+            if t.state == TrialState.COMPLETE and t.value is not None and (best is None or (t.value, cand) < best[:2]):
+                best = (t.value, cand, t.user_attrs.get("params"))
+    return None if best is None else {"error": best[0], exp.size: best[1], "params": best[2]}
+
+
 def deterministic_part(rows: list[dict]) -> list[dict]:
     """The rows without what depends on timing: seconds, and how many extra trials concurrent workers ran."""
     return [{k: v for k, v in r.items() if k not in ("train_seconds", "trials")} for r in rows]

@@ -69,13 +69,13 @@ def pick_device(name: str) -> torch.device:
     try:
         dev = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"--device {name!r}: not a device name (auto, cpu, cuda or cuda:N)") from None
+        raise ValueError(f"device=\"{name}\": not a device name (auto, cpu, cuda or cuda:N)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu or auto")
+        raise ValueError(f"device=\"{name}\": this torch ({torch.__version__}) sees no CUDA GPU; use device=\"cpu\" or device=\"auto\"")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ValueError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+        raise ValueError(f"device=\"{name}\": only {torch.cuda.device_count()} CUDA device(s) here")
     if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"--device {name}: memcap trains on cpu or cuda")
+        raise ValueError(f"device=\"{name}\": memcap trains on cpu or cuda")
     return dev
 
 
