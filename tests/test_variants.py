@@ -218,9 +218,11 @@ def test_variant_report_sections(tmp_path):
         assert (tmp_path / "rep" / name).exists(), name
     assert "Connections vs n: log-log slope 0.9" in md or "Connections vs n: log-log slope 1.0" in md
     assert "2.00 (dense)" in md
-    budget = (tmp_path / "rep" / "bit_budget_N300.csv").read_text().splitlines()
-    assert budget[0].startswith("budget B,params") and len(budget) == 1 + 4  # min, 48, 128 and none
-    ffn = {int(r.split(",")[0]): int(r.split(",")[2]) for r in (tmp_path / "rep" / "cost_vs_n_ids.csv").read_text().splitlines()[1:]}
+    from memcap.reports.tables import read_csv
+
+    budget = read_csv(tmp_path / "rep" / "bit_budget_N300.csv")
+    assert list(budget[0])[:2] == ["budget B", "params"] and len(budget) == 4  # min, 48, 128 and none
+    ffn = {int(r["n"]): int(r["FFN params"]) for r in read_csv(tmp_path / "rep" / "cost_vs_n_ids.csv")}
     assert ffn[512] > ffn[64] > ffn[4]  # the flat FFN's input layer grows with n
 
 
@@ -243,5 +245,5 @@ def test_trained_architectures_run_and_report(tmp_path):
 
     (tmp_path / "rep").mkdir()
     md = "\n".join(trained_section(tmp_path / "t", tmp_path / "rep"))
-    assert "| gru | 4 | width |" in md and (tmp_path / "rep" / "architectures.png").exists()
+    assert "| gru |" in md and "| mlp |" in md and "n: 4; size knob: width" in md and (tmp_path / "rep" / "architectures.png").exists()
     assert trained_section(tmp_path / "nothing", tmp_path / "rep") == []

@@ -7,7 +7,6 @@ per parameter). Parameters follow each side's convention: the built model counts
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from collections.abc import Callable
@@ -23,8 +22,9 @@ def measured_bits_per_param(capacity_csv: Path | None) -> tuple[float, str]:
     """The best code-length bits/param in a `repro capacity` table (capacity_models.csv), or Morris et al.'s
     3.6 when there is none, with a label that says which."""
     if capacity_csv is not None and Path(capacity_csv).is_file():
-        with Path(capacity_csv).open() as f:
-            rows = [r for r in csv.DictReader(f) if r.get("bits_per_param")]
+        from .reports.tables import read_csv
+
+        rows = [r for r in read_csv(capacity_csv) if r.get("bits_per_param")]
         if rows:
             best = max(rows, key=lambda r: float(r["bits_per_param"]))
             return float(best["bits_per_param"]), (f"measured by repro capacity: {best['arch']} {best['depth']}x{best['width']}, "

@@ -313,17 +313,23 @@ def _describe(cfg: dict) -> str:
 
 
 def _run_sweep(configs, path: Path):
+    """Run (or resume) the sweep under a progress bar that counts the models still to build; a rerun that
+    finds them all in the file shows them all done."""
     from ..reports.sweep import sweep
 
     resumes(path, "sweep")
+    configs = list(configs)
     with _sweep_progress() as prog:
-        task = prog.add_task("sweep", total=None)
+        task = prog.add_task("sweep", total=len(configs))
+        built = []
 
         def step(i, k, cfg):
+            built.append(cfg)
             prog.update(task, total=k, completed=i, description=f"[{i + 1}/{k}] {_describe(cfg)}")
 
         rows = sweep(configs, path, progress=step)
-        prog.update(task, completed=prog.tasks[0].total or 0, description="sweep done")
+        total = prog.tasks[0].total
+        prog.update(task, completed=total, description="sweep done" if built else "sweep done: every model was in the file")
     return rows
 
 

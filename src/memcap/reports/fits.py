@@ -78,7 +78,7 @@ def fits(rows: list[dict]) -> dict[str, dict]:
             continue
         xs, ys = [x_of(r, axis) for r in rs], [r["params"] for r in rs]
         s, lo, hi = fit_slope(xs, ys)
-        entry = {"slope": s, "ci95": [lo, hi], "points": len(rs)}
+        entry = {"slope": s, "ci95": [lo, hi], "points": len(rs), "x_range": [min(xs), max(xs)]}
         if axis == "N" and s < 1:
             # params = a N^s crosses N where N^(1-s) = a
             a = math.exp(np.mean(np.log(ys)) - s * np.mean(np.log(xs)))
@@ -98,22 +98,32 @@ EXPECTED = (  # (series, its asymptotic rows' series, low, high, what the issue 
 )
 
 
+MIN_POINTS = 3  # a slope with a confidence interval needs 3 points
+TOO_FEW = "too few points for a verdict"
+
+
 def checks(fs: dict[str, dict]) -> list[dict]:
-    """Each expectation with its measured slope, and where it disagrees, the measured reason."""
+    """Each expectation with its measured slope and a verdict: "yes", "NO", or "too few points for a verdict"
+    (the series, or the asymptotic rows that could explain a disagreement, have fewer than 3 points); where
+    it is not "yes", the measured reason."""
     out = []
     for name, tail_name, lo, hi, what, reason in EXPECTED:
         f = fs.get(name)
-        if f is None:
-            out.append({"check": what, "slope": None, "ok": False, "why": "not measured (too few rows in the sweep)"})
+        if f is None or f.get("points", MIN_POINTS) < MIN_POINTS:
+            why = "not measured (too few rows in the sweep)" if f is None else f"{f['points']} points"
+            out.append({"check": what, "slope": f and f["slope"], "ok": False, "verdict": TOO_FEW, "why": why})
             continue
         ok = lo <= f["slope"] <= hi
-        why = ""
+        verdict, why = ("yes" if ok else "NO"), ""
         if not ok:
             why = reason
             if tail_name:
                 tail = fs.get(tail_name)
-                ci = f" [{tail['ci95'][0]:.3f}, {tail['ci95'][1]:.3f}]" if tail and tail.get("points", 3) >= 3 else ""
+                enough = tail is not None and tail.get("points", MIN_POINTS) >= MIN_POINTS
+                ci = f" [{tail['ci95'][0]:.3f}, {tail['ci95'][1]:.3f}]" if enough else ""
                 why += (f"; over the asymptotic rows alone the slope is {tail['slope']:.3f}{ci} ({tail.get('points', '?')} points)"
                         if tail else "; no asymptotic rows to compare")
-        out.append({"check": what, "slope": f["slope"], "ok": ok, "why": why})
+                if not enough:  # the rows that decide an asymptotic claim are too few to judge it
+                    verdict = TOO_FEW
+        out.append({"check": what, "slope": f["slope"], "ok": ok, "verdict": verdict, "why": why})
     return out

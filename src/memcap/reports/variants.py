@@ -8,14 +8,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .. import outputs
-from .fits import fit_slope, select  # noqa: E402
-from .tables import md_table, write_csv  # noqa: E402
+from . import figures as fg
+from .fits import fit_slope, select
+from .page import figure
+from .tables import read_csv, table
 
 BUDGET_LABEL = "none"
 
@@ -26,12 +22,6 @@ def _slope(xs, ys) -> str:
     return f"{fit_slope(xs, ys)[0]:.2f}"
 
 
-def _save(fig, path: Path) -> None:
-    fig.tight_layout()
-    outputs.save_figure(fig, path, dpi=120)
-    plt.close(fig)
-
-
 def deep_sets(rows: list[dict], out: Path) -> list[str]:
     ds = select(rows, setting="multiset", arch="deep-sets")
     tf = {r["config"]["N"]: r for r in select(rows, setting="multiset", arch=None)}
@@ -40,12 +30,11 @@ def deep_sets(rows: list[dict], out: Path) -> list[str]:
     body = [[r["config"]["N"], r["config"]["n"], r["params"], r["depth"], tf[r["config"]["N"]]["params"] if r["config"]["N"] in tf else "-",
              tf[r["config"]["N"]]["depth"] if r["config"]["N"] in tf else "-"] for r in ds]
     header = ["N", "n", "Deep Sets params", "Deep Sets depth", "Transformer params", "Transformer depth"]
-    write_csv(out / "deep_sets_vs_transformer.csv", header, body)
     Ns = [r["config"]["N"] for r in ds]
     return ["## Deep Sets beside the Transformer (the same multiset data)", "",
             "Random multisets of 8 ids from 1000, 10 classes, one label per multiset. Deep Sets: phi~ on every token, a "
             "sum pooling (no parameters), rho~ the memorizer on the pooled sequence id. Every model verified exactly.", "",
-            *md_table(header, body),
+            *table(out, "deep_sets_vs_transformer", header, body, "Deep Sets beside the Transformer on the same multisets"),
             f"Deep Sets parameters vs N: log-log slope {_slope(Ns, [r['params'] for r in ds])} over N = {Ns[0]}..{Ns[-1]} "
             "(the construction's O~(sqrt N)). Data: `deep_sets_vs_transformer.csv`.", ""]
 
@@ -62,23 +51,19 @@ def sparse_attention(rows: list[dict], out: Path) -> list[str]:
     body = [[n, s["attention_connections"], d["attention_connections"], s["params"], d["params"], f"{s['params'] / d['params']:.2f}"]
             for n, (s, d) in zip(ns, pairs, strict=True)]
     header = ["n", "sparse connections", "dense connections", "sparse params", "dense params", "sparse / dense params"]
-    write_csv(out / "sparse_attention_vs_n.csv", header, body)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-    a1.loglog(ns, [b[1] for b in body], "o-", label="sparse (register)")
-    a1.loglog(ns, [b[2] for b in body], "s-", label="dense")
-    a1.set(xlabel="n", ylabel="attention connections (query, key pairs)", title="Attention connections vs n")
-    a1.legend()
-    a2.loglog(ns, [b[3] for b in body], "o-", label="sparse (register)")
-    a2.loglog(ns, [b[4] for b in body], "s-", label="dense")
-    a2.set(xlabel="n", ylabel="parameters (paper convention)", title=f"Parameters vs n (N = {N})")
-    a2.legend()
-    _save(fig, out / "sparse_attention_vs_n.png")
+    with fg.plot(out / "sparse_attention_vs_n", cols=2, panels=2) as (fig, (a1, a2)):
+        for a, (sparse, dense) in ((a1, (1, 2)), (a2, (3, 4))):
+            a.loglog(ns, [b[sparse] for b in body], "o-", label="sparse (register)")
+            a.loglog(ns, [b[dense] for b in body], "s-", label="dense")
+        fg.labels(a1, "n", "attention connections (query, key pairs)", "Attention connections vs n")
+        fg.labels(a2, "n", "parameters (paper convention)", f"Parameters vs n (N = {N})")
+        fg.legend(fig, [a1, a2])
     ratios = [s["params"] / d["params"] for s, d in pairs]
     return ["## Sparse attention (a register token, two attention layers)", "",
             f"Next-token, N = {N} random sequences of ids from 1000. The register averages the n tokens' phi, then every "
             "token reads the register: 3n + 1 connections. Every model verified exactly.", "",
-            "![Connections and parameters vs n](sparse_attention_vs_n.png)", "",
-            *md_table(header, body),
+            *figure("sparse_attention_vs_n", "Connections and parameters vs n."),
+            *table(out, "sparse_attention_vs_n", header, body, "Sparse against dense attention as n grows"),
             f"Connections vs n: log-log slope {_slope(ns, [b[1] for b in body])} (sparse) and {_slope(ns, [b[2] for b in body])} "
             f"(dense); sparse / dense parameters {min(ratios):.2f}-{max(ratios):.2f}. Data: `sparse_attention_vs_n.csv`.", ""]
 
@@ -107,21 +92,23 @@ def bit_budget(rows: list[dict], out: Path) -> list[str]:
         if unbudgeted:
             body.append([BUDGET_LABEL, unbudgeted["params"], unbudgeted["depth"], unbudgeted["total_bits"], unbudgeted["F2_k"], "-",
                          "yes" if unbudgeted.get("float64_exact") else "no"])
-        write_csv(out / f"{name}.csv", header, body)
-        fig, ax = plt.subplots(figsize=(10, 4.5))
-        ax.loglog(B, [r["params"] for r in budgeted], "o-", label="parameters")
-        ax.loglog(B, [r["depth"] for r in budgeted], "s-", label="depth (blocks)")
-        ax.loglog(B, [r["total_bits"] for r in budgeted], "^-", label="total bits")
-        if binding:
-            a = math.exp(sum(math.log(r["params"]) + math.log(b) for b, r in binding) / len(binding))
-            ax.loglog(B, [a / b for b in B], "k--", label=f"{a:.3g} / B: O~(N/B) fitted through the binding budgets")
-        if exact:
-            ax.axvspan(min(exact), max(exact), color="green", alpha=0.08, label="float64-exact (measured)")
-        ax.set(xlabel="bit budget B", title=f"N = {N}, n = 16: bit budget trade-off\n(params slope {slope} over the binding B)")
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        _save(fig, out / f"{name}.png")
+        with fg.plot(out / name, height=2.6) as (fig, ax):
+            ax.loglog(B, [r["params"] for r in budgeted], "o-", label="parameters")
+            ax.loglog(B, [r["total_bits"] for r in budgeted], "^-", color="C2", label="total bits")
+            if binding:
+                a = math.exp(sum(math.log(r["params"]) + math.log(b) for b, r in binding) / len(binding))
+                ax.loglog(B, [a / b for b in B], "k--", label=f"{a:.3g} / B: O~(N/B) fitted to the binding budgets")
+            if exact:
+                ax.axvspan(min(exact), max(exact), color="green", alpha=0.08, label="float64-exact (measured)")
+            # depth is two orders of magnitude below the parameters: its own axis, linear, on the right
+            right = fg.twin(ax, "depth (blocks)", "C1")
+            right.plot(B, [r["depth"] for r in budgeted], "s-", color="C1", label="depth (blocks), right axis")
+            right.set_ylim(0, max(r["depth"] for r in budgeted) * 1.15)
+            fg.labels(ax, "bit budget B", "parameters, bits", f"N = {N}, n = 16: bit budget trade-off (params slope {slope} over the binding B)")
+            fg.legend(fig, [ax, right])
         md += [f"## Bit budget trade-off at N = {N} (Theorem F.1)", "",
-               f"![params, depth and bits vs B]({name}.png)", "", *md_table(header, body),
+               *figure(name, "Parameters, total bits and depth vs the bit budget B."),
+               *table(out, name, header, body, f"Bit budget trade-off at N = {N}"),
                f"Smallest budget this data allows: {B[0]} bits"
                + (f" ({'; '.join(sorted({r['refused'].split(':')[0] for r in refused}))} refused the smaller ones)" if refused else "")
                + f". Parameters vs B over the {len(binding)} binding budgets: log-log slope {slope}. float64 runs exactly at "
@@ -141,23 +128,21 @@ def cost_vs_n(rows: list[dict], out: Path) -> list[str]:
         header = ["n", "Transformer params", "FFN params", "RNN params", "Transformer steps", "FFN steps", "RNN steps"]
         body = [[n, per["transformer"][n]["params"], per["ffn"][n]["params"], per["rnn"][n]["params"],
                  per["transformer"][n]["sequential_steps"], per["ffn"][n]["sequential_steps"], per["rnn"][n]["sequential_steps"]] for n in ns]
-        write_csv(out / f"cost_vs_n_{tag}.csv", header, body)
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-        for col, label in ((1, "Transformer"), (2, "FFN on the flattened input"), (3, "RNN (identity recurrence)")):
-            a1.loglog(ns, [b[col] for b in body], "o-", label=label)
-            a2.loglog(ns, [b[col + 3] for b in body], "o-", label=label)
-        a1.set(xlabel="n", ylabel="parameters (paper convention)", title=f"Built, {kind}, N = {N}: parameters vs n")
-        a2.set(xlabel="n", ylabel="sequential steps", title="Sequential steps vs n")
-        a1.legend(fontsize=8)
-        a2.legend(fontsize=8)
-        _save(fig, out / f"cost_vs_n_{tag}.png")
+        with fg.plot(out / f"cost_vs_n_{tag}", cols=2, panels=2) as (fig, (a1, a2)):
+            for col, label in ((1, "Transformer"), (2, "FFN on the flattened input"), (3, "RNN (identity recurrence)")):
+                a1.loglog(ns, [b[col] for b in body], "o-", label=label)
+                a2.loglog(ns, [b[col + 3] for b in body], "o-", label=label)
+            fg.labels(a1, "n", "parameters (paper convention)", f"Built, {kind}, N = {N}: parameters vs n")
+            fg.labels(a2, "n", "sequential steps", "Sequential steps vs n")
+            fg.legend(fig, [a1, a2])
         tp = [b[1] for b in body]
         over = [(b[0], b[2] - b[1]) for b in body if b[2] > b[1]]
         where_text = (f"the FFN exceeds the Transformer from n = {over[0][0]} on" if over
                       else f"the FFN stays below the Transformer up to n = {ns[-1]}")
         excess = f"; the excess grows with log-log slope {_slope(*zip(*over, strict=True))}" if len(over) >= 2 else ""
         md += [f"## Cost against sequence length, built: {kind}", "",
-               f"![params and steps vs n](cost_vs_n_{tag}.png)", "", *md_table(header, body),
+               *figure(f"cost_vs_n_{tag}", "Parameters and sequential steps vs n."),
+               *table(out, f"cost_vs_n_{tag}", header, body, f"Cost against n, built, {kind}"),
                f"Measured: the Transformer's parameters stay within {max(tp) / min(tp):.2f}x from n = {ns[0]} to {ns[-1]}; "
                f"the FFN's grow with log-log slope {_slope(ns, [b[2] for b in body])} (its input layer has m x d n weights) and "
                f"{where_text}{excess}; the RNN's parameters stay within {max(b[3] for b in body) / min(b[3] for b in body):.2f}x "
@@ -167,27 +152,24 @@ def cost_vs_n(rows: list[dict], out: Path) -> list[str]:
     return md
 
 
-def sections(rows: list[dict], out: Path) -> list[str]:
-    out.mkdir(parents=True, exist_ok=True)
-    return deep_sets(rows, out) + sparse_attention(rows, out) + bit_budget(rows, out) + cost_vs_n(rows, out)
+VARIANT_SECTIONS = [deep_sets, sparse_attention, bit_budget, cost_vs_n]
 
 
 def trained_section(trained: Path | None, out: Path) -> list[str]:
     """The trained cost-vs-n table and figure of `memcap repro architectures`, copied beside the report."""
-    import csv
     import shutil
 
     if trained is None or not (Path(trained) / "architectures.csv").exists():
         return []
-    with (Path(trained) / "architectures.csv").open() as f:
-        table = list(csv.DictReader(f))
+    rows = read_csv(Path(trained) / "architectures.csv")
     for name in ("architectures.csv", "architectures.png"):
         if (Path(trained) / name).exists() and Path(trained).resolve() != Path(out).resolve():
             shutil.copy(Path(trained) / name, out / name)
     body = [[t["arch"], t["n"], t["size"], t["min_size"] or ("none in the range" if t["done"] == "True" else "running"),
-             t["params"] or "-"] for t in table]
+             t["params"] or "-"] for t in rows]
     return ["## Cost against sequence length, trained", "",
             f"From `memcap repro architectures` (results in {trained}): the smallest model of each architecture that "
             "memorized the same random sequences, found by the same trainer and search.", "",
             "![trained cost vs n](architectures.png)", "",
-            *md_table(["arch", "n", "size knob", "smallest size", "trainable params"], body), "Data: `architectures.csv`.", ""]
+            *table(out, "architectures_table", ["arch", "n", "size knob", "smallest size", "trainable params"], body,
+                   "Trained: the smallest model that memorized, per architecture and n"), "Data: `architectures.csv`.", ""]

@@ -1,0 +1,49 @@
+"""A report page from sections: report.md, a self-contained report.html (its style inline, images beside it,
+nothing fetched from the network when it is viewed) and provenance.json.
+
+A section is a function `(rows, out) -> list[str]`: it writes its figures and tables into `out` and returns
+its Markdown lines (empty when the rows hold nothing for it). A report is a title, an introduction and a list
+of sections; adding a section is adding a function to that list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import provenance
+from .tables import write_text
+
+Section = Callable[[list[dict], Path], list[str]]
+
+STYLE = """body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.8em 0;font-size:13px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}tr:nth-child(even){background:#fafafa}
+img{max-width:100%;border:1px solid #eee}h1,h2{border-bottom:1px solid #ddd;padding-bottom:.2em}code{background:#f4f4f4}
+em{color:#555}"""
+
+
+def figure(stem: str, caption: str) -> list[str]:
+    """A figure's Markdown: the PNG, its caption, links to the vector versions and its data."""
+    return [f"![{caption}]({stem}.png)", "",
+            f"*{caption}* Vector: [{stem}.svg]({stem}.svg), [{stem}.pdf]({stem}.pdf). Data: `{stem}.csv`.", ""]
+
+
+def write(out: Path, title: str, intro: list[str], sections: Sequence[Section], rows: list[dict], prov: dict) -> Path:
+    """Run every section on `rows`, then write report.md, report.html and provenance.json in `out`."""
+    import markdown
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    md = [f"# {title}", "", *intro]
+    with provenance.active(prov):
+        for section in sections:
+            md += section(rows, out)
+    md += provenance.markdown(prov)
+    text = "\n".join(md) + "\n"
+    write_text(out / "report.md", text)
+    body = markdown.markdown(text, extensions=["tables"], output_format="html")
+    write_text(out / "report.html", f"<!doctype html>\n<html><head><meta charset=utf-8><title>{title}</title>\n"
+                                    f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
+    write_text(out / "provenance.json", provenance.as_json(prov))
+    return out / "report.md"
