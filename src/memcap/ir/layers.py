@@ -1,7 +1,7 @@
 """The exact, framework-free model: a residual stream of named coordinates and the blocks that act on it.
 
-Forward semantics (docs/construction.md#the-transformer), recorded here once and implemented by `executor` (exact) and `torch_model`
-(float64):
+Forward semantics (docs/construction.md#the-transformer), recorded here once and implemented by `executor` (exact) and
+`nn.model.MemTransformer` (float64):
 
     Z = E_in(x)                                     one column per token, len(coords) rows
                                                     (+ a register column of zeros in front, if any)
