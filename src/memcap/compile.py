@@ -18,6 +18,7 @@ from .construct.options import CompileOptions
 from .construct.tokens import choose_values, distinct_tokens
 from .data import Dataset
 from .ir.layers import ExactModel
+from .vocab import InputKind
 
 __all__ = ["compile", "CompileOptions"]
 
@@ -40,7 +41,7 @@ def compile(ds: Dataset, options: CompileOptions | None = None, timings: dict[st
     lap("tokens")
     ctx = analyze(toks.token_ids, ds.labels, causal=opts.causal, positions=opts.positions, multiset=opts.multiset)
     lap("contexts")
-    tv = choose_values(ctx, len(toks), ds.kind == "vectors" and not opts.causal, opts.mode, opts.seed)
+    tv = choose_values(ctx, len(toks), ds.kind == InputKind.vectors and not opts.causal, opts.mode, opts.seed)
     lap("key tokens and values")
     coords = coords_for(ds.kind, opts.float_safe, opts.sparse, opts.multiset, opts.slots)
     f1 = token_layer(ds.d, ds.n, toks, tv, coords, opts, read_tokens=ctx.ctx_token)

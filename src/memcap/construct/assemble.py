@@ -21,6 +21,7 @@ import numpy as np
 
 from ..bounds import theorem_R
 from ..ir.layers import FFN, Block, ExactModel, GroupPlan, StageDepths, UniformAttention
+from ..vocab import Arch, InputKind, Mode, ModelSetting, Objective, Setting, Stage2, WindowPattern
 from .context import Contexts
 from .memorizer import LineMemorizer, Scratch, memorize_on_line
 from .options import CompileOptions
@@ -30,13 +31,13 @@ IDS_COORDS = ("phi", "F", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0
 VECTOR_COORDS = ("x", "F", "D1", "phi", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0", "i1")
 
 
-def coords_for(kind: str, float_safe: bool, sparse: bool = False, multiset: bool = False, slots: bool = False) -> tuple[str, ...]:
+def coords_for(kind: InputKind, float_safe: bool, sparse: bool = False, multiset: bool = False, slots: bool = False) -> tuple[str, ...]:
     """Stream coordinates of a compiled model (the indicator slots only where float-safe; the register's
     gathered value `reg` only with sparse attention; the integer token id Fi where F2 reads a float-safe
     current token vector). `slots`: the one slot i0 of the bits objective's stepped Stage II."""
-    names = IDS_COORDS if kind == "ids" else VECTOR_COORDS
+    names: tuple[str, ...] = IDS_COORDS if kind == InputKind.ids else VECTOR_COORDS
     names = names if float_safe else names[:-1] if slots else names[:-2]
-    if float_safe and kind == "vectors" and not multiset:  # an integer token id for F2 (see f1.token_layer)
+    if float_safe and kind == InputKind.vectors and not multiset:  # an integer token id for F2 (see f1.token_layer)
         at = names.index("phi") + 1
         names = (*names[:at], "Fi", "T2", "D2", *names[at:])
     if sparse:
@@ -77,8 +78,8 @@ def paper_f2_bits(N: int, n: int, d: int, r: float, delta: float) -> int:
     return math.ceil(math.log2(theorem_R(N, n, max(d, 1), r, delta)))
 
 
-def f2_projection(points: np.ndarray, den: int, seed: int, mode: str) -> Projection:
-    return project(points, den, seed=seed + 1, directions=1 if mode == "paper" else 4)
+def f2_projection(points: np.ndarray, den: int, seed: int, mode: Mode) -> Projection:
+    return project(points, den, seed=seed + 1, directions=1 if mode == Mode.paper else 4)
 
 
 def context_memorizer(ctx: Contexts, F_num: tuple[int, ...], den: int, window_ids: tuple[int, ...], n: int, d: int, r: float,
@@ -116,8 +117,8 @@ def _mixing(f2: LineMemorizer, c: dict[str, int], opts: CompileOptions) -> tuple
     if opts.recurrent:
         return (Block(ffn=f2.blocks[0], recur=((c["sid"], c["phi"]),)),)
     if opts.sparse:
-        gather = UniformAttention(moves=((c["reg"], c["phi"], 1),), pattern="gather")
-        read = UniformAttention(moves=((c["sid"], c["reg"], 1),), pattern="read")
+        gather = UniformAttention(moves=((c["reg"], c["phi"], 1),), pattern=WindowPattern.gather)
+        read = UniformAttention(moves=((c["sid"], c["reg"], 1),), pattern=WindowPattern.read)
         return Block(ffn=FFN(units=()), attention=gather), Block(ffn=f2.blocks[0], attention=read)
     att = UniformAttention(moves=((c["sid"], c["phi"], 1),), kind=opts.attention, causal=opts.causal)
     return (Block(ffn=f2.blocks[0], attention=att),)
@@ -127,7 +128,7 @@ def _mixing_name(opts: CompileOptions) -> str:
     return "pool" if opts.multiset else "recurrence" if opts.recurrent else "attention"
 
 
-def assemble(f1, f2: LineMemorizer, coords: tuple[str, ...], setting: str, info: dict, opts: CompileOptions) -> ExactModel:
+def assemble(f1, f2: LineMemorizer, coords: tuple[str, ...], setting: Setting, info: dict, opts: CompileOptions) -> ExactModel:
     """E_in, F1's blocks, the attention (sid <- mean phi) fused with F2's first block, F2, E_out = y.
     Deep Sets pools instead; sparse attention adds the register and a second attention layer."""
     c = {name: i for i, name in enumerate(coords)}
@@ -135,13 +136,14 @@ def assemble(f1, f2: LineMemorizer, coords: tuple[str, ...], setting: str, info:
     blocks = (*f1.blocks, *mixing, *(Block(ffn=f) for f in f2.blocks[1:]))
     meta = {
         "mode": opts.mode, "seed": opts.seed, "bit_budget": opts.bit_budget, "positions": opts.positions, "causal": opts.causal,
-        **({"objective": opts.objective} if opts.objective != "depth" else {}),
-        "attention": opts.attention, **({"arch": opts.arch} if opts.arch != "transformer" else {}),
+        **({"objective": opts.objective} if opts.objective != Objective.depth else {}),
+        "attention": opts.attention, **({"arch": opts.arch} if opts.arch != Arch.transformer else {}),
         **info, "r": f1.r, "delta": f1.delta, "F1": f1.meta,
-        "F2": GroupPlan(f2.plan.k, len(f2.plan.groups), f2.plan.addr_bits, f2.plan.label_bits, f2.plan.stage2, f2.plan.digit).as_dict(),
+        "F2": GroupPlan(f2.plan.k, len(f2.plan.groups), f2.plan.addr_bits, f2.plan.label_bits, Stage2(f2.plan.stage2),
+                        f2.plan.digit).as_dict(),
         "stages": StageDepths.of(phi=len(f1.blocks), **{_mixing_name(opts): len(mixing)}, F2=len(f2.blocks) - 1).as_dict(),
     }
     layer = dataclasses.replace(f1.layer, register=True) if opts.sparse else f1.layer
     return ExactModel(coords=coords, input=layer, blocks=blocks, output=c["y"],
-                      setting="multiset" if opts.multiset else setting, meta=meta)
+                      setting=ModelSetting.multiset if opts.multiset else ModelSetting(setting), meta=meta)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..vocab import InputKind
 from .layers import ExactModel
 
 
@@ -62,8 +63,8 @@ def model_stats(model: ExactModel) -> ModelStats:
     q = max((len(b.ffn.units) for b in model.blocks), default=0)
     H = s = 1 if model.has_attention else 0  # Deep Sets and plain ReLU networks have no attention
     layer = model.input
-    d_in = layer.dim + (1 if layer.positions and layer.kind == "vectors" else 0)
-    input_params = len(layer.table) * m if layer.kind == "ids" else m * d_in
+    d_in = layer.dim + (1 if layer.positions and layer.kind == InputKind.vectors else 0)
+    input_params = len(layer.table) * m if layer.kind == InputKind.ids else m * d_in
     L = len(model.blocks)
     recurrent = sum(1 for b in model.blocks if b.recur)
     # an RNN cell's W_x and W_h (m x m each) in the same every-entry convention
