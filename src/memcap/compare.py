@@ -16,6 +16,7 @@ from .data import Dataset, save
 from .pipeline import build
 from .train import sweep, tasks
 from .train.experiments import Experiment
+from .vocab import Setting
 
 
 def measured_bits_per_param(capacity_csv: Path | None) -> tuple[float, str]:
@@ -36,11 +37,12 @@ def compare(ds: Dataset, name: str, storage: str, workers: int = 2, m: int = 4, 
             max_blocks: int = 32, seed: int = 0, progress: Callable[[str], None] = lambda _: None,
             capacity_csv: Path | None = None) -> list[dict]:
     """Rows: the built model, the smallest trained one, the capacity estimate H(labels) / bits-per-param, the floor."""
-    if ds.setting != "next-token":
+    if ds.setting != Setting.next_token:
         raise ValueError("compare trains next-token datasets (one label per sequence); this one is seq2seq")
     t0 = time.perf_counter()
     b = build(ds, seed=seed, check_float=False)
     res, st = b.verification, b.stats
+    assert res is not None, "build verifies unless told not to"
     built = {"model": "built (construction)", "params": st.params, "nonzero": st.nonzero_params, "max_bits": st.max_bits,
              "total_bits": st.total_bits, "memorized": f"{res.positions - res.wrong}/{res.positions} exact",
              "seconds": round(time.perf_counter() - t0, 2)}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 
 from .construct.assemble import assemble, context_memorizer, coords_for, multiset_memorizer
 from .construct.context import analyze
@@ -19,18 +18,17 @@ from .construct.options import CompileOptions
 from .construct.tokens import choose_values, distinct_tokens
 from .data import Dataset
 from .ir.layers import ExactModel
+from .vocab import InputKind
 
-Progress = Callable[[str], None]
 __all__ = ["compile", "CompileOptions"]
 
 
-def compile(ds: Dataset, options: CompileOptions | None = None, progress: Progress | None = None,
-            timings: dict[str, float] | None = None, **choices) -> ExactModel:
+def compile(ds: Dataset, options: CompileOptions | None = None, timings: dict[str, float] | None = None,
+            **choices) -> ExactModel:
     """Compile `ds` into an ExactModel that memorizes every example (see `verify`). `options` (or the
     same fields as keywords: setting, attention ("sparse": a register), arch ("deep-sets", "rnn"),
-    positions, causal, mode, bit_budget, objective, seed) choose the variant. `progress` is called with each finished
-    stage's name; `timings`, when given, receives seconds per stage (kept out of the model, so that the
-    same inputs and seed give the same bytes)."""
+    positions, causal, mode, bit_budget, objective, seed) choose the variant. `timings`, when given, receives
+    seconds per stage (kept out of the model, so that the same inputs and seed give the same bytes)."""
     opts = dataclasses.replace(options or CompileOptions(), **choices).checked(ds)
     timings = {} if timings is None else timings
     clock = [time.perf_counter()]
@@ -38,13 +36,12 @@ def compile(ds: Dataset, options: CompileOptions | None = None, progress: Progre
     def lap(stage: str) -> None:
         now = time.perf_counter()
         timings[stage], clock[0] = round(now - clock[0], 4), now
-        (progress or (lambda _: None))(stage)
 
     toks = distinct_tokens(ds, opts.positions)
     lap("tokens")
     ctx = analyze(toks.token_ids, ds.labels, causal=opts.causal, positions=opts.positions, multiset=opts.multiset)
     lap("contexts")
-    tv = choose_values(ctx, len(toks), ds.kind == "vectors" and not opts.causal, opts.mode, opts.seed)
+    tv = choose_values(ctx, len(toks), ds.kind == InputKind.vectors and not opts.causal, opts.mode, opts.seed)
     lap("key tokens and values")
     coords = coords_for(ds.kind, opts.float_safe, opts.sparse, opts.multiset, opts.slots, hashed=opts.objective == "bits")
     f1 = token_layer(ds.d, ds.n, toks, tv, coords, opts, read_tokens=ctx.ctx_token)

@@ -17,6 +17,7 @@ import numpy as np
 from . import outputs
 from .errors import DataError
 from .errors import rows_text as _rows
+from .vocab import DataSetting, InputKind, Setting, choices_text
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,14 @@ class Dataset:
         object.__setattr__(self, "vectors", inputs if field == "vectors" else None)
 
     @property
-    def kind(self) -> str:
-        return "ids" if self.tokens is not None else "vectors"
+    def kind(self) -> InputKind:
+        return InputKind.ids if self.tokens is not None else InputKind.vectors
 
     @property
     def inputs(self) -> np.ndarray:
-        return self.tokens if self.tokens is not None else self.vectors
+        x = self.tokens if self.tokens is not None else self.vectors
+        assert x is not None, "a Dataset holds tokens or vectors (validate makes sure of it)"
+        return x
 
     @property
     def N(self) -> int:
@@ -56,19 +59,19 @@ class Dataset:
         return 1 if self.vectors is None else self.vectors.shape[2]
 
     @property
-    def setting(self) -> str:
-        return "seq2seq" if self.labels.ndim == 2 else "next-token"
+    def setting(self) -> Setting:
+        return Setting.seq2seq if self.labels.ndim == 2 else Setting.next_token
 
     @property
     def C(self) -> int:
         return int(self.labels.max()) + 1
 
     @staticmethod
-    def random_ids(N: int, n: int, vocab: int, C: int, seed: int = 0, setting: str = "next-token") -> Dataset:
+    def random_ids(N: int, n: int, vocab: int, C: int, seed: int = 0, setting: str = DataSetting.next_token) -> Dataset:
         return random_ids(N, n, vocab, C, seed, setting)
 
     @staticmethod
-    def random_vectors(N: int, n: int, d: int, C: int, seed: int = 0, setting: str = "next-token") -> Dataset:
+    def random_vectors(N: int, n: int, d: int, C: int, seed: int = 0, setting: str = DataSetting.next_token) -> Dataset:
         return random_vectors(N, n, d, C, seed, setting)
 
     @staticmethod
@@ -197,7 +200,8 @@ def load(path: str | Path) -> Dataset:
             lab = np.array(labels)
         except (ValueError, TypeError) as e:
             raise DataError(f"{path}: ragged or non-numeric examples: {e}") from None
-        return validate(lab, **{field: arr}, source=str(path))
+        return validate(lab, tokens=arr if field == "tokens" else None, vectors=arr if field == "vectors" else None,
+                        source=str(path))
     raise DataError(f"{path}: unknown format {path.suffix!r}; use .npz or .jsonl")
 
 
@@ -206,7 +210,7 @@ def save(ds: Dataset, path: str | Path, setting: str | None = None, overwrite: b
     "multiset", which the labels' shape cannot tell from next-token) is recorded as a string array `setting`
     beside them. An existing `path` is refused with `OutputExists` unless `overwrite` is set and it is a
     dataset archive."""
-    arrays = {"labels": ds.labels, ("tokens" if ds.kind == "ids" else "vectors"): ds.inputs}
+    arrays = {"labels": ds.labels, ("tokens" if ds.kind == InputKind.ids else "vectors"): ds.inputs}
     if setting is not None:
         arrays["setting"] = np.array(setting)
     with outputs.writing_file(path, "dataset", overwrite) as tmp, tmp.open("wb") as f:
@@ -219,14 +223,14 @@ def _random_labels(rng, token_ids: np.ndarray, C: int, setting: str) -> np.ndarr
     data is consistent for a permutation-equivariant model (docs/construction.md#data). "multiset": one
     label per sequence, the same for sequences that are permutations of each other (Deep Sets data)."""
     N, n = token_ids.shape
-    if setting == "next-token":
+    if setting == DataSetting.next_token:
         return rng.integers(0, C, size=N)
-    if setting == "multiset":
+    if setting == DataSetting.multiset:
         labels = rng.integers(0, C, size=N)
         _, first, inv = np.unique(np.sort(token_ids, axis=1), axis=0, return_index=True, return_inverse=True)
         return labels[first[inv.reshape(-1)]]
-    if setting != "seq2seq":
-        raise DataError(f"setting must be 'next-token', 'seq2seq' or 'multiset', got {setting!r}")
+    if setting != DataSetting.seq2seq:
+        raise DataError(f"setting must be {choices_text(DataSetting)}, got {setting!r}")
     labels = rng.integers(0, C, size=(N, n))
     for i in range(N):
         _, first, inv = np.unique(token_ids[i], return_index=True, return_inverse=True)
@@ -240,7 +244,7 @@ def _positive(**sizes: int) -> None:
             raise DataError(f"{name} must be an integer >= 1, got {v}")
 
 
-def random_ids(N: int, n: int, vocab: int, C: int, seed: int = 0, setting: str = "next-token") -> Dataset:
+def random_ids(N: int, n: int, vocab: int, C: int, seed: int = 0, setting: str = DataSetting.next_token) -> Dataset:
     """N sequences of n ids drawn uniformly from [vocab], labels uniform in [C]."""
     _positive(N=N, n=n, vocab=vocab, C=C)
     rng = np.random.default_rng(seed)
@@ -248,7 +252,7 @@ def random_ids(N: int, n: int, vocab: int, C: int, seed: int = 0, setting: str =
     return validate(_random_labels(rng, tokens, C, setting), tokens=tokens)
 
 
-def random_vectors(N: int, n: int, d: int, C: int, seed: int = 0, setting: str = "next-token") -> Dataset:
+def random_vectors(N: int, n: int, d: int, C: int, seed: int = 0, setting: str = DataSetting.next_token) -> Dataset:
     """N sequences of n tokens drawn uniformly from [0, 1)^d, labels uniform in [C]."""
     _positive(N=N, n=n, d=d, C=C)
     rng = np.random.default_rng(seed)

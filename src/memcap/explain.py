@@ -20,6 +20,7 @@ from .data import Dataset
 from .ir.columns import columns
 from .ir.executor import run, run_ffn, token_rows
 from .ir.layers import ExactModel
+from .vocab import HookEvent, InputKind, ModelSetting, Stage2
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,13 @@ class _Recorder:
         self.hidden: dict[int, list] = {}  # block -> unit activations (Fractions) at the read column
         self.last: list = []
 
-    def __call__(self, event, index, stream, den, rows):
-        if event == "embed":
+    def __call__(self, event: HookEvent, index: int, stream: list, den: int, rows: np.ndarray) -> None:
+        if event == HookEvent.embed:
             return
         m = len(self.model.coords)
         size = columns(stream)
         phase1 = not self.model.blocks[index].mixes and index < self.first_att
-        if event in ("attention", "pool", "recur"):
+        if event in (HookEvent.attention, HookEvent.pool, HookEvent.recur):
             if not self.positions:  # before the first mixing step: the token values at every position
                 self.positions = {c: [_val(stream[self.model.coord(c)], j, den) for j in range(size)]
                                   for c in ("phi", "F") if c in self.model.coords}
@@ -89,7 +90,7 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
     """Trace example `example` (its read position: the last for next-token, `position` or 0 for seq2seq)."""
     x = ds.inputs[example : example + 1]
     n = x.shape[1]
-    pos = n - 1 if model.setting != "seq2seq" else (position or 0)
+    pos = n - 1 if model.setting != ModelSetting.seq2seq else (position or 0)
     reg = int(model.input.register)  # the register's column comes first
     att_at = [i for i, b in enumerate(model.blocks) if b.mixes]
     first_att = att_at[0] if att_at else len(model.blocks)
@@ -102,9 +103,9 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
     y = Fraction(int(out.numerators[0, 0]), out.den)
     c = model.coord
     label = ds.labels[example] if ds.labels.ndim == 1 else ds.labels[example, pos]
-    lines = [f"example {example}: {'token ids ' + str(ds.tokens[example].tolist()) if ds.kind == 'ids' else f'{n} token vectors'}"
+    lines = [f"example {example}: {'token ids ' + str(ds.inputs[example].tolist()) if ds.kind == InputKind.ids else f'{n} token vectors'}"
              f"; label {int(label)} ({model.setting}, read at position {pos})"]
-    if ds.kind == "ids":
+    if ds.kind == InputKind.ids:
         r = model.input.rows(x)[0]
         lines.append(f"1. embedding (Theorem E.1): table rows {r.tolist()} (0 = an id never seen)" +
                      (" of (token, position) pairs" if model.input.positions else ""))
@@ -113,7 +114,7 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
     if rec.positions:
         phi, F = rec.positions.get("phi", [])[reg:], rec.positions.get("F", [])[reg:]
         lines.append(f"   token values f (phi) per position: {[_fmt(v) for v in phi]}")
-        if model.setting != "multiset":
+        if model.setting != ModelSetting.multiset:
             lines.append(f"   current-token ids F per position:  {[_fmt(v) for v in F]}")
         first = model.blocks[first_att]
         sid = sum(phi, Fraction(0)) / n
@@ -124,7 +125,7 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
         elif reg:
             lines.append(f"2. sparse attention: the register averages the {n} tokens' phi ({2 * n} connections), then every "
                          f"token reads the register ({n + 1}): sid = {_fmt(sid)}; sequence id SID = n * sid = {_fmt(sid * n)}")
-        elif not first.attention.causal:
+        elif first.attention is not None and not first.attention.causal:
             lines.append(f"2. uniform attention (W_Q = 0, weight 1/{n} each): sid = mean of phi = {_fmt(sid)}; "
                          f"sequence id SID = n * sid = {_fmt(sid * n)}")
         else:
@@ -134,7 +135,7 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
     stage_t = rec.before.get(f2 + 1)
     if stage_t is not None:
         t = stage_t[c(t_name)]
-        what = "the multiset's SID" if model.setting == "multiset" else "the context (F, SID)"
+        what = "the multiset's SID" if model.setting == ModelSetting.multiset else "the context (F, SID)"
         lines.append(f"3. F2 Stage I: {what} projected to one line: t = {_fmt(t)}, floor(t) = {t.numerator // t.denominator}")
     f2_blocks = range(f2, len(model.blocks))
     W = c("W")
@@ -144,7 +145,7 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
     per = 1 if safe else 4
     matched = None
     plan = model.group_plan
-    if plan and plan.stage2 == "telescoped":
+    if plan and plan.stage2 == Stage2.telescoped:
         # one step pair per group start: t's group is the last step that t reached (the end step: none)
         steps = [(b, u) for b in f2_blocks for u, unit in enumerate(model.blocks[b].ffn.units) if unit.reads == ((c(t_name), 4),)]
         on = [j for j in range(len(steps) // 2) if rec.hidden[steps[2 * j][0]][steps[2 * j][1]]

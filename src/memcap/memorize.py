@@ -15,6 +15,7 @@ from .construct.projection import paper_range, project, separation
 from .errors import DataError, rows_text
 from .ir.layers import Block, ExactModel, InputLayer, StageDepths
 from .ir.numbers import exact_dyadic
+from .vocab import InputKind, Mode, ModelSetting, choices_text, is_member
 
 NO_LABEL = -1
 POINT_COORDS = ("x", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0", "i1")
@@ -77,14 +78,14 @@ def dedupe(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return uniq, lab, first
 
 
-def memorize(points, labels, *, mode: str = "tight", bit_budget: int | None = None, seed: int = 0) -> ExactModel:
+def memorize(points, labels, *, mode: str = Mode.tight, bit_budget: int | None = None, seed: int = 0) -> ExactModel:
     """Build a width-12 ReLU network (residual FFN blocks) mapping every labelled point to its label and
     every extra point (label -1) to -1. Exact integer weights; same inputs and seed give the same model."""
-    if mode not in ("tight", "paper"):
-        raise DataError(f"mode must be 'tight' or 'paper', got {mode!r}")
+    if not is_member(Mode, mode):
+        raise DataError(f"mode must be {choices_text(Mode)}, got {mode!r}")
     x, y, rows = dedupe(*check_points(points, labels))
     num, den = exact_dyadic(x)
-    proj = project(num, den, seed=seed, directions=1 if mode == "paper" else 4)
+    proj = project(num, den, seed=seed, directions=1 if mode == Mode.paper else 4)
     stats = separation(x)
     names = POINT_COORDS if bit_budget is not None else POINT_COORDS[:-2]
     c = {name: i for i, name in enumerate(names)}
@@ -111,9 +112,9 @@ def memorize(points, labels, *, mode: str = "tight", bit_budget: int | None = No
     }
     return ExactModel(
         coords=names,
-        input=InputLayer(kind="vectors", dim=x.shape[1], weights=weights),
+        input=InputLayer(kind=InputKind.vectors, dim=x.shape[1], weights=weights),
         blocks=tuple(Block(ffn=f) for f in ffns),
         output=c["y"],
-        setting="points",
+        setting=ModelSetting.points,
         meta=meta,
     )

@@ -17,6 +17,7 @@ from .data import Dataset
 from .interrupts import quiet_worker, sigint_blocked
 from .ir.executor import ExactOutput, read_positions, run
 from .ir.layers import ExactModel
+from .vocab import InputKind, ModelSetting
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ def verify_arrays(model: ExactModel, inputs: np.ndarray, labels: np.ndarray, bat
     inputs, labels = np.asarray(inputs), np.asarray(labels)
     N = len(inputs)
     read = read_positions(model)
-    wrong, misses, positions = 0, [], 0
+    wrong, positions = 0, 0
+    misses: list[tuple[int, int]] = []
     workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
     for s, out in _outputs(model, inputs, read, batch, workers):
         lab = labels[s : s + len(out.numerators)].reshape(out.numerators.shape)
@@ -92,7 +94,7 @@ def verify(model: ExactModel, ds: Dataset, batch: int = 100_000,
 
 def unseen_examples(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
     """Examples holding a token id (or, with positions, an (id, position)) that the model never saw."""
-    if model.input.kind != "ids":
+    if model.input.kind != InputKind.ids:
         return np.zeros(0, dtype=np.int64)
     return np.flatnonzero((model.input.rows(inputs) == 0).any(axis=1))
 
@@ -129,7 +131,7 @@ def predict(model: ExactModel, inputs) -> np.ndarray:
     nothing about it."""
     inputs = checked_inputs(model, inputs)
     out = run(model, inputs, read=read_positions(model)).values()
-    if model.setting != "seq2seq":
+    if model.setting != ModelSetting.seq2seq:
         out = out[:, 0]
     unseen = unseen_examples(model, inputs)
     if all(isinstance(v, int) for v in out.ravel()):
@@ -160,7 +162,7 @@ def verify_torch(model: ExactModel, ds: Dataset, batch: int = 16384, force: bool
     with torch.no_grad():
         for s in range(0, ds.N, batch):
             # next-token: only the read position goes through the blocks after the attention
-            out = net(x[s : s + batch])[..., 0] if model.setting == "seq2seq" else net(x[s : s + batch], read=-1)[:, None, 0]
+            out = net(x[s : s + batch])[..., 0] if model.setting == ModelSetting.seq2seq else net(x[s : s + batch], read=-1)[:, None, 0]
             lab = torch.from_numpy(ds.labels[s : s + batch]).to(torch.float64).reshape(out.shape)
             wrong += int((torch.round(out) != lab).sum())
             dev = max(dev, float((out - lab).abs().max()))

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..bounds import theorem_R
 from ..ir.layers import FFN, Block, ExactModel, StageDepths, UniformAttention
+from ..vocab import Arch, InputKind, Mode, ModelSetting, Objective, Setting, WindowPattern
 from .context import Contexts
 from .hashed import Coords, HashedMemorizer, memorize_hashed
 from .memorizer import LineMemorizer, Scratch, memorize_on_line
@@ -32,15 +33,15 @@ IDS_COORDS = ("phi", "F", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0
 VECTOR_COORDS = ("x", "F", "D1", "phi", "sid", "t", "D", "U", "W", "cw0", "cw1", "g", "y", "i0", "i1")
 
 
-def coords_for(kind: str, float_safe: bool, sparse: bool = False, multiset: bool = False, slots: bool = False,
+def coords_for(kind: InputKind, float_safe: bool, sparse: bool = False, multiset: bool = False, slots: bool = False,
                hashed: bool = False) -> tuple[str, ...]:
     """Stream coordinates of a compiled model (the indicator slots only where float-safe; the register's
     gathered value `reg` only with sparse attention; the integer token id Fi where F2 reads a float-safe
     current token vector). `slots`: the one slot i0 of the bits objective's stepped Stage II; `hashed`:
     both slots (i1 is the hashed memorizer's scratch X)."""
-    names = IDS_COORDS if kind == "ids" else VECTOR_COORDS
+    names: tuple[str, ...] = IDS_COORDS if kind == InputKind.ids else VECTOR_COORDS
     names = names if float_safe or hashed else names[:-1] if slots else names[:-2]
-    if float_safe and kind == "vectors" and not multiset:  # an integer token id for F2 (see f1.token_layer)
+    if float_safe and kind == InputKind.vectors and not multiset:  # an integer token id for F2 (see f1.token_layer)
         at = names.index("phi") + 1
         names = (*names[:at], "Fi", "T2", "D2", *names[at:])
     if sparse:
@@ -81,8 +82,8 @@ def paper_f2_bits(N: int, n: int, d: int, r: float, delta: float) -> int:
     return math.ceil(math.log2(theorem_R(N, n, max(d, 1), r, delta)))
 
 
-def f2_projection(points: np.ndarray, den: int, seed: int, mode: str) -> Projection:
-    return project(points, den, seed=seed + 1, directions=1 if mode == "paper" else 4)
+def f2_projection(points: np.ndarray, den: int, seed: int, mode: Mode) -> Projection:
+    return project(points, den, seed=seed + 1, directions=1 if mode == Mode.paper else 4)
 
 
 def hashed_memorizer(proj: Projection, form: tuple[tuple[int, int], ...], labels: np.ndarray, c: dict[str, int],
@@ -134,8 +135,8 @@ def _mixing(f2: LineMemorizer | HashedMemorizer, c: dict[str, int], opts: Compil
     if opts.recurrent:
         return (Block(ffn=f2.blocks[0], recur=((c["sid"], c["phi"]),)),)
     if opts.sparse:
-        gather = UniformAttention(moves=((c["reg"], c["phi"], 1),), pattern="gather")
-        read = UniformAttention(moves=((c["sid"], c["reg"], 1),), pattern="read")
+        gather = UniformAttention(moves=((c["reg"], c["phi"], 1),), pattern=WindowPattern.gather)
+        read = UniformAttention(moves=((c["sid"], c["reg"], 1),), pattern=WindowPattern.read)
         return Block(ffn=FFN(units=()), attention=gather), Block(ffn=f2.blocks[0], attention=read)
     att = UniformAttention(moves=((c["sid"], c["phi"], 1),), kind=opts.attention, causal=opts.causal)
     return (Block(ffn=f2.blocks[0], attention=att),)
@@ -145,7 +146,7 @@ def _mixing_name(opts: CompileOptions) -> str:
     return "pool" if opts.multiset else "recurrence" if opts.recurrent else "attention"
 
 
-def assemble(f1, f2: LineMemorizer | HashedMemorizer, coords: tuple[str, ...], setting: str, info: dict, opts: CompileOptions) -> ExactModel:
+def assemble(f1, f2: LineMemorizer | HashedMemorizer, coords: tuple[str, ...], setting: Setting, info: dict, opts: CompileOptions) -> ExactModel:
     """E_in, F1's blocks, the attention (sid <- mean phi) fused with F2's first block, F2, E_out = y.
     Deep Sets pools instead; sparse attention adds the register and a second attention layer."""
     c = {name: i for i, name in enumerate(coords)}
@@ -153,8 +154,8 @@ def assemble(f1, f2: LineMemorizer | HashedMemorizer, coords: tuple[str, ...], s
     blocks = (*f1.blocks, *mixing, *(Block(ffn=f) for f in f2.blocks[1:]))
     meta = {
         "mode": opts.mode, "seed": opts.seed, "bit_budget": opts.bit_budget, "positions": opts.positions, "causal": opts.causal,
-        **({"objective": opts.objective} if opts.objective != "depth" else {}),
-        "attention": opts.attention, **({"arch": opts.arch} if opts.arch != "transformer" else {}),
+        **({"objective": opts.objective} if opts.objective != Objective.depth else {}),
+        "attention": opts.attention, **({"arch": opts.arch} if opts.arch != Arch.transformer else {}),
         **info, "r": f1.r, "delta": f1.delta, "F1": f1.meta,
         "F2": f2.plan_record(),
         "stages": StageDepths.of(phi=len(f1.blocks), **{_mixing_name(opts): len(mixing)}, F2=len(f2.blocks) - 1).as_dict(),
@@ -163,5 +164,5 @@ def assemble(f1, f2: LineMemorizer | HashedMemorizer, coords: tuple[str, ...], s
     }
     layer = dataclasses.replace(f1.layer, register=True) if opts.sparse else f1.layer
     return ExactModel(coords=coords, input=layer, blocks=blocks, output=c["y"],
-                      setting="multiset" if opts.multiset else setting, meta=meta)
+                      setting=ModelSetting.multiset if opts.multiset else ModelSetting(setting), meta=meta)
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..ir.layers import Block, InputLayer
 from ..ir.numbers import exact_dyadic
+from ..vocab import InputKind, Mode
 from .assemble import embedding_table, shared_scratch
 from .memorizer import Scratch, memorize_on_line
 from .options import CompileOptions
@@ -48,14 +49,14 @@ def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: t
     if toks.vocab is not None:
         # F: the row number, or with positions key + 1 = (id row - 1) * n + k + 1, which an additive token
         # plus position embedding can also form (the TransformerLens export relies on it)
-        F_num = [int(p) + 1 for p in present] if opts.positions else list(range(1, len(present) + 1))
-        table = embedding_table(tv.values, F_num, coords)
-        layer = InputLayer(kind="ids", dim=len(table), table=table, positions=opts.positions, seq_len=n,
+        F_rows = [int(p) + 1 for p in present] if opts.positions else list(range(1, len(present) + 1))
+        table = embedding_table(tv.values, F_rows, coords)
+        layer = InputLayer(kind=InputKind.ids, dim=len(table), table=table, positions=opts.positions, seq_len=n,
                            vocab=tuple(int(v) for v in toks.vocab),
                            pairs=tuple(int(p) for p in present) if opts.positions else ())
-        return TokenLayer(layer, (), tuple(F_num), 1, float(max(F_num)), 1.0, {})
+        return TokenLayer(layer, (), tuple(F_rows), 1, float(max(F_rows)), 1.0, {})
     num, den = exact_dyadic(present)
-    proj = project(num, den, seed=opts.seed, directions=1 if opts.mode == "paper" else 4)
+    proj = project(num, den, seed=opts.seed, directions=1 if opts.mode == Mode.paper else 4)
     sep = separation(present)
     delta = sep.delta if math.isfinite(sep.delta) else 1.0
     A = tv.key_tokens
@@ -64,7 +65,7 @@ def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: t
         opts.mode, opts.bit_budget, math.ceil(math.log2(paper_range(len(present), sep.r, delta, present.shape[1]))),
         "phi~ (token values)", objective=opts.objective)
     weights = tuple(tuple(proj.direction) if name == "x" else (0,) * present.shape[1] for name in coords)
-    layer = InputLayer(kind="vectors", dim=d, weights=weights, positions=opts.positions, seq_len=n,
+    layer = InputLayer(kind=InputKind.vectors, dim=d, weights=weights, positions=opts.positions, seq_len=n,
                        position_scale=toks.position_scale)
     plan = {"k": mem.plan.k, "groups": len(mem.plan.groups), "addr_bits": mem.plan.addr_bits, "label_bits": mem.plan.label_bits}
     blocks, F_num = mem.blocks, tuple(int(v) for v in proj.values)

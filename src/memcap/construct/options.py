@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 from dataclasses import dataclass
 
 from ..data import Dataset
 from ..errors import DataError
+from ..vocab import Arch, Attention, Mode, Objective, Setting, choices_text, is_member
 
 
 @dataclass(frozen=True)
 class CompileOptions:
-    setting: str | None = None  # None: from the labels' shape
-    attention: str = "softmax"  # or "hardmax" (uniform attention makes them agree), or "sparse": a register
-    arch: str = "transformer"  # or "deep-sets": rho(sum phi(x)), no attention, the multiset decides the label;
+    setting: Setting | None = None  # None: from the labels' shape
+    attention: Attention = Attention.softmax  # or hardmax (uniform attention makes them agree), or sparse: a register
+    arch: Arch = Arch.transformer  # or deep-sets: rho(sum phi(x)), no attention, the multiset decides the label;
     #                            or "rnn": h_k = h_{k-1} + phi(x_k), then F2 on (F(x_n), h_n): n sequential steps
     positions: bool = False  # join each token's position to it
     causal: bool = False  # position k averages its prefix
-    mode: str = "tight"  # "tight": measured constants; "paper": the paper's
+    mode: Mode = Mode.tight  # tight: measured constants; paper: the paper's
     bit_budget: int | None = None  # every crafted integer fits this many bits (float64-friendly models)
-    objective: str = "depth"  # tight mode's plan: "depth" (fewest blocks) or "bits" (fewest parameter bits)
+    objective: Objective = Objective.depth  # tight mode's plan: depth (fewest blocks) or bits (fewest parameter bits)
     seed: int = 0
 
     @property
@@ -29,33 +32,31 @@ class CompileOptions:
     def slots(self) -> bool:
         """Stage II writes each group's crafted integers once, through indicator slots (i0, i1 under a
         bit budget; i0 and Stage III's scratch for the stepped Stage II of the bits objective)."""
-        return self.float_safe or self.objective == "bits"
+        return self.float_safe or self.objective == Objective.bits
 
     @property
     def sparse(self) -> bool:
-        return self.attention == "sparse"
+        return self.attention == Attention.sparse
 
     @property
     def multiset(self) -> bool:
-        return self.arch == "deep-sets"
+        return self.arch == Arch.deep_sets
 
     @property
     def recurrent(self) -> bool:
-        return self.arch == "rnn"
+        return self.arch == Arch.rnn
 
     def checked(self, ds: Dataset) -> CompileOptions:
-        """These options, or a DataError that names the one that does not fit."""
+        """These options with each choice as its vocabulary's member, or a DataError that names the one that
+        does not fit."""
         if self.setting is not None and self.setting != ds.setting:
-            raise DataError(f"setting {self.setting!r} needs labels of shape "
-                            f"{'[N]' if self.setting == 'next-token' else '[N, n]'}; this dataset's are {ds.labels.shape}")
-        if self.attention not in ("softmax", "hardmax", "sparse"):
-            raise DataError(f"attention must be 'softmax', 'hardmax' or 'sparse', got {self.attention!r}")
-        if self.arch not in ("transformer", "deep-sets", "rnn"):
-            raise DataError(f"arch must be 'transformer', 'deep-sets' or 'rnn', got {self.arch!r}")
-        if self.recurrent and (ds.setting != "next-token" or self.sparse or self.causal):
+            raise DataError(f"setting {str(self.setting)!r} needs labels of shape "
+                            f"{'[N]' if self.setting == Setting.next_token else '[N, n]'}; this dataset's are {ds.labels.shape}")
+        self._check_words(("attention", Attention), ("arch", Arch))
+        if self.recurrent and (ds.setting != Setting.next_token or self.sparse or self.causal):
             raise DataError("rnn reads its state after the last token: it takes next-token labels [N] and neither "
                             'attention="sparse" nor causal=True')
-        if self.multiset and ds.setting != "next-token":
+        if self.multiset and ds.setting != Setting.next_token:
             raise DataError("deep-sets gives one label per multiset: the labels must have shape [N], "
                             f"this dataset's are {ds.labels.shape}")
         if self.multiset and (self.sparse or self.causal):
@@ -64,11 +65,16 @@ class CompileOptions:
         if self.sparse and self.causal:
             raise DataError("sparse attention averages the whole sequence through its register: it does not combine "
                             "with causal attention")
-        if self.mode not in ("tight", "paper"):
-            raise DataError(f"mode must be 'tight' or 'paper', got {self.mode!r}")
-        if self.objective not in ("depth", "bits"):
-            raise DataError(f"objective must be 'depth' or 'bits', got {self.objective!r}")
-        if self.objective == "bits" and (self.mode == "paper" or self.bit_budget is not None):
-            raise DataError("objective 'bits' chooses the tight mode's plan: it does not combine with "
-                            f"{'mode paper (the paper keeps its constants)' if self.mode == 'paper' else 'a bit budget (which fixes the plan)'}")
-        return self
+        self._check_words(("mode", Mode), ("objective", Objective))
+        if self.objective == Objective.bits and (self.mode == Mode.paper or self.bit_budget is not None):
+            clash = "mode paper (the paper keeps its constants)" if self.mode == Mode.paper else "a bit budget (which fixes the plan)"
+            raise DataError(f"objective 'bits' chooses the tight mode's plan: it does not combine with {clash}")
+        return dataclasses.replace(self, setting=None if self.setting is None else Setting(self.setting),
+                                   attention=Attention(self.attention), arch=Arch(self.arch), mode=Mode(self.mode),
+                                   objective=Objective(self.objective))
+
+    def _check_words(self, *fields: tuple[str, type[enum.StrEnum]]) -> None:
+        for name, vocab in fields:
+            value = getattr(self, name)
+            if not is_member(vocab, value):
+                raise DataError(f"{name} must be {choices_text(vocab)}, got {value!r}")

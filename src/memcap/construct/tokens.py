@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data import Dataset
+from ..vocab import InputKind, Mode
 from .context import Contexts, Windows
 
 
@@ -35,22 +36,22 @@ class DistinctTokens:
 def distinct_tokens(ds: Dataset, positions: bool) -> DistinctTokens:
     """Number the distinct tokens (or (token, position) pairs) of `ds`."""
     N, n = ds.N, ds.n
-    if ds.kind == "ids":
-        vocab, inv = np.unique(ds.tokens, return_inverse=True)
+    if ds.kind == InputKind.ids:
+        vocab, inv = np.unique(ds.inputs, return_inverse=True)
         inv = inv.reshape(N, n)
         if not positions:
             return DistinctTokens(np.arange(len(vocab)), inv, vocab)
         keys, idx = np.unique(inv * n + np.arange(n)[None, :], return_inverse=True)
         return DistinctTokens(keys, idx.reshape(N, n), vocab)
-    rows, scale = ds.vectors, 0.0
+    rows, scale = ds.inputs, 0.0
     if positions:
         from .projection import separation
 
-        delta = separation(np.unique(ds.vectors.reshape(-1, ds.d), axis=0)).delta
+        delta = separation(np.unique(ds.inputs.reshape(-1, ds.d), axis=0)).delta
         # a power of two at or below the token gap keeps the appended coordinate dyadic and the tokens apart
         scale = 2.0 ** math.floor(math.log2(min(delta, 1.0))) if math.isfinite(delta) else 1.0
         pos = np.broadcast_to(np.arange(n, dtype=np.float64)[None, :, None] * scale, (N, n, 1))
-        rows = np.concatenate([ds.vectors, pos], axis=2)
+        rows = np.concatenate([ds.inputs, pos], axis=2)
     present, inv = np.unique(rows.reshape(N * n, -1), axis=0, return_inverse=True)
     return DistinctTokens(present, inv.reshape(N, n), position_scale=scale)
 
@@ -103,7 +104,7 @@ def key_tokens(windows: Windows, n_tokens: int, seed: int) -> np.ndarray:
     return np.flatnonzero(in_a)
 
 
-def choose_values(ctx: Contexts, n_tokens: int, greedy: bool, mode: str, seed: int) -> TokenValues:
+def choose_values(ctx: Contexts, n_tokens: int, greedy: bool, mode: Mode, seed: int) -> TokenValues:
     """Key tokens (greedy for token vectors, every token for ids and causal windows) and their values."""
     A = key_tokens(ctx.windows, n_tokens, seed) if greedy else np.arange(n_tokens)
     if not A.size:  # one window: nothing to tell apart, but phi~ needs one labelled token to exist
@@ -193,7 +194,7 @@ def _moved_collisions(windows: Windows, ids: np.ndarray, n_tokens: int) -> float
 
 
 def token_values(
-    windows: Windows, n_tokens: int, key: np.ndarray, scale: int, mode: str, seed: int, max_tries: int = 64,
+    windows: Windows, n_tokens: int, key: np.ndarray, scale: int, mode: Mode, seed: int, max_tries: int = 64,
     repair: bool = True,
 ) -> TokenValues:
     """Values f on A with distinct window ids. tight: uniform in [1, K], K doubling from #windows, the few
@@ -204,8 +205,8 @@ def token_values(
     W, a = len(windows), max(len(key), 1)
     K = max(2, W)
     for tries in range(1, max_tries + 1):
-        f = np.zeros(n_tokens, dtype=object if mode == "paper" else np.int64)
-        if mode == "paper":
+        f = np.zeros(n_tokens, dtype=object if mode == Mode.paper else np.int64)
+        if mode == Mode.paper:
             v = rng.standard_normal(len(key))
             v /= np.linalg.norm(v) or 1.0
             c = W * W * a * math.sqrt(math.pi)
@@ -217,7 +218,7 @@ def token_values(
         ids = _window_ids(windows, f, scale)
         srt = np.sort(ids)
         clashes = int((srt[1:] == srt[:-1]).sum())
-        if repair and clashes and mode != "paper" and ids.dtype == np.int64 and _moved_collisions(windows, ids, n_tokens) < 0.5:
+        if repair and clashes and mode != Mode.paper and ids.dtype == np.int64 and _moved_collisions(windows, ids, n_tokens) < 0.5:
             if _Repair(windows, f, ids, K // 2, scale, rng).run(budget=40 * clashes + 200):
                 srt = np.sort(ids)
         if not (srt[1:] == srt[:-1]).any():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..vocab import Attention, InputKind
 from .layers import ExactModel
 
 
@@ -24,17 +25,18 @@ def torch_config(model: ExactModel) -> dict:
     """The `TransformerConfig` of the module that runs `model`, as plain keyword arguments."""
     layer = model.input
     att_at = [i for i, b in enumerate(model.blocks) if b.attention is not None]
-    first = model.blocks[att_at[0]].attention if att_at else None
+    atts = [b.attention for b in model.blocks if b.attention is not None]
+    first = atts[0] if atts else None
     return {
         "m": len(model.coords), "q": max([len(b.ffn.units) for b in model.blocks] + [1]), "blocks": len(model.blocks),
-        "attention_at": att_at, "s": max([len(model.blocks[i].attention.moves) for i in att_at] + [1]),
-        "vocab": len(layer.table) if layer.kind == "ids" else 0, "d_in": layer.dim if layer.kind == "vectors" else 0,
+        "attention_at": att_at, "s": max([len(a.moves) for a in atts] + [1]),
+        "vocab": len(layer.table) if layer.kind == InputKind.ids else 0, "d_in": layer.dim if layer.kind == InputKind.vectors else 0,
         "seq_len": layer.seq_len, "positions": layer.positions, "position_scale": layer.position_scale,
-        "attention": first.kind if first else "softmax", "causal": bool(first and first.causal),
+        "attention": first.kind if first else Attention.softmax, "causal": bool(first and first.causal),
         "id_map": len(layer.vocab), "pair_map": len(layer.pairs), "out_dim": 1,
         **({"pool_at": [i for i, b in enumerate(model.blocks) if b.pool]} if any(b.pool for b in model.blocks) else {}),
         **({"recur_at": [i for i, b in enumerate(model.blocks) if b.recur]} if any(b.recur for b in model.blocks) else {}),
-        **({"register": True, "patterns": [model.blocks[i].attention.pattern for i in att_at]} if layer.register else {}),
+        **({"register": True, "patterns": [a.pattern for a in atts]} if layer.register else {}),
     }
 
 
@@ -44,7 +46,7 @@ def state_dict(model: ExactModel) -> dict[str, np.ndarray]:
     m, q = cfg["m"], cfg["q"]
     layer = model.input
     sd: dict[str, np.ndarray] = {}
-    if layer.kind == "ids":
+    if layer.kind == InputKind.ids:
         sd["embed.weight"] = np.array([[_f(v) for v in r] for r in layer.table], dtype=np.float64).reshape(-1, m)
         if layer.vocab:
             sd["id_map"] = np.array(layer.vocab, dtype=np.int64)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..vocab import HookEvent, InputKind, ModelSetting, ReadAt
 from . import ramps
 from .columns import SAFE as _SAFE
 from .columns import Coded, absmax, coded_add, dense, encode, take
@@ -210,7 +211,7 @@ def run_recurrence(stream: list, moves: tuple[tuple[int, int], ...], batch: int,
 
 def run_pool(stream: list, batch: int, n: int) -> list:
     """Deep Sets' sum pooling: every position of an example gets the sum of its stream over the positions."""
-    out = []
+    out: list[np.ndarray | None] = []
     for z in stream:
         if z is None:
             out.append(None)
@@ -224,7 +225,7 @@ def embed(model: ExactModel, tokens: np.ndarray) -> tuple[list, int]:
     """E_in on a 2-D array of distinct tokens: rows are table rows ([T]) or vectors ([T, d(+1)])."""
     layer = model.input
     m = len(model.coords)
-    if layer.kind == "ids":
+    if layer.kind == InputKind.ids:
         table = np.array(layer.table, dtype=object)
         codes = np.asarray(tokens, dtype=np.int64)
         if layer.pos_table:
@@ -248,7 +249,7 @@ def token_rows(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
     model with a register gets one more position in front: table row 0 or the zero vector, both E_in = 0."""
     layer = model.input
     batch, n = inputs.shape[0], inputs.shape[1]
-    if layer.kind == "ids":
+    if layer.kind == InputKind.ids:
         rows = layer.rows(inputs)
         if layer.pos_table:  # the additive form: a column is the pair (row, position), coded row * n + k
             rows = rows * n + np.arange(n)[None, :]
@@ -264,15 +265,15 @@ def token_rows(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
     return vec.reshape(-1, vec.shape[2])
 
 
-def read_positions(model: ExactModel) -> str:
+def read_positions(model: ExactModel) -> ReadAt:
     """Where a model's outputs are read: every position for seq2seq, the last one otherwise."""
-    return "all" if model.setting == "seq2seq" else "last"
+    return ReadAt.all if model.setting == ModelSetting.seq2seq else ReadAt.last
 
 
-Hook = Callable[[str, int, list, int, np.ndarray], None]
+Hook = Callable[[HookEvent, int, list, int, np.ndarray], None]
 
 
-def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", hook: Hook | None = None,
+def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = ReadAt.last, hook: Hook | None = None,
         fast: bool = True) -> ExactOutput:
     """Run the model exactly. `inputs`: points [B, d] (plain network), vectors [B, n, d] or ids [B, n].
 
@@ -283,14 +284,14 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
     """
     see = hook or (lambda *_: None)
     inputs = np.asarray(inputs)
-    if model.setting == "points":
-        inputs = inputs[:, None] if model.input.kind == "ids" else inputs[:, None, :]
+    if model.setting == ModelSetting.points:
+        inputs = inputs[:, None] if model.input.kind == InputKind.ids else inputs[:, None, :]
     batch, n = inputs.shape[0], inputs.shape[1]
     if model.input.positions and n != model.input.seq_len:
         raise ValueError(f"model was built for sequences of length {model.input.seq_len}, got {n}")
     rows = token_rows(model, inputs)
     positions = (
-        np.array([n - 1]) if isinstance(read, str) and read == "last"
+        np.array([n - 1]) if isinstance(read, str) and read == ReadAt.last
         else np.arange(n) if isinstance(read, str) else np.asarray(read)
     )
     if model.input.register:  # read positions count real tokens; the register sits in front
@@ -304,7 +305,7 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
         uniq, inverse = np.unique(rows, return_inverse=True)
     else:
         uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
-    see("embed", -1, [], 1, uniq)
+    see(HookEvent.embed, -1, [], 1, uniq)
     stream, den = embed(model, uniq)
     fast = fast and hook is None  # an observer sees plain arrays
     prefix = ramps.runs(model.blocks[:first_att], 0) if fast else {}
@@ -314,7 +315,7 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
             stream = ramps.run_ramps(stream, list(model.blocks[i : prefix[i]]), den, len(uniq), _add)
             i = prefix[i]
             continue
-        see("ffn", i, stream, den, uniq)
+        see(HookEvent.ffn, i, stream, den, uniq)
         stream = run_ffn(stream, model.blocks[i].ffn, den, len(uniq))
         i += 1
     inverse = inverse.reshape(-1)
@@ -323,15 +324,15 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
 
     for i, block in enumerate(model.blocks[first_att : last_att + 1], start=first_att):
         if block.attention is not None:
-            see("attention", i, stream, den, rows)
+            see(HookEvent.attention, i, stream, den, rows)
             stream, den = run_attention(stream, block.attention, den, batch, n)
         if block.pool:
-            see("pool", i, stream, den, rows)
+            see(HookEvent.pool, i, stream, den, rows)
             stream = run_pool(stream, batch, n)
         if block.recur:
-            see("recur", i, stream, den, rows)
+            see(HookEvent.recur, i, stream, den, rows)
             stream = run_recurrence(stream, block.recur, batch, n)
-        see("ffn", i, stream, den, rows)
+        see(HookEvent.ffn, i, stream, den, rows)
         stream = run_ffn(stream, block.ffn, den, size)
 
     cols = (np.arange(batch)[:, None] * n + positions[None, :]).reshape(-1)
@@ -348,7 +349,7 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = "last", 
             continue
         block = model.blocks[i]
         i += 1
-        see("ffn", i - 1, stream, den, rows)
+        see(HookEvent.ffn, i - 1, stream, den, rows)
         if fast:  # big integers that a unit reads and that repeat across examples: once per distinct value
             for c in {c for unit in block.ffn.units for c, _ in unit.reads}:
                 z = stream[c]

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from .. import outputs
+from ..vocab import Attention, InputKind, ModelSetting, WindowPattern, is_member
 from .dense import state_dict, torch_config
 from .layers import FFN, Block, ExactModel, InputLayer, UniformAttention, Unit
 
@@ -35,7 +36,7 @@ def to_json(model: ExactModel) -> dict:
         if b.attention is not None:
             att = {"moves": [[o, i, str(w)] for o, i, w in b.attention.moves], "kind": b.attention.kind,
                    "causal": b.attention.causal}
-            if b.attention.pattern != "all":
+            if b.attention.pattern != WindowPattern.all:
                 att["pattern"] = b.attention.pattern
         blocks.append({
             "attention": att,
@@ -76,7 +77,7 @@ def from_json(doc: dict) -> ExactModel:
         m = len(coords)
         inp = doc["input"]
         layer = InputLayer(
-            kind=inp["kind"], dim=int(inp["dim"]),
+            kind=InputKind(inp["kind"]), dim=int(inp["dim"]),
             weights=tuple(tuple(int(w) for w in r) for r in inp["weights"]),
             table=tuple(tuple(int(w) for w in r) for r in inp["table"]),
             positions=bool(inp["positions"]), seq_len=int(inp["seq_len"]),
@@ -93,15 +94,16 @@ def from_json(doc: dict) -> ExactModel:
             att = None
             if b["attention"] is not None:
                 a = b["attention"]
+                pattern = a.get("pattern", WindowPattern.all)
+                if not is_member(WindowPattern, pattern):
+                    raise ModelFileError(f"block {bi}: unknown attention pattern {pattern!r}")
                 att = UniformAttention(moves=tuple((int(o), int(i), int(w)) for o, i, w in a["moves"]),
-                                       kind=a["kind"], causal=bool(a["causal"]), pattern=a.get("pattern", "all"))
-                if att.pattern not in ("all", "gather", "read"):
-                    raise ModelFileError(f"block {bi}: unknown attention pattern {att.pattern!r}")
+                                       kind=Attention(a["kind"]), causal=bool(a["causal"]), pattern=WindowPattern(pattern))
             blocks.append(Block(ffn=FFN(units=units, shift=_pairs(b["shift"], m, f"block {bi}")), attention=att,
                                 pool=bool(b.get("pool", False)),
                                 recur=_pairs(b.get("recur", []), m, f"block {bi}")))
         return ExactModel(coords=coords, input=layer, blocks=tuple(blocks), output=int(doc["output"]),
-                          setting=doc["setting"], meta=doc.get("meta", {}))
+                          setting=ModelSetting(doc["setting"]), meta=doc.get("meta", {}))
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, ModelFileError):
             raise

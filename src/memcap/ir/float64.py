@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..vocab import HookEvent, InputKind, ModelSetting, ReadAt, WindowPattern
 from .columns import absmax, columns
 from .executor import run, run_ffn
 from .layers import ExactModel
@@ -73,12 +74,12 @@ class _Watch:
         if value >= LIMIT and not self.problem:
             self.problem = f"{where}: a partial sum reaches 2^{math.log2(value):.1f}; float64 holds integers to 2^53"
 
-    def __call__(self, event: str, index: int, stream: list, den: int, rows: np.ndarray) -> None:
+    def __call__(self, event: HookEvent, index: int, stream: list, den: int, rows: np.ndarray) -> None:
         if self.problem:
             return
         layer = self.model.input
-        if event == "embed":
-            if layer.kind == "ids":
+        if event == HookEvent.embed:
+            if layer.kind == InputKind.ids:
                 peak = max((abs(v) for r in layer.table for v in r), default=0)
                 self._over(peak, 1, "the embedding")
             else:
@@ -93,17 +94,18 @@ class _Watch:
             return
         block = self.model.blocks[index]
         amax = [absmax(z) for z in stream]
-        if event == "attention":
+        if event == HookEvent.attention:
             att = block.attention
+            assert att is not None, "the executor shows the attention event only for a block with attention"
             # one key (a token reading the register) has weight exactly 1; a mean over n is a binary
             # fraction only for n a power of two
-            exact_mean = att.pattern == "read" or not att.causal and self.n & (self.n - 1) == 0
+            exact_mean = att.pattern == WindowPattern.read or not att.causal and self.n & (self.n - 1) == 0
             for out, inp, w in att.moves:
                 self._over(amax[inp] * abs(w) * self.n, den, f"block {index}'s attention")
                 if inp in self.frac or not exact_mean:
                     self.frac.add(out)
             return
-        if event in ("pool", "recur"):  # sums of at most n values: exact while every partial sum is
+        if event in (HookEvent.pool, HookEvent.recur):  # sums of at most n values: exact while every partial sum is
             for a in amax:
                 self._over(a * self.n, den, f"block {index}'s pooling")
             return
@@ -161,13 +163,13 @@ def _widest_weight(model: ExactModel) -> tuple[int, str]:
     return best
 
 
-def float64_check(model: ExactModel, inputs: np.ndarray, read: str = "last") -> FloatCheck:
+def float64_check(model: ExactModel, inputs: np.ndarray, read: str = ReadAt.last) -> FloatCheck:
     """Run the exact executor over `inputs` and decide whether the float64 module computes the same outputs."""
     inputs = np.asarray(inputs)
     bits, where = _widest_weight(model)
     if bits > 53:  # the weight itself is rounded in float64: no run needed to refuse
         return FloatCheck(False, f"a weight in {where} has {bits} significant bits; float64 holds 53", bits, len(inputs))
-    watch = _Watch(model, inputs.shape[1] if model.setting != "points" and inputs.ndim >= 2 else 1)
+    watch = _Watch(model, inputs.shape[1] if model.setting != ModelSetting.points and inputs.ndim >= 2 else 1)
     run(model, inputs, read=read, hook=watch)
     if not watch.problem and model.output in watch.frac | watch.snapped:
         watch.problem = "the output coordinate holds a value that float64 rounds"

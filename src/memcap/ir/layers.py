@@ -1,7 +1,7 @@
 """The exact, framework-free model: a residual stream of named coordinates and the blocks that act on it.
 
-Forward semantics (docs/construction.md#the-transformer), recorded here once and implemented by `executor` (exact) and `torch_model`
-(float64):
+Forward semantics (docs/construction.md#the-transformer), recorded here once and implemented by `executor` (exact) and
+`nn.model.MemTransformer` (float64):
 
     Z = E_in(x)                                     one column per token, len(coords) rows
                                                     (+ a register column of zeros in front, if any)
@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from ..vocab import Attention, InputKind, ModelSetting, Stage2, WindowPattern
 
 Sparse = tuple[tuple[int, int], ...]  # (coordinate, integer weight) pairs
 
@@ -59,15 +61,15 @@ class UniformAttention:
     """
 
     moves: tuple[tuple[int, int, int], ...]
-    kind: str = "softmax"
+    kind: Attention = Attention.softmax  # softmax or hardmax (sparse attention is a pattern, not a kind)
     causal: bool = False
-    pattern: str = "all"  # "all" | "gather" | "read" (the register patterns of sparse attention)
+    pattern: WindowPattern = WindowPattern.all  # gather and read: the register patterns of sparse attention
 
     def connections(self, n: int) -> int:
         """(query, key) pairs the mask allows over n real tokens (plus the register for the sparse patterns)."""
-        if self.pattern == "gather":
+        if self.pattern == WindowPattern.gather:
             return 2 * n  # r <- each real token, each real token <- r
-        if self.pattern == "read":
+        if self.pattern == WindowPattern.read:
             return n + 1  # every position <- r
         return n * (n + 1) // 2 if self.causal else n * n
 
@@ -105,7 +107,7 @@ class InputLayer:
     j + 1. Vectors with `positions` get one more input coordinate equal to k * position_scale.
     """
 
-    kind: str  # "vectors" | "ids"
+    kind: InputKind
     dim: int  # d for vectors (before any position coordinate), table rows for ids
     weights: tuple[tuple[int, ...], ...] = ()  # [m][d(+1)] for vectors
     table: tuple[tuple[int, ...], ...] = ()  # [rows][m] for ids
@@ -165,7 +167,7 @@ class GroupPlan:
     groups: int
     addr_bits: int
     label_bits: int
-    stage2: str = "trapezoid"  # Stage II's shape: trapezoid, float-safe, stepped or telescoped
+    stage2: Stage2 = Stage2.trapezoid  # Stage II's shape
     digit: int = 1  # address bits Stage III reads per block
 
     def as_dict(self) -> dict[str, int | str]:
@@ -179,12 +181,12 @@ class ExactModel:
     input: InputLayer
     blocks: tuple[Block, ...]
     output: int
-    setting: str = "points"  # "points" (plain ReLU network), "next-token", "seq2seq"
+    setting: ModelSetting = ModelSetting.points
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def is_transformer(self) -> bool:
-        return self.setting != "points"
+        return self.setting != ModelSetting.points
 
     @property
     def has_attention(self) -> bool:
@@ -221,7 +223,8 @@ class ExactModel:
         d = self.meta.get("F2", self.meta)
         if "addr_bits" not in d:
             return None
-        return GroupPlan(*(int(d[k]) for k in ("k", "groups", "addr_bits", "label_bits")), str(d.get("stage2", "trapezoid")),
+        return GroupPlan(int(d["k"]), int(d["groups"]), int(d["addr_bits"]), int(d["label_bits"]),
+                         Stage2(d.get("stage2", Stage2.trapezoid)),
                          int(d.get("digit", 1)))  # files written before the shape was recorded hold the paper's
 
 

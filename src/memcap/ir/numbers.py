@@ -1,8 +1,6 @@
-"""Exact numbers: float64 data as dyadic integers over one power-of-two denominator, and bit counts."""
+"""Exact numbers: float64 data as dyadic integers over one power-of-two denominator."""
 
 from __future__ import annotations
-
-from fractions import Fraction
 
 import numpy as np
 
@@ -38,9 +36,3 @@ def exact_dyadic(x: np.ndarray) -> tuple[np.ndarray, int]:
     flat = [int(m) << int(s) for m, s in zip(m53.ravel(), shifts.ravel(), strict=True)]
     return np.array(flat, dtype=object).reshape(x.shape), 1 << e
 
-
-def bits(value: int | Fraction) -> int:
-    """Bits to write a parameter: magnitude bits (numerator plus denominator for a fraction)."""
-    if isinstance(value, Fraction):
-        return abs(value.numerator).bit_length() + (value.denominator.bit_length() - 1 if value.denominator > 1 else 0)
-    return abs(int(value)).bit_length()

@@ -16,6 +16,7 @@ unit sees the stream as it was before the run and the run's writes (additive) ca
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Literal
 
 import numpy as np
 
@@ -31,7 +32,9 @@ def runs(blocks: tuple[Block, ...] | list[Block], start: int) -> dict[int, int]:
     out: dict[int, int] = {}
     i = start
     while i < len(blocks):
-        j, read, written, units = i, set(), set(), 0
+        j, units = i, 0
+        read: set[int] = set()
+        written: set[int] = set()
         while j < len(blocks):
             b = blocks[j]
             if b.mixes or any(len(u.reads) != 1 or u.reads[0][1] == 0 for u in b.ffn.units):
@@ -52,7 +55,7 @@ def runs(blocks: tuple[Block, ...] | list[Block], start: int) -> dict[int, int]:
     return out
 
 
-def _active_counts(thresholds: list[int], x: np.ndarray, side: str) -> np.ndarray:
+def _active_counts(thresholds: list[int], x: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
     """np.searchsorted of x in sorted thresholds, in int64 where both fit."""
     if not thresholds:
         return np.zeros(len(x), dtype=np.int64)

@@ -89,7 +89,7 @@ def fits(rows: list[dict]) -> dict[str, dict]:
 
 _EMBEDDING = ("the embedding table has one row per token present: it grows with N until every vocabulary token occurs "
               "(about N n = vocabulary) and is constant after, which bends the small-N slope")
-EXPECTED = (  # (series, its asymptotic rows' series, low, high, what the issue asks, why it may disagree)
+EXPECTED = (  # (series, its asymptotic rows' series, low, high, the check in words, why it may disagree)
     ("next-token tight, params vs N", "next-token tight, params vs N (N >= 1000)", 0.4, 0.6,
      "next-token slope vs N in [0.4, 0.6]", _EMBEDDING),
     ("next-token, params vs n", None, -math.inf, 0.1, "next-token slope vs n <= 0.1",

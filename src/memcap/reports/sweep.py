@@ -24,8 +24,6 @@ from ..memorize import memorize
 from ..pipeline import Built, build
 from ..verify import verify_arrays
 
-TIMING_KEYS = ("compile_s", "verify_s")
-
 
 def config_key(cfg: dict) -> str:
     return json.dumps(cfg, sort_keys=True)

@@ -14,6 +14,7 @@ import torch
 
 from ..data import Dataset
 from ..errors import DataError
+from ..vocab import Setting
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,9 @@ def from_dataset(ds: Dataset, name: str = "dataset") -> Task:
     tokens = ds.tokens
     if tokens is not None and int(tokens.max()) >= DENSE_IDS:
         tokens = np.unique(tokens, return_inverse=True)[1].reshape(tokens.shape)
-    x = torch.from_numpy(tokens.copy()) if ds.kind == "ids" else torch.from_numpy(ds.vectors.astype(np.float32))
+    x = torch.from_numpy(tokens.copy()) if tokens is not None else torch.from_numpy(ds.inputs.astype(np.float32))
     y = torch.from_numpy(ds.labels.astype(np.int64))
-    return Task(name, x, y, "ce", -1 if ds.setting == "next-token" else None, ds.C)
+    return Task(name, x, y, "ce", -1 if ds.setting == Setting.next_token else None, ds.C)
 
 
 def model_config(spec: dict, task: Task):
