@@ -31,6 +31,7 @@ from ..ir.dense import state_dict, torch_config
 from ..ir.executor import read_positions
 from ..ir.float64 import FloatCheck, float64_check
 from ..ir.layers import Block, ExactModel
+from .stream import write_stream_names
 
 
 class NotFloatExact(ValueError):
@@ -232,7 +233,8 @@ def _load_strict(bridge, sd: dict[str, np.ndarray]) -> None:
 
 def save_transformer_lens(model: ExactModel, out: str | Path, inputs: np.ndarray | None = None, force: bool = False) -> Path:
     """DIR/config.json (TransformerBridgeConfig kwargs), DIR/model.safetensors (float64 state dict),
-    DIR/vocab.json (raw token id as a string -> row; unseen ids go to row 0)."""
+    DIR/vocab.json (raw token id as a string -> row; unseen ids go to row 0), DIR/stream.json (the
+    residual stream's coordinate names, for `memcap.nn.stream.label_stream`)."""
     from safetensors.numpy import save_file
 
     form = _checked_form(model, inputs, force)
@@ -241,4 +243,5 @@ def save_transformer_lens(model: ExactModel, out: str | Path, inputs: np.ndarray
     (out / "config.json").write_text(json.dumps(lens_config(form), sort_keys=True, indent=1) + "\n")
     save_file(lens_state(form), str(out / "model.safetensors"), metadata={"memcap": "TransformerBridge native state dict, float64"})
     (out / "vocab.json").write_text(json.dumps({str(v): j + 1 for j, v in enumerate(model.input.vocab)}, sort_keys=True) + "\n")
+    write_stream_names(out, form.coords)
     return out
