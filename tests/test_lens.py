@@ -102,3 +102,9 @@ def test_the_docs_load_the_export_with_transformer_lens_alone(tmp_path, monkeypa
     assert list(named) == scope["names"] and torch.equal(named["y"], scope["y_after_last_block"])
     with pytest.raises(ValueError, match="stream"):
         label_stream(torch.zeros(2, 5, len(scope["names"]) + 1), "tl")
+    from_memcap = next(b for b in re.findall(r"```python\n(.*?)```", doc, flags=re.S) if "to_transformer_lens(model" in b)
+    from memcap.ir import fileformat
+
+    scope = {"model": fileformat.load("m"), "ds": ds}  # as compiled by the command, its float64 verdict recorded
+    exec(from_memcap, scope)
+    assert torch.equal(scope["stream"]["y"][:, -1], torch.from_numpy(ds.labels[:8]).double())
