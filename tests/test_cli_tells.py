@@ -56,6 +56,7 @@ def test_data_text_counts_repeats_and_conflicts_and_shows_the_first(tmp_path):
     r = runner.invoke(app, ["data", "text", str(tmp_path / "t.txt"), str(tmp_path / "t.npz"), "--n", "2"])
     assert r.exit_code == 0, r.output
     assert "read 7 windows" in r.output and "dropped 3 repeats and 1 windows" in r.output
+    assert "1 distinct windows had two next tokens" in r.output
     assert "window 'ab' is followed by 'c' at token 0 and by 'x' at token 6" in r.output
     assert len(np.load(tmp_path / "t.npz")["labels"]) == 3
     r = runner.invoke(app, ["data", "text", str(tmp_path / "none.txt"), str(tmp_path / "o.npz")])
