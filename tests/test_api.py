@@ -106,3 +106,20 @@ def test_option_errors_from_python_name_arguments():
         memcap.compile(ms, arch="deep-sets", attention="sparse")
     r = runner.invoke(app, ["compile", "--help"])  # the flag the CLI message names exists
     assert "--attention" in r.output
+
+
+@pytest.mark.parametrize("make, options", [
+    (lambda: memcap.Dataset.random_ids(N=150, n=6, vocab=60, C=10, seed=1), {}),
+    (lambda: memcap.Dataset.random_ids(N=80, n=4, vocab=30, C=5, seed=2), {"positions": True}),
+    (lambda: memcap.Dataset.random_vectors(N=60, n=3, d=2, C=4, seed=0), {}),
+])
+def test_smallest_bit_budget_is_the_first_that_compiles(make, options):
+    from memcap.budget import smallest_bit_budget
+    from memcap.construct.memorizer import BudgetError
+
+    ds = make()
+    least = smallest_bit_budget(ds, **options)
+    memcap.compile(ds, bit_budget=least, **options)
+    for below in range(2, least):  # every smaller budget is refused
+        with pytest.raises(BudgetError):
+            memcap.compile(ds, bit_budget=below, **options)

@@ -56,6 +56,7 @@ def test_data_text_counts_repeats_and_conflicts_and_shows_the_first(tmp_path):
     r = runner.invoke(app, ["data", "text", str(tmp_path / "t.txt"), str(tmp_path / "t.npz"), "--n", "2"])
     assert r.exit_code == 0, r.output
     assert "read 7 windows" in r.output and "dropped 3 repeats and 1 windows" in r.output
+    assert "1 distinct windows had two next tokens" in r.output
     assert "window 'ab' is followed by 'c' at token 0 and by 'x' at token 6" in r.output
     assert len(np.load(tmp_path / "t.npz")["labels"]) == 3
     r = runner.invoke(app, ["data", "text", str(tmp_path / "none.txt"), str(tmp_path / "o.npz")])
@@ -130,3 +131,12 @@ def test_demo_explains_its_numbers_and_saves_its_dataset(tmp_path, capsys):
     assert " - " not in table.replace("─", "")  # no float64 cell left ambiguous
     r = runner.invoke(app, ["verify", str(tmp_path / "demo" / "tight"), str(tmp_path / "demo" / "data.npz")])
     assert r.exit_code == 0 and "0 wrong" in r.output
+
+
+def test_predict_and_verify_refuse_another_sequence_length(tmp_path):
+    runner.invoke(app, ["compile", str(_data(tmp_path)), "-o", str(tmp_path / "m")])
+    other = tmp_path / "n5.npz"
+    runner.invoke(app, ["data", "random", str(other), "--N", "10", "--n", "5"])
+    for cmd in (["predict", str(tmp_path / "m"), str(other)], ["verify", str(tmp_path / "m"), str(other)]):
+        r = runner.invoke(app, cmd)
+        assert r.exit_code == 2 and r.output.count("error:") == 1 and "length n = 4" in r.output, r.output

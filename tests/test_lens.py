@@ -75,3 +75,36 @@ def test_a_model_that_is_not_float_exact_is_refused():
     built = build(ds)
     with pytest.raises(NotFloatExact, match="float64"):
         to_transformer_lens(built.model, ds.inputs)
+
+
+def test_the_docs_load_the_export_with_transformer_lens_alone(tmp_path, monkeypatch):
+    """The docs' TransformerLens-only block runs on an exported folder and gives every label; the stream's
+    coordinate names label a cached activation."""
+    import re
+    from pathlib import Path
+
+    from memcap.nn.stream import label_stream
+
+    monkeypatch.chdir(tmp_path)
+    ds = data.random_ids(60, 5, 40, 10, seed=2)
+    data.save(ds, "ds.npz")
+    assert runner.invoke(app, ["compile", "ds.npz", "-o", "m", "--bit-budget", "48"]).exit_code == 0
+    assert runner.invoke(app, ["export", "m", "--to", "transformer-lens", "-o", "tl"]).exit_code == 0
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "file-formats.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", doc, flags=re.S) if "boot_native" in b)
+    assert "memcap" not in block  # TransformerLens, safetensors, numpy and torch only
+    scope: dict = {}
+    exec(block, scope)
+    assert torch.equal(scope["labels"], torch.from_numpy(ds.labels).double())
+    assert torch.equal(scope["y_after_last_block"][:, -1], torch.from_numpy(ds.labels[:8]).double())
+    resid = scope["cache"][f"blocks.{scope['config']['n_layers'] - 1}.hook_resid_post"]
+    named = label_stream(resid, "tl")
+    assert list(named) == scope["names"] and torch.equal(named["y"], scope["y_after_last_block"])
+    with pytest.raises(ValueError, match="stream"):
+        label_stream(torch.zeros(2, 5, len(scope["names"]) + 1), "tl")
+    from_memcap = next(b for b in re.findall(r"```python\n(.*?)```", doc, flags=re.S) if "to_transformer_lens(model" in b)
+    from memcap.ir import fileformat
+
+    scope = {"model": fileformat.load("m"), "ds": ds}  # as compiled by the command, its float64 verdict recorded
+    exec(from_memcap, scope)
+    assert torch.equal(scope["stream"]["y"][:, -1], torch.from_numpy(ds.labels[:8]).double())

@@ -265,13 +265,14 @@ def random_vectors(N: int, n: int, d: int, C: int, seed: int = 0, setting: str =
 class WindowCounts:
     """What `text_windows_counted` did with a file's windows: `read` windows, `repeats` dropped (a window seen
     before, followed by the same token), `conflicts` dropped (a window seen before, followed by another
-    token: the first follower is kept), `kept` = read - repeats - conflicts; `first_conflict` describes
-    the earliest conflicting window, or is empty."""
+    token: the first follower is kept), `kept` = read - repeats - conflicts; `conflicting` distinct
+    windows had such a second follower; `first_conflict` describes the earliest, or is empty."""
 
     read: int
     repeats: int
     conflicts: int
     kept: int
+    conflicting: int = 0
     first_conflict: str = ""
 
 
@@ -321,5 +322,6 @@ def text_windows_counted(path: str | Path, n: int, unit: str = "byte", stride: i
         note = (f"window {show(windows[i])} is followed by {show(labels[j:j + 1])} at token {starts[j]} and by "
                 f"{show(labels[i:i + 1])} at token {starts[i]}")
     keep = np.sort(first)
-    counts = WindowCounts(len(windows), int((later & ~conflict).sum()), int(conflict.sum()), len(keep), note)
+    counts = WindowCounts(len(windows), int((later & ~conflict).sum()), int(conflict.sum()), len(keep),
+                          len(np.unique(owner[conflict])), note)
     return validate(labels[keep], tokens=windows[keep], source=str(path)), counts

@@ -259,6 +259,8 @@ def check_fits(model, ds, model_path: Path, data: Path) -> None:
         fail(f"{model_path} takes tokens of dimension {model.input.dim}; {data} has d = {ds.d}")
     if model.input.positions and ds.n != model.input.seq_len:
         fail(f"{model_path} was built with positions for length n = {model.input.seq_len}; {data} has n = {ds.n}")
+    if model.input.seq_len and ds.n != model.input.seq_len:  # the mean over n positions is built in
+        fail(f"{model_path} was built for sequences of length n = {model.input.seq_len}; {data} has n = {ds.n}")
 
 
 def check_labels(model, ds, model_path: Path, data: Path) -> None:

@@ -55,7 +55,8 @@ def data_text(text: Path = typer.Argument(..., help="any text file (with --modul
         fail(str(e))
     data_mod.save(ds, output, overwrite=force)
     console.print(f"read {counts.read} windows of n={n} {unit.value}s from {text}: dropped {counts.repeats} repeats and "
-                  f"{counts.conflicts} windows whose next token differs from an earlier occurrence's (the first kept)",
+                  f"{counts.conflicts} windows whose next token differs from an earlier occurrence's (the first kept; "
+                  f"{counts.conflicting} distinct windows had two next tokens)",
                   highlight=False)
     if counts.first_conflict:
         console.print(f"first conflict: {counts.first_conflict}", highlight=False, markup=False)

@@ -78,11 +78,12 @@ def _print_bounds(built: dict[str, Built], N: int, n: int, console: Console) -> 
         console.print(f"{name}: {st.depth / shape['depth']:.2f} x the depth shape, {st.params / shape['params']:.2f} x the "
                       f"parameter shape, {st.max_bits / shape['bits']:.2f} x the bit shape", highlight=False)
     p = built["paper"].stats
-    console.print("The upper bounds are the theorem's O(.) shapes with every constant set to 1, not limits: the shape "
-                  f"counts width^2 = {int(shape['width']) ** 2} entries a block, while a block of the paper's model holds "
-                  f"2 (m + 1) q + 4 m s H = {2 * (p.m + 1) * p.q + 4 * p.m * p.s * p.H} (two FFN matrices and the attention), "
-                  "a constant factor that the O(.) hides; so a model above a shape does not contradict the theorem.",
-                  highlight=False)
+    console.print("The upper bounds are the theorem's O(.) shapes with every constant set to 1, not limits, and the "
+                  "O(.) hides constant factors: the parameter shape counts width^2 = "
+                  f"{int(shape['width']) ** 2} entries a block, while a block of the paper's model holds 2 (m + 1) q + "
+                  f"4 m s H = {2 * (p.m + 1) * p.q + 4 * p.m * p.s * p.H} (two FFN matrices and the attention), and its bits "
+                  "follow the paper's worst-case R with its own constants. A model a small factor above a shape does not "
+                  "contradict the theorem.", highlight=False)
     st = built["tight"].stats
     console.print(f"tight model: {ratio_line(st, N, n, 10, 'next-token')}. Any memorizer has params / sqrt(N) of at "
                   "least a constant (Theorem 4.2) and total bits / (N log2 C) >= 1 (counting): these ratios say how far "

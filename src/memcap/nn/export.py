@@ -32,6 +32,7 @@ from ..ir.dense import state_dict, torch_config
 from ..ir.executor import read_positions
 from ..ir.float64 import FloatCheck, float64_check
 from ..ir.layers import Block, ExactModel
+from .stream import write_stream_names
 
 
 class NotFloatExact(ValueError):
@@ -234,7 +235,8 @@ def _load_strict(bridge, sd: dict[str, np.ndarray]) -> None:
 def save_transformer_lens(model: ExactModel, out: str | Path, inputs: np.ndarray | None = None, force: bool = False,
                           overwrite: bool = False) -> Path:
     """DIR/config.json (TransformerBridgeConfig kwargs), DIR/model.safetensors (float64 state dict),
-    DIR/vocab.json (raw token id as a string -> row; unseen ids go to row 0). Built beside `out`, then moved
+    DIR/vocab.json (raw token id as a string -> row; unseen ids go to row 0), DIR/stream.json (the
+    residual stream's coordinate names, for `memcap.nn.stream.label_stream`). Built beside `out`, then moved
     into place; an existing `out` is refused (`OutputExists`) unless `overwrite` is set and it is such an export."""
     from safetensors.numpy import save as safetensors_bytes
 
@@ -245,4 +247,5 @@ def save_transformer_lens(model: ExactModel, out: str | Path, inputs: np.ndarray
         (tmp / "model.safetensors").write_bytes(
             safetensors_bytes(lens_state(form), metadata={"memcap": "TransformerBridge native state dict, float64"}))
         (tmp / "vocab.json").write_text(json.dumps({str(v): j + 1 for j, v in enumerate(model.input.vocab)}, sort_keys=True) + "\n")
+        write_stream_names(tmp, form.coords)
     return Path(out)
