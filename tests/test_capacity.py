@@ -139,3 +139,21 @@ def test_trainer_ablation_rows_change_one_setting_each():
     for r in rows:  # exact means no wrong label, and the trainer stopped as soon as that held
         assert r["exact"] == (r["wrong"] == 0)
         assert r["exact"] or r["epochs"] == r["epochs_max"]
+
+
+def test_save_onto_a_storage_that_already_holds_the_runs_is_refused(tmp_path):
+    from typer.testing import CliRunner
+
+    from memcap.cli import app
+
+    spec = cs.profile(quick=True, steps=2)
+    st = open_storage(str(tmp_path / "s.db"))
+    cs.publish(st, spec)
+    cs.work(st, spec.name, device="cpu")  # every run finished, none saved
+    args = ["repro", "capacity", "--quick", "--steps", "2", "--storage", str(tmp_path / "s.db"), "-o", str(tmp_path / "out"),
+            "--workers", "1", "--device", "cpu", "--save", str(tmp_path / "runs")]
+    r = CliRunner().invoke(app, args)
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error:"), r.output
+    assert "already holds 4 finished run(s)" in lines[0] and "--storage" in lines[0]
+    assert not (tmp_path / "runs").exists()

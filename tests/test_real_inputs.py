@@ -67,13 +67,13 @@ def test_unseen_ids_predict_no_label_and_count_as_misses(tmp_path):
 def test_predict_shapes_and_text_output(tmp_path):
     for setting in ("next-token", "seq2seq"):
         ds = data.random_ids(60, 4, 20, 10, seed=2, setting=setting)
-        data.save(ds, tmp_path / "d.npz")
-        memcap.save(memcap.compile(ds, positions=True), tmp_path / "m")
-        r = runner.invoke(app, ["predict", str(tmp_path / "m"), str(tmp_path / "d.npz"), "-o", str(tmp_path / "p.npy")])
+        data.save(ds, tmp_path / "d.npz", overwrite=True)  # each round replaces the last round's outputs
+        memcap.save(memcap.compile(ds, positions=True), tmp_path / "m", overwrite=True)
+        r = runner.invoke(app, ["predict", str(tmp_path / "m"), str(tmp_path / "d.npz"), "-o", str(tmp_path / "p.npy"), "--force"])
         assert r.exit_code == 0, r.output
         pred = np.load(tmp_path / "p.npy")
         assert pred.shape == ds.labels.shape and (pred == ds.labels).mean() == 1.0
-        r = runner.invoke(app, ["predict", str(tmp_path / "m"), str(tmp_path / "d.npz"), "-o", str(tmp_path / "p.txt")])
+        r = runner.invoke(app, ["predict", str(tmp_path / "m"), str(tmp_path / "d.npz"), "-o", str(tmp_path / "p.txt"), "--force"])
         assert r.exit_code == 0 and (tmp_path / "p.txt").exists() and not (tmp_path / "p.txt.npy").exists()
         rows = [list(map(int, line.split())) for line in (tmp_path / "p.txt").read_text().splitlines()]
         assert np.array(rows).reshape(ds.labels.shape).tolist() == ds.labels.tolist()
@@ -175,9 +175,10 @@ def test_public_api_readme_example(tmp_path):
 def test_explain_follows_an_example(tmp_path):
     for ds, opts in ((data.random_ids(200, 6, 50, 10), []), (data.random_vectors(60, 4, 3, 10), []),
                      (data.random_ids(80, 5, 30, 10, setting="seq2seq"), ["--bit-budget", "48"])):
-        data.save(ds, tmp_path / "d.npz")
-        assert runner.invoke(app, ["compile", str(tmp_path / "d.npz"), "-o", str(tmp_path / "m"), *opts]).exit_code == 0
-        r = runner.invoke(app, ["explain", str(tmp_path / "m"), str(tmp_path / "d.npz"), "--example", "7", "--plot", str(tmp_path / "e.png")])
+        data.save(ds, tmp_path / "d.npz", overwrite=True)  # each round replaces the last round's outputs
+        assert runner.invoke(app, ["compile", str(tmp_path / "d.npz"), "-o", str(tmp_path / "m"), *opts, "--force"]).exit_code == 0
+        r = runner.invoke(app, ["explain", str(tmp_path / "m"), str(tmp_path / "d.npz"), "--example", "7", "--plot", str(tmp_path / "e.png"),
+                                "--force"])
         assert r.exit_code == 0, r.output
         assert "the label, exactly" in r.output and "matched t" in r.output and "chunk" in r.output
         assert (tmp_path / "e.png").stat().st_size > 1000
@@ -243,6 +244,8 @@ def test_train_checkpoint_of_other_settings_names_them_and_save_writes_a_model(t
     assert r.exit_code in (0, 1), r.output
     assert (tmp_path / "trained" / "model.safetensors").exists() and json.loads((tmp_path / "trained" / "config.json").read_text())["kind"]
     r = runner.invoke(app, base + ["--epochs", "30", "--lr", "0.02"])
+    assert _one_error_line(r) and "trained already exists" in r.output and "--force" in r.output, r.output
+    r = runner.invoke(app, base + ["--epochs", "30", "--lr", "0.02", "--force"])  # --force: on to the checkpoint's settings
     assert _one_error_line(r), r.output
     assert "epochs: checkpoint 20, this run 30" in r.output and "lr: checkpoint 0.01, this run 0.02" in r.output
 

@@ -75,7 +75,7 @@ def test_deep_sets_file_torch_and_vectors(tmp_path):
         built = build(d, arch="deep-sets", bit_budget=48)  # compile, verify, and record the float64 verdict
         assert built.verification.ok and built.float64.exact
         model = built.model
-        memcap.save(model, tmp_path / "m")
+        memcap.save(model, tmp_path / "m", overwrite=True)  # the second round replaces the first
         back = memcap.load(tmp_path / "m")
         assert back == model and memcap.verify(back, d).ok
         fv = verify_torch(back, d)

@@ -25,9 +25,6 @@ def capacity_cmd(
 ):
     """Capacity of GPT-style (and the paper's) models in bits per parameter, measured by code length."""
     need_train_extra()
-    if save is not None:
-        results_dir(save, "saved runs")
-    results_dir(out)
     from ..reports import capacity as report
     from ..train import capacity_sweep as cs
     from ..train import sweep
@@ -37,12 +34,17 @@ def capacity_cmd(
         dev = pick_device(device)
     except ValueError as e:
         fail(str(e))
+    results_dir(out)
     spec = cs.profile(quick=quick, gpu=dev.type == "cuda", steps=steps, lr=lr, seed=seed)
     st = sweep.open_storage(storage)
     try:
         cs.publish(st, spec)
     except ValueError as e:
         fail(str(e))
+    if save is not None and (missing := cs.unsaved(st, spec, save)):
+        fail(f"--save {save}: the storage {storage} already holds {len(missing)} finished run(s) of {spec.name} that are not "
+             f"saved there (first: {missing[0]}), and a sweep saves only the runs it trains; to train and save every run, "
+             "start a fresh sweep with --storage NEW.db")
     n_runs = len(spec.runs())
     err.print(f"capacity experiment {spec.name} in {storage}: {n_runs} runs on {dev}; more workers can join with: "
               f"memcap worker --storage {storage} --experiment {spec.name}")

@@ -107,6 +107,7 @@ def _run_sweep(
 ):
     from ..train import sweep
 
+    results_dir(out)
     st = sweep.open_storage(storage, heartbeat)
     try:
         sweep.publish(st, exp)
@@ -142,7 +143,6 @@ def fig3_cmd(
 ):
     """Fig 3: minimum #blocks that memorizes N = 600..1700 examples."""
     need_train_extra()
-    results_dir(out)
     from ..reports import trained as report_trained
     from ..train.experiments import PAPER_FIG3, fig3
 
@@ -173,7 +173,6 @@ def nindep_cmd(
 ):
     """N = 500 random sequences, labels +-1, MSE: minimum #blocks as n grows (paper: 4 for every n)."""
     need_train_extra()
-    results_dir(out)
     import torch
 
     from ..reports import trained as report_trained
@@ -199,13 +198,13 @@ def curves_cmd(
 ):
     """Figs 1–2: loss and accuracy curves vs #blocks at a fixed N (digits)."""
     need_train_extra()
-    results_dir(out)
     from ..reports import trained as report_trained
     from ..train import tasks
     from ..train.experiments import curves
     from ..train.sweep import set_threads
 
     set_threads(1)
+    results_dir(out)
     task = tasks.digits(seed).subset(N)
     items = curves(
         task,
@@ -241,7 +240,6 @@ def bpp_cmd(
     """Bits per parameter on random labels: largest N memorized x log2 C / parameters, beside the anchors;
     memorized is training error < 1%, or every label exact, or (the default) each in its own column."""
     need_train_extra()
-    results_dir(out)
     from ..reports import trained as report_trained
     from ..train.experiments import bits_per_param, bpp_rows
 
@@ -274,7 +272,6 @@ def architectures_cmd(
 ):
     """Trained cost vs n: the smallest model of each architecture that memorizes the same N random sequences."""
     need_train_extra()
-    results_dir(out)
     import torch
 
     from ..reports import trained as report_trained
@@ -297,8 +294,6 @@ def worker_cmd(
 ):
     """Join a sweep: take trials from the shared storage until every search is done."""
     need_train_extra()
-    if save is not None:
-        results_dir(save, "saved runs")
     if "://" not in storage and not Path(storage).exists():
         fail(f"--storage {storage}: no such SQLite file; start the sweep first (it prints the worker command to run)")
     from ..train import capacity_sweep, sweep
@@ -380,13 +375,13 @@ def ablation_cmd(
 ):
     """One fixed task and model, one trainer setting changed per row: what matters for exact memorization."""
     need_train_extra()
-    results_dir(out)
     from ..reports import trained as report_trained
     from ..train.ablation import trainer_ablation
     from ..train.sweep import set_threads
 
     if width % 2:
         fail(f"--width {width}: the model has 2 heads, so the width must be even")
+    results_dir(out)
     set_threads(1)
     rows = trainer_ablation(N=N, width=width, seed=seed, on_row=lambda r: err.print(
         f"{r['setting']}: {r['wrong']} wrong after {r['epochs']} epochs, {r['seconds']:.1f}s"))

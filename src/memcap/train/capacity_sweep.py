@@ -179,6 +179,13 @@ def table(storage: RDBStorage, spec: CapacitySpec) -> list[dict]:
     return [done[(*model, N)] for _, model, N in spec.runs() if (*model, N) in done]
 
 
+def unsaved(storage: RDBStorage, spec: CapacitySpec, save: Path) -> list[str]:
+    """The finished runs in the storage whose folder under `save` is missing: a sweep saves only the runs
+    it trains, so these would never be saved there."""
+    names = [run_name((r["arch"], r["depth"], r["width"]), r["N"]) for r in table(storage, spec)]
+    return [name for name in names if not (Path(save) / name).is_dir()]
+
+
 def summary(spec: CapacitySpec, rows: list[dict]) -> list[dict]:
     """Per model: capacity = the plateau (maximum) of memorized bits over N, bits/param, and the strict
     criterion: the largest N whose every determined token is recalled by argmax, with its bits/param."""
