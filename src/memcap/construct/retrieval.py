@@ -36,7 +36,7 @@ class Table:
 
     segment: int  # S
     w: int  # hash width
-    multipliers: tuple[int, int, int]  # a_i, odd, < 2^w
+    multipliers: tuple[int, int, int]  # a_i, odd, < 2^multiplier_bits(w, key bits)
     values: np.ndarray  # int64 [3, S] in [0, C)
     modulus: int  # C
     attempt: int  # how many draws failed before this one
@@ -67,6 +67,13 @@ def hash_slots(keys: np.ndarray, a: int, w: int, S: int) -> np.ndarray:
 def segment_size(n: int, group: int) -> int:
     """Slots per segment: LOAD n + EXTRA_SLOTS in all, rounded up to whole groups of `group` slots."""
     return group * max(1, math.ceil((LOAD * n + EXTRA_SLOTS) / 3 / group))
+
+
+def multiplier_bits(w: int, key_bits: int, spare: int = 0) -> int:
+    """Bits of the multipliers: w, or fewer where a t times the stream's denominator (`spare` bits) would
+    reach 2^61 (the executor keeps values below 2^62 in int64 columns, and sums of two of them too), but
+    at least 16 (the hash stays a hash; wider values only cost the executor Python ints)."""
+    return min(w, max(16, 61 - key_bits - spare))
 
 
 def hash_width(S: int, key_bits: int) -> int:
@@ -109,8 +116,9 @@ def _assign(slots: np.ndarray, rounds, y: np.ndarray, C: int, total: int) -> np.
     return table
 
 
-def solve(keys: np.ndarray, y: np.ndarray, C: int, group: int, seed: int, load: float = LOAD) -> Table:
-    """The table for distinct keys >= 0 (int64 or object) with values y in [0, C)."""
+def solve(keys: np.ndarray, y: np.ndarray, C: int, group: int, seed: int, load: float = LOAD, spare: int = 0) -> Table:
+    """The table for distinct keys >= 0 (int64 or object) with values y in [0, C); `spare`: bits of the
+    denominator over which the network holds the keys (see multiplier_bits)."""
     y = np.asarray(y, dtype=np.int64)
     keys = np.asarray(keys)
     n = len(keys)
@@ -122,7 +130,7 @@ def solve(keys: np.ndarray, y: np.ndarray, C: int, group: int, seed: int, load: 
             S = group * math.ceil(S * 9 / 8 / group)
         w = hash_width(S, key_bits)
         rng = np.random.default_rng([seed, attempt])
-        a = tuple(int(v) | 1 for v in rng.integers(1, 1 << w, size=3, dtype=np.uint64))
+        a = tuple(int(v) | 1 for v in rng.integers(1, 1 << multiplier_bits(w, key_bits, spare), size=3, dtype=np.uint64))
         slots = np.stack([i * S + hash_slots(keys, a[i], w, S) for i in range(3)], axis=1)
         rounds = peel(slots, 3 * S)
         if rounds is None:
