@@ -42,12 +42,13 @@ class Coords:
     X: int
     D: int
     regs: tuple[int, ...]
-    slots: tuple[int, int, int, int]
+    slots: tuple[int, int, int, int]  # Stage II's; in Stage III slots 0 and 2 are the digits, slot 1 the gate
     y: int
 
-    @property
-    def cw(self) -> int:
-        return self.slots[0]
+    def cw(self, part: int) -> int:
+        """Stage III's digit of register part 0 (cw0) or 1 (cw1): one each, so that the executor's
+        dictionary codes of a digit are those of its own register."""
+        return self.slots[2 * part]
 
     @property
     def g(self) -> int:
@@ -162,15 +163,15 @@ def _stage3_blocks(c: Coords, G: int, parts: int, C: int, r: int) -> list[list[U
             p = bounds[k + 1] - 1 - ch
             for i, q in enumerate(range(r - 1, -1, -1)):
                 thr = (1 << q) * C**p
-                out[ch * r + i] += _pair(reg, thr, ((reg, -thr), (c.cw, 1 << q)))
+                out[ch * r + i] += _pair(reg, thr, ((reg, -thr), (c.cw(k), 1 << q)))
             at = ch * r + min(1, r - 1)
             if ch < G - 1:  # relu(D - c); at the last chunk it is 0 on every slot index
                 out[at].append(Unit(reads=((c.D, 1),), bias=-ch, writes=((c.g, 1 << r),)))
             if ch > 0:  # relu(c - D); at the first chunk it is 0 on every slot index
                 out[at].append(Unit(reads=((c.D, -1),), bias=ch, writes=((c.g, 1 << r),)))
-            out[(ch + 1) * r] += [Unit(reads=((c.cw, 1), (c.g, -1)), bias=0, writes=((c.y, 1),)),
+            out[(ch + 1) * r] += [Unit(reads=((c.cw(k), 1), (c.g, -1)), bias=0, writes=((c.y, 1),)),
                                   Unit(reads=((c.g, 1),), bias=0, writes=((c.g, -1),)),
-                                  Unit(reads=((c.cw, 1),), bias=0, writes=((c.cw, -1),))]
+                                  Unit(reads=((c.cw(k), 1),), bias=0, writes=((c.cw(k), -1),))]
     return out
 
 

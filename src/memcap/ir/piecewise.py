@@ -101,7 +101,8 @@ def _add(f: Fn, g: Fn, w: int = 1) -> Fn:
 
 def _column(pieces: list[tuple[int, int, int, int]], xs: np.ndarray, inv: np.ndarray, size: int):
     """Sum of pieces (possibly overlapping) at every column whose key is xs[inv]: slope and intercept by
-    difference arrays over the sorted distinct keys, Coded when the values need Python ints."""
+    difference arrays over the sorted distinct keys, Coded when the values need Python ints (every Coded
+    output of a run shares the codes `inv`, so that sums of them stay Coded without re-encoding)."""
     if not pieces:
         return None
     dA = np.zeros(len(xs) + 1, dtype=object)
@@ -118,7 +119,7 @@ def _column(pieces: list[tuple[int, int, int, int]], xs: np.ndarray, inv: np.nda
         return None
     if absmax(vals) < SAFE:
         return vals.astype(np.int64)[inv]
-    return Coded(inv.astype(np.int64), vals) if 2 * len(xs) <= size else fit(vals)[inv]
+    return Coded(inv, vals) if 2 * len(xs) <= size else fit(vals)[inv]
 
 
 def run(stream: list, blocks: list[Block], i: int, den: int, size: int, add) -> tuple[list, int] | None:
@@ -129,7 +130,7 @@ def run(stream: list, blocks: list[Block], i: int, den: int, size: int, add) -> 
     key, end, reads = found
     x = stream[key].dense() if isinstance(stream[key], Coded) else stream[key]
     xs, inv = np.unique(x, return_inverse=True)
-    inv = inv.reshape(-1)
+    inv = inv.reshape(-1).astype(np.int64)
     lo, hi = int(xs[0]), int(xs[-1])
     fns: dict[int, Fn] = {c: [(lo, hi, 1 if c == key else 0, 0)] for c in reads}
     loose: dict[int, list] = defaultdict(list)  # written, never read: pieces to sum at the end
