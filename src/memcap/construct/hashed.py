@@ -85,7 +85,8 @@ class HashedMemorizer:
         """The plan as the model's meta records it (GroupPlan's keys, and the table's)."""
         return {"k": self.group, "groups": 3 * self.table.segment // self.group, "addr_bits": 0, "label_bits": self.digit_bits,
                 "stage2": "hashed", "digit": 1, "parts": self.parts, "segment": self.table.segment,
-                "modulus": self.table.modulus, "peel_attempts": self.table.attempt + 1}
+                "modulus": self.table.modulus, "peel_attempts": self.table.attempt + 1, "hash_bits": self.table.w,
+                "multipliers": list(self.table.multipliers)}
 
 
 def _pair(read: int, thr: int, writes: tuple[tuple[int, int], ...]) -> list[Unit]:
@@ -225,7 +226,7 @@ def estimate_bits(n_keys: int, C: int, G: int, parts: int, key_bits: int, spare:
 
     S = segment_size(n_keys, G)
     w, r, n = hash_width(S, key_bits), (C - 1).bit_length(), S // G
-    A = multiplier_bits(w, key_bits, spare)
+    A = multiplier_bits(w, key_bits, spare, S)
     pair = lambda thr, *ws: 2 * (1 + _bits(thr) + sum(_bits(x) for x in ws)) - (1 if thr == 0 else 0)  # noqa: E731
     hashing = (1 + A + 2 + sum(pair(1 << (w + p), 1 << (w + p)) for p in range(A + key_bits - w)) + 1 + _bits(S - 1)
                + sum(pair(1 << (w + p), 1 << (w + p), 1 << p) for p in range((S - 1).bit_length())))

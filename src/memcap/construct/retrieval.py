@@ -36,7 +36,7 @@ class Table:
 
     segment: int  # S
     w: int  # hash width
-    multipliers: tuple[int, int, int]  # a_i, odd, < 2^multiplier_bits(w, key bits)
+    multipliers: tuple[int, int, int]  # a_i, odd, < 2^multiplier_bits(...)
     values: np.ndarray  # int64 [3, S] in [0, C)
     modulus: int  # C
     attempt: int  # how many draws failed before this one
@@ -70,11 +70,13 @@ def segment_size(n: int, group: int, load: float | None = None) -> int:
     return group * max(1, math.ceil(((LOAD if load is None else load) * n + EXTRA_SLOTS) / 3 / group))
 
 
-def multiplier_bits(w: int, key_bits: int, spare: int = 0) -> int:
-    """Bits of the multipliers: w, or fewer where a t times the stream's denominator (`spare` bits) would
-    reach 2^61 (the executor keeps values below 2^62 in int64 columns, and sums of two of them too), but
-    at least 16 (the hash stays a hash; wider values only cost the executor Python ints)."""
-    return min(w, max(16, 61 - key_bits - spare))
+def multiplier_bits(w: int, key_bits: int, spare: int, S: int) -> int:
+    """Bits A of the multipliers: every bit of a t above w costs the network one step pair, so A is ten
+    bits more than the slot index needs (the slot is the top bits of a t mod 2^w, and those mix the low
+    bits of t with every bit of a), at most w, and fewer where a t times the stream's denominator
+    (`spare` bits) would reach 2^61 (the executor keeps values below 2^62 in int64 columns, and sums of
+    two of them too), but at least 16 there (wider values only cost the executor Python ints)."""
+    return max(1, min(w, S.bit_length() + 10, max(16, 61 - key_bits - spare)))
 
 
 def hash_width(S: int, key_bits: int) -> int:
@@ -121,7 +123,7 @@ def draw(keys: np.ndarray, key_bits: int, S: int, seed: int, attempt: int, spare
     """(w, multipliers, [N, 3] global slots) of one attempt: the multipliers come from (seed, attempt)."""
     w = hash_width(S, key_bits)
     rng = np.random.default_rng([seed, attempt])
-    a = tuple(int(v) | 1 for v in rng.integers(1, 1 << multiplier_bits(w, key_bits, spare), size=3, dtype=np.uint64))
+    a = tuple(int(v) | 1 for v in rng.integers(1, 1 << multiplier_bits(w, key_bits, spare, S), size=3, dtype=np.uint64))
     return w, a, np.stack([i * S + hash_slots(keys, a[i], w, S) for i in range(3)], axis=1)
 
 
