@@ -22,7 +22,7 @@ import numpy as np
 
 from ..ir.layers import Block, InputLayer
 from ..ir.numbers import exact_dyadic
-from ..vocab import InputKind, Mode
+from ..vocab import InputKind, Mode, Objective
 from .assemble import embedding_table, shared_scratch
 from .memorizer import Scratch, memorize_on_line
 from .options import CompileOptions
@@ -50,7 +50,9 @@ def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: t
         # F: the row number, or with positions key + 1 = (id row - 1) * n + k + 1, which an additive token
         # plus position embedding can also form (the TransformerLens export relies on it)
         F_rows = [int(p) + 1 for p in present] if opts.positions else list(range(1, len(present) + 1))
-        table = embedding_table(tv.values, F_rows, coords)
+        # rho~ of Deep Sets reads the pooled phi alone: under the bits objective its table holds no F
+        unread = opts.multiset and opts.objective == Objective.bits
+        table = embedding_table(tv.values, [0] * len(F_rows) if unread else F_rows, coords)
         layer = InputLayer(kind=InputKind.ids, dim=len(table), table=table, positions=opts.positions, seq_len=n,
                            vocab=tuple(int(v) for v in toks.vocab),
                            pairs=tuple(int(p) for p in present) if opts.positions else ())

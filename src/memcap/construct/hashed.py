@@ -4,8 +4,8 @@ keys, so its output off the data is arbitrary: use it only where that is allowed
 phi~ memorizer, which must give 0 to every other token.
 
 Per lookup i = 1, 2, 3 (all in the same few coordinates, one after another):
-  hash      X <- a_i S t, then long division: X mod (S 2^w) by step pairs at S 2^w 2^p (p = T-1 .. 0),
-            then the quotient D <- floor(X / 2^w) = h_i(t) by step pairs at 2^(w+p). Invariant: D = h_i(t).
+  hash      X <- a_i t, X mod 2^w by step pairs at 2^(w+p), X <- S X, then the quotient
+            D <- floor(X / 2^w) = h_i(t) by step pairs at 2^(w+p). Invariant: D = h_i(t).
   Stage II  groups of G consecutive slots; step j at slot j G writes +[D >= jG] to slot j and -[D >= jG]
             to slot j - 1, so slot g holds group g's indicator once both its steps have run; one unit per
             group, relu(slot g), adds the group's registers (its G table values as base-C digits, split in
@@ -42,12 +42,13 @@ class Coords:
     X: int
     D: int
     regs: tuple[int, ...]
-    slots: tuple[int, int, int, int]
+    slots: tuple[int, int, int, int]  # Stage II's; in Stage III slots 0 and 2 are the digits, slot 1 the gate
     y: int
 
-    @property
-    def cw(self) -> int:
-        return self.slots[0]
+    def cw(self, part: int) -> int:
+        """Stage III's digit of register part 0 (cw0) or 1 (cw1): one each, so that the executor's
+        dictionary codes of a digit are those of its own register."""
+        return self.slots[2 * part]
 
     @property
     def g(self) -> int:
@@ -84,7 +85,8 @@ class HashedMemorizer:
         """The plan as the model's meta records it (GroupPlan's keys, and the table's)."""
         return {"k": self.group, "groups": 3 * self.table.segment // self.group, "addr_bits": 0, "label_bits": self.digit_bits,
                 "stage2": "hashed", "digit": 1, "parts": self.parts, "segment": self.table.segment,
-                "modulus": self.table.modulus, "peel_attempts": self.table.attempt + 1}
+                "modulus": self.table.modulus, "peel_attempts": self.table.attempt + 1, "hash_bits": self.table.w,
+                "multipliers": list(self.table.multipliers)}
 
 
 def _pair(read: int, thr: int, writes: tuple[tuple[int, int], ...]) -> list[Unit]:
@@ -114,13 +116,15 @@ def registers(values: np.ndarray, C: int, group: int, parts: int) -> list[list[i
     return out
 
 
-def _hash_blocks(c: Coords, a: int, S: int, w: int, key_bits: int) -> tuple[list[list[Unit]], list[tuple[int, int]]]:
-    """Units of the long division X mod (S 2^w), then the quotient D = floor(X / 2^w); `shifts` of the
-    last block (Stage II's first read offset is applied by the caller). X = a S t < S 2^w 2^T on entry."""
-    M = S << w
-    blocks = [_pair(c.X, M << p, ((c.X, -(M << p)),)) for p in range(key_bits - 1, -1, -1)]
+def _hash_blocks(c: Coords, a: int, S: int, w: int, key_bits: int) -> list[list[Unit]]:
+    """X = a t on entry (< 2^(A + T), A the multiplier's bits): X mod 2^w by step pairs at 2^(w + p), then
+    X <- S X (one unit), then the quotient D = floor(X / 2^w) by step pairs at 2^(w + p). Every value stays
+    below 2^63 where the keys allow (the multiplier is chosen so), so the executor keeps int64 columns."""
+    top = a.bit_length() + key_bits - w  # X < 2^(w + top)
+    blocks = [_pair(c.X, 1 << (w + p), ((c.X, -(1 << (w + p))),)) for p in range(top - 1, -1, -1)]
+    blocks.append([Unit(reads=((c.X, 1),), bias=0, writes=((c.X, S - 1),))])
     blocks += [_pair(c.X, 1 << (w + p), ((c.X, -(1 << (w + p))), (c.D, 1 << p))) for p in range((S - 1).bit_length() - 1, -1, -1)]
-    return blocks, []
+    return blocks
 
 
 def _stage2_blocks(c: Coords, regs: list[list[int]], G: int) -> tuple[list[list[Unit]], list[list[tuple[int, int]]]]:
@@ -160,15 +164,15 @@ def _stage3_blocks(c: Coords, G: int, parts: int, C: int, r: int) -> list[list[U
             p = bounds[k + 1] - 1 - ch
             for i, q in enumerate(range(r - 1, -1, -1)):
                 thr = (1 << q) * C**p
-                out[ch * r + i] += _pair(reg, thr, ((reg, -thr), (c.cw, 1 << q)))
+                out[ch * r + i] += _pair(reg, thr, ((reg, -thr), (c.cw(k), 1 << q)))
             at = ch * r + min(1, r - 1)
             if ch < G - 1:  # relu(D - c); at the last chunk it is 0 on every slot index
                 out[at].append(Unit(reads=((c.D, 1),), bias=-ch, writes=((c.g, 1 << r),)))
             if ch > 0:  # relu(c - D); at the first chunk it is 0 on every slot index
                 out[at].append(Unit(reads=((c.D, -1),), bias=ch, writes=((c.g, 1 << r),)))
-            out[(ch + 1) * r] += [Unit(reads=((c.cw, 1), (c.g, -1)), bias=0, writes=((c.y, 1),)),
+            out[(ch + 1) * r] += [Unit(reads=((c.cw(k), 1), (c.g, -1)), bias=0, writes=((c.y, 1),)),
                                   Unit(reads=((c.g, 1),), bias=0, writes=((c.g, -1),)),
-                                  Unit(reads=((c.cw, 1),), bias=0, writes=((c.cw, -1),))]
+                                  Unit(reads=((c.cw(k), 1),), bias=0, writes=((c.cw(k), -1),))]
     return out
 
 
@@ -176,33 +180,35 @@ def _lookup(c: Coords, table: Table, i: int, G: int, parts: int, key_bits: int) 
     """One lookup's blocks as (stage, units, shifts), X = a_i S t already loaded; the last block is the
     extraction's final add, which also clears D."""
     S, C, r = table.segment, table.modulus, (table.modulus - 1).bit_length()
-    hashing, _ = _hash_blocks(c, table.multipliers[i], S, table.w, key_bits)
+    hashing = _hash_blocks(c, table.multipliers[i], S, table.w, key_bits)
     out = [("hash", u, []) for u in hashing]
     units, shifts = _stage2_blocks(c, registers(table.values[i], C, G, parts), G)
     if out:
         out[-1][2].append((c.D, -G))
     else:  # no hash blocks (a single key t = 0): Stage II's entry offset goes in front
         out.append(("hash", [], [(c.D, -G)]))
-    units[0].append(Unit(reads=((c.X, 1),), bias=0, writes=((c.X, -1),)))  # the division's remainder, < 2^w
     out += [("groups", u, sh) for u, sh in zip(units, shifts, strict=True)]
     out += [("mod", u, []) for u in _mod_blocks(c, G, S // G)]
     stage3 = _stage3_blocks(c, G, parts, C, r)
+    # the division's remainder (< 2^w) is cleared here, not in Stage II, whose units then read only D and
+    # the slots: a function of D, which the executor evaluates piecewise
+    stage3[0].append(Unit(reads=((c.X, 1),), bias=0, writes=((c.X, -1),)))
     stage3[-1].append(Unit(reads=((c.D, 1),), bias=0, writes=((c.D, -1),)))
     return out + [("extraction", u, []) for u in stage3]
 
 
 def build_blocks(c: Coords, form: tuple[tuple[int, int], ...], snap: int, table: Table, G: int, parts: int,
                  key_bits: int) -> tuple[list[FFN], list[str]]:
-    """Stage I (t = form + snap >= 0 on the data, and X = a_1 S t), three lookups, the combine; with the
+    """Stage I (t = form + snap >= 0 on the data, and X = a_1 t), three lookups, the combine; with the
     stage of every block."""
-    S, C = table.segment, table.modulus
+    C = table.modulus
     if C == 1:  # one label: y = 0 everywhere, nothing to store
         return [FFN(units=())], ["line"]
-    first = Unit(reads=form, bias=snap, writes=((c.t, 1), (c.X, table.multipliers[0] * S)))
+    first = Unit(reads=form, bias=snap, writes=((c.t, 1), (c.X, table.multipliers[0])))
     seq: list[tuple[str, list[Unit], list]] = [("line", [first], [])]
     for i in range(3):
         if i:  # load X for the next lookup inside the previous one's last block
-            seq[-1][1].append(Unit(reads=((c.t, 1),), bias=0, writes=((c.X, table.multipliers[i] * S),)))
+            seq[-1][1].append(Unit(reads=((c.t, 1),), bias=0, writes=((c.X, table.multipliers[i]),)))
         seq += _lookup(c, table, i, G, parts, key_bits)
     seq.append(("combine", _pair(c.y, C, ((c.y, -C),)) + _pair(c.y, 2 * C, ((c.y, -C),)), []))
     return [FFN(units=tuple(u), shift=tuple(sh)) for _, u, sh in seq], [name for name, _, _ in seq]
@@ -212,17 +218,17 @@ def _bits(x: int) -> int:
     return abs(int(x)).bit_length()
 
 
-def estimate_bits(n_keys: int, C: int, G: int, parts: int, key_bits: int) -> dict[str, int]:
+def estimate_bits(n_keys: int, C: int, G: int, parts: int, key_bits: int, spare: int = 0) -> dict[str, int]:
     """The cost model: parameter bits per stage for n_keys keys below 2^key_bits, counted unit by unit
     as `build_blocks` writes them, except the table, taken as log2 C bits per stored digit (its top digit
     is uniform in [0, C), so a register's bit length is about its digits times log2 C)."""
-    from .retrieval import hash_width, segment_size
+    from .retrieval import hash_width, multiplier_bits, segment_size
 
     S = segment_size(n_keys, G)
     w, r, n = hash_width(S, key_bits), (C - 1).bit_length(), S // G
-    M = S << w
+    A = multiplier_bits(w, key_bits, spare, S)
     pair = lambda thr, *ws: 2 * (1 + _bits(thr) + sum(_bits(x) for x in ws)) - (1 if thr == 0 else 0)  # noqa: E731
-    hashing = (1 + _bits(M >> w) + _bits((1 << w) - 1) + 2 + sum(pair(M << p, M << p) for p in range(key_bits))
+    hashing = (1 + A + 2 + sum(pair(1 << (w + p), 1 << (w + p)) for p in range(A + key_bits - w)) + 1 + _bits(S - 1)
                + sum(pair(1 << (w + p), 1 << (w + p), 1 << p) for p in range((S - 1).bit_length())))
     steps = (n - 1) // 2 * (pair(0, 1, 1) + pair(G, 1, 1)) + (n - 1) % 2 * pair(0, 1, 1)
     groups = steps + n * (2 + parts) + ((n - 1) // 2 + 2) * _bits(2 * G) + 1
@@ -236,26 +242,28 @@ def estimate_bits(n_keys: int, C: int, G: int, parts: int, key_bits: int) -> dic
     return {**{k: 3 * v for k, v in per_lookup.items()}, "line+combine": 2 * (2 * 2 + _bits(C) + _bits(2 * C)) + 8}
 
 
-def choose_plan(n_keys: int, C: int, key_bits: int) -> tuple[int, int]:
+def choose_plan(n_keys: int, C: int, key_bits: int, spare: int = 0) -> tuple[int, int]:
     """(G, parts) of the fewest estimated bits."""
     if C == 1:
         return 1, 1
-    cands = [(sum(estimate_bits(n_keys, C, G, p, key_bits).values()), G, p) for G in GROUP_CANDIDATES for p in (1, 2) if p <= G]
+    cands = [(sum(estimate_bits(n_keys, C, G, p, key_bits, spare).values()), G, p) for G in GROUP_CANDIDATES for p in (1, 2) if p <= G]
     _, G, parts = min(cands)
     return G, parts
 
 
 def memorize_hashed(values: np.ndarray, form: tuple[tuple[int, int], ...], targets: list[int], c: Coords, seed: int,
-                    group: int | None = None, parts: int | None = None) -> HashedMemorizer:
+                    den: int = 1, group: int | None = None, parts: int | None = None) -> HashedMemorizer:
     """The hashed memorizer for points whose line values (exact ints, distinct) are `values` = form on the
-    data, with targets >= 0 (y = target on each point; anything elsewhere)."""
+    data, with targets >= 0 (y = target on each point; anything elsewhere). `den`: the denominator over
+    which the executor will hold the stream there (the multipliers leave room for it)."""
     vals = np.asarray(values, dtype=object)
     snap = -min(vals)
     keys = np.array([int(v) + snap for v in vals], dtype=object)
     key_bits = int(max(keys)).bit_length()
     C = max(targets) + 1
-    G0, p0 = choose_plan(len(keys), C, key_bits)
+    spare = (den - 1).bit_length()
+    G0, p0 = choose_plan(len(keys), C, key_bits, spare)
     G, parts = group or G0, parts or p0
-    table = solve(keys, np.array(targets, dtype=np.int64), C, G, seed)
+    table = solve(keys, np.array(targets, dtype=np.int64), C, G, seed, spare=spare)
     blocks, names = build_blocks(c, form, snap, table, G, parts, key_bits)
     return HashedMemorizer(table, G, parts, (C - 1).bit_length(), key_bits, tuple(blocks), tuple(names))

@@ -36,7 +36,7 @@ class Table:
 
     segment: int  # S
     w: int  # hash width
-    multipliers: tuple[int, int, int]  # a_i, odd, < 2^w
+    multipliers: tuple[int, int, int]  # a_i, odd, < 2^multiplier_bits(...)
     values: np.ndarray  # int64 [3, S] in [0, C)
     modulus: int  # C
     attempt: int  # how many draws failed before this one
@@ -64,9 +64,19 @@ def hash_slots(keys: np.ndarray, a: int, w: int, S: int) -> np.ndarray:
     return ((hi * np.uint64(S) + ((lo * np.uint64(S)) >> np.uint64(32))) >> np.uint64(w - 32)).astype(np.int64)
 
 
-def segment_size(n: int, group: int) -> int:
-    """Slots per segment: LOAD n + EXTRA_SLOTS in all, rounded up to whole groups of `group` slots."""
-    return group * max(1, math.ceil((LOAD * n + EXTRA_SLOTS) / 3 / group))
+def segment_size(n: int, group: int, load: float | None = None) -> int:
+    """Slots per segment: load n + EXTRA_SLOTS in all (load = LOAD unless given), rounded up to whole
+    groups of `group` slots."""
+    return group * max(1, math.ceil(((LOAD if load is None else load) * n + EXTRA_SLOTS) / 3 / group))
+
+
+def multiplier_bits(w: int, key_bits: int, spare: int, S: int) -> int:
+    """Bits A of the multipliers: every bit of a t above w costs the network one step pair, so A is ten
+    bits more than the slot index needs (the slot is the top bits of a t mod 2^w, and those mix the low
+    bits of t with every bit of a), at most w, and fewer where a t times the stream's denominator
+    (`spare` bits) would reach 2^61 (the executor keeps values below 2^62 in int64 columns, and sums of
+    two of them too), but at least 16 there (wider values only cost the executor Python ints)."""
+    return max(1, min(w, S.bit_length() + 10, max(16, 61 - key_bits - spare)))
 
 
 def hash_width(S: int, key_bits: int) -> int:
@@ -109,21 +119,27 @@ def _assign(slots: np.ndarray, rounds, y: np.ndarray, C: int, total: int) -> np.
     return table
 
 
-def solve(keys: np.ndarray, y: np.ndarray, C: int, group: int, seed: int, load: float = LOAD) -> Table:
-    """The table for distinct keys >= 0 (int64 or object) with values y in [0, C)."""
+def draw(keys: np.ndarray, key_bits: int, S: int, seed: int, attempt: int, spare: int = 0):
+    """(w, multipliers, [N, 3] global slots) of one attempt: the multipliers come from (seed, attempt)."""
+    w = hash_width(S, key_bits)
+    rng = np.random.default_rng([seed, attempt])
+    a = tuple(int(v) | 1 for v in rng.integers(1, 1 << multiplier_bits(w, key_bits, spare, S), size=3, dtype=np.uint64))
+    return w, a, np.stack([i * S + hash_slots(keys, a[i], w, S) for i in range(3)], axis=1)
+
+
+def solve(keys: np.ndarray, y: np.ndarray, C: int, group: int, seed: int, load: float | None = None, spare: int = 0) -> Table:
+    """The table for distinct keys >= 0 (int64 or object) with values y in [0, C); `spare`: bits of the
+    denominator over which the network holds the keys (see multiplier_bits)."""
     y = np.asarray(y, dtype=np.int64)
     keys = np.asarray(keys)
     n = len(keys)
     key_bits = (max(int(k) for k in keys) if keys.dtype == object else int(keys.max())).bit_length() if n else 0
     keys = as_uint64(keys)
-    S = group * max(1, math.ceil((load * n + EXTRA_SLOTS) / 3 / group))
+    S = segment_size(n, group, LOAD if load is None else load)
     for attempt in range(MAX_ATTEMPTS):
         if attempt and attempt % TRIES_PER_SIZE == 0:
             S = group * math.ceil(S * 9 / 8 / group)
-        w = hash_width(S, key_bits)
-        rng = np.random.default_rng([seed, attempt])
-        a = tuple(int(v) | 1 for v in rng.integers(1, 1 << w, size=3, dtype=np.uint64))
-        slots = np.stack([i * S + hash_slots(keys, a[i], w, S) for i in range(3)], axis=1)
+        w, a, slots = draw(keys, key_bits, S, seed, attempt, spare)
         rounds = peel(slots, 3 * S)
         if rounds is None:
             continue

@@ -5,7 +5,7 @@ times the attention's window length), so every FFN step is integer arithmetic, v
 int64 where a bound proves it cannot overflow, Python ints (object arrays) where it might. A coordinate
 that is still exactly zero is held as None and costs nothing.
 
-Six exact savings, none of which skips a weight of the model:
+Seven exact savings, none of which skips a weight of the model:
 - blocks before the first attention are token-wise, so they run once per distinct input token and the
   result is gathered back to every position;
 - blocks after the last attention are token-wise too, so they run only at the positions that are read;
@@ -18,8 +18,11 @@ Six exact savings, none of which skips a weight of the model:
 - a run of blocks whose units each read one coordinate that the run never writes (the memorizer's group
   indicators on t) is evaluated through the units' sorted breakpoints and prefix sums (`ramps`): one
   search per column instead of one product per unit;
+- a run of blocks whose units each read one coordinate, all of them functions of one key coordinate (the
+  hashed memorizer's Stage II on its slot index), is evaluated as piecewise-affine functions of the key
+  (`piecewise`): once per unit on a few pieces, the registers it writes evaluated on the columns at the end;
 - the output is compared as numerators (y * den == label * den), never divided.
-`run(..., fast=False)` turns the last three off: the plain path, kept as the reference that tests compare with.
+`run(..., fast=False)` turns the last four off: the plain path, kept as the reference that tests compare with.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..vocab import HookEvent, InputKind, ModelSetting, ReadAt
-from . import ramps
+from . import piecewise, ramps
 from .columns import SAFE as _SAFE
 from .columns import Coded, absmax, coded_add, dense, encode, take
 from .columns import fit as _fit
@@ -346,6 +349,10 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = ReadAt.l
         if i in merged:
             stream = ramps.run_ramps(stream, list(model.blocks[i : merged[i]]), den, size, _add)
             i = merged[i]
+            continue
+        done = piecewise.run(stream, model.blocks, i, den, size, _add) if fast else None
+        if done is not None:
+            stream, i = done
             continue
         block = model.blocks[i]
         i += 1

@@ -1,0 +1,201 @@
+"""The bits objective's hashed memorizer: the retrieval table (peeling, deterministic retries), the built
+model on any dataset, a changed table chunk caught by verification, and the executor's piecewise runs
+against the plain path."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import memcap
+from memcap import data
+from memcap.compile import compile
+from memcap.construct import assemble, retrieval
+from memcap.construct.hashed import part_bounds
+from memcap.ir.executor import run
+from memcap.ir.layers import Unit
+from memcap.testing.strategies import id_datasets
+from memcap.verify import verify
+
+
+def _lookup(table: retrieval.Table, keys) -> np.ndarray:
+    u = retrieval.as_uint64(np.asarray(keys, dtype=object))
+    h = [retrieval.hash_slots(u, table.multipliers[i], table.w, table.segment) for i in range(3)]
+    return sum(table.values[i][h[i]] for i in range(3)) % table.modulus
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 400), st.sampled_from([2, 3, 10, 1000]), st.sampled_from([1, 4, 24]), st.integers(0, 2**16),
+       st.sampled_from([10**3, 2**40, 2**100]))
+def test_the_table_returns_every_value(n, C, G, seed, top):
+    rng = np.random.default_rng(seed)
+    keys = np.unique(np.array([int(v) for v in rng.integers(0, 2**62, size=n)], dtype=object) % top)
+    y = rng.integers(0, C, size=len(keys))
+    table = retrieval.solve(keys, y, C, G, seed)
+    assert table.segment % G == 0 and table.values.shape == (3, table.segment)
+    assert (_lookup(table, keys) == y).all()
+
+
+def _failing_first_draw(load: float) -> tuple[np.ndarray, int]:
+    """Keys and a seed whose first draw leaves a 2-core (found by trying seeds in order: deterministic)."""
+    keys = np.arange(0, 60 * 7919, 7919, dtype=np.int64)
+    S = retrieval.segment_size(len(keys), 4, load)
+    for seed in range(200):
+        _, _, slots = retrieval.draw(keys.astype(np.uint64), int(keys.max()).bit_length(), S, seed, 0)
+        if retrieval.peel(slots, 3 * S) is None:
+            return keys, seed
+    raise AssertionError("no failing first draw found")
+
+
+def test_a_peeling_failure_retries_deterministically():
+    keys, seed = _failing_first_draw(1.0)
+    y = np.arange(len(keys)) % 7
+    first = retrieval.solve(keys, y, 7, 4, seed, load=1.0)
+    again = retrieval.solve(keys, y, 7, 4, seed, load=1.0)
+    assert first.attempt >= 1
+    assert (first.attempt, first.multipliers, first.segment) == (again.attempt, again.multipliers, again.segment)
+    assert np.array_equal(first.values, again.values)
+    assert (_lookup(first, keys) == y).all()
+
+
+def test_a_model_whose_table_needed_retries_verifies_and_is_the_same_twice(monkeypatch):
+    monkeypatch.setattr(retrieval, "LOAD", 1.0)  # few slots: the first draws fail often
+    monkeypatch.setattr(retrieval, "EXTRA_SLOTS", 0)
+    ds = data.random_ids(150, 6, vocab=40, C=10, seed=3)
+    model = compile(ds, objective="bits")
+    assert model.meta["F2"]["peel_attempts"] > 1
+    assert verify(model, ds).ok
+    assert model == compile(ds, objective="bits")
+
+
+@settings(max_examples=12, deadline=None)
+@given(id_datasets(max_N=40), st.sampled_from(["plain", "positions"]))
+def test_any_id_dataset_verifies_and_the_fast_path_equals_the_plain_one(ds, variant):
+    """(test_objective runs the bits objective on id datasets with sparse attention and the RNN, and on
+    multisets; here positions, and every output of the fast executor against the plain path.)"""
+    model = compile(ds, objective="bits", positions=variant == "positions")
+    assert model.meta["F2"]["stage2"] == "hashed"
+    res = verify(model, ds)
+    assert res.ok, (variant, res.misses)
+    read = memcap.ir.executor.read_positions(model)
+    assert (run(model, ds.inputs, read=read).numerators == run(model, ds.inputs, read=read, fast=False).numerators).all()
+
+
+def _built(ds):
+    """The model and its hashed memorizer (kept from the compile)."""
+    kept = {}
+    make = assemble.memorize_hashed
+    try:
+        assemble.memorize_hashed = lambda *a, **k: kept.setdefault("f2", make(*a, **k))
+        model = compile(ds, objective="bits")
+    finally:
+        assemble.memorize_hashed = make
+    return model, kept["f2"]
+
+
+def _with_digit(model, f2, segment: int, slot: int, value: int):
+    """The model with table slot `slot` of `segment` set to `value`: its group's product unit rewritten."""
+    G, C = f2.group, f2.table.modulus
+    offset = len(model.blocks) - len(f2.blocks)  # F2's first block is fused with the attention
+    products = [(offset + k, u) for k, name in enumerate(f2.block_stage) if name == "groups"
+                for u, unit in enumerate(model.blocks[offset + k].ffn.units) if unit.writes[-1] == (unit.reads[0][0], -1)]
+    groups = f2.table.segment // G
+    assert len(products) == 3 * groups
+    b, u = products[segment * groups + slot // G]
+    chunk = f2.table.values[segment][slot // G * G : slot // G * G + G].copy()
+    chunk[slot % G] = value
+    bounds = part_bounds(G, f2.parts)
+    regs = [int(sum(int(v) * C ** (hi - 1 - i) for i, v in enumerate(chunk[lo:hi], start=lo)))
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    reg_coords = (model.coord("U"), model.coord("W"))
+    unit = model.blocks[b].ffn.units[u]
+    writes = (*((c, r) for c, r in zip(reg_coords, regs, strict=False) if r), unit.writes[-1])
+    units = list(model.blocks[b].ffn.units)
+    units[u] = Unit(reads=unit.reads, bias=unit.bias, writes=writes)
+    blocks = list(model.blocks)
+    blocks[b] = dataclasses.replace(blocks[b], ffn=dataclasses.replace(blocks[b].ffn, units=tuple(units)))
+    return dataclasses.replace(model, blocks=tuple(blocks))
+
+
+def test_a_flipped_bit_in_a_table_chunk_is_caught_and_an_unread_chunk_is_free():
+    ds = data.random_ids(400, 6, vocab=60, C=10, seed=2)
+    model, f2 = _built(ds)
+    assert verify(model, ds).ok
+    keys = np.array([int(v) for v in (np.asarray(f2_keys(model, ds), dtype=object))], dtype=object)
+    used = [set(retrieval.hash_slots(retrieval.as_uint64(keys), f2.table.multipliers[i], f2.table.w, f2.table.segment).tolist())
+            for i in range(3)]
+    rng = np.random.default_rng(0)
+    for segment in range(3):
+        read = sorted(used[segment])
+        for slot in rng.choice(read, size=4, replace=False):
+            v = int(f2.table.values[segment][slot])
+            q = int(rng.integers(0, f2.digit_bits))
+            flipped = v ^ (1 << q) if v ^ (1 << q) < f2.table.modulus else v ^ 1 if v ^ 1 < f2.table.modulus else v - 1
+            assert not verify(_with_digit(model, f2, segment, int(slot), flipped), ds).ok
+        free = sorted(set(range(f2.table.segment)) - used[segment])
+        if free:  # no key reads it: the output on the data does not depend on it
+            slot = free[0]
+            other = (int(f2.table.values[segment][slot]) + 1) % f2.table.modulus
+            assert verify(_with_digit(model, f2, segment, slot, other), ds).ok
+
+
+def f2_keys(model, ds) -> list[int]:
+    """Each distinct context's key t as the model computes it (the stream's t after F2's first block)."""
+    seen = {}
+
+    def hook(kind, i, stream, den, rows):
+        if kind == "ffn" and i == model.stages["phi"] + 1:
+            seen["t"] = memcap.ir.columns.dense(stream[model.coord("t")]) // den
+
+    run(model, ds.inputs, read=memcap.ir.executor.read_positions(model), hook=hook)
+    return sorted({int(v) for v in seen["t"]})
+
+
+def test_causal_language_data_with_the_hashed_memorizer():
+    lm = data.random_ids(150, 6, 10**6, 10, seed=4, setting="seq2seq")  # distinct prefixes
+    model = compile(lm, objective="bits", causal=True)
+    assert verify(model, lm).ok
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(8, 120), st.sampled_from([1, 16]), st.booleans())
+def test_piecewise_runs_equal_the_blocks_one_by_one(seed, n_units, den, big):
+    """Units reading one coordinate each: a key x (written only by shifts) or slots that earlier units
+    wrote from it, relus of relus, big writes to registers read by nobody: the piecewise evaluation gives
+    the numerators of the plain per-block path, and the run ends where a unit reads a second input."""
+    from memcap.ir import piecewise
+    from memcap.ir.executor import _add, run_ffn
+    from memcap.ir.layers import FFN, Block
+
+    rng = np.random.default_rng(seed)
+    size = 200
+    x = rng.integers(-40, 40, size=size) * den
+    units = []
+    for i in range(n_units):
+        read = 0 if i == 0 else int(rng.choice([0, 1, 2]))  # the key, or one of two slots
+        units.append(Unit(reads=((read, int(rng.choice([-3, -1, 1, 2]))),), bias=int(rng.integers(-30, 30)),
+                          writes=((int(rng.choice([1, 2])), int(rng.integers(-3, 4))),
+                                  (3, int(rng.integers(-9, 9)) << (100 if big else 0)))))
+    blocks = [Block(ffn=FFN(units=tuple(units[i : i + 6]), shift=((0, int(rng.integers(-5, 5))), (1, 1))))
+              for i in range(0, n_units, 6)]
+    blocks.append(Block(ffn=FFN(units=(Unit(reads=((0, 1), (1, 1)), bias=0, writes=((3, 1),)),))))  # two reads: not in a run
+    stream = [x.astype(np.int64), None, np.zeros(size, dtype=np.int64), rng.integers(0, 5, size=size)]
+    plain = stream
+    for b in blocks:
+        plain = run_ffn(plain, b.ffn, den, size)
+    monkey = piecewise.MIN_UNITS
+    piecewise.MIN_UNITS = 1
+    try:
+        done = piecewise.run(stream, blocks, 0, den, size, _add)
+    finally:
+        piecewise.MIN_UNITS = monkey
+    assert done is not None and done[1] <= len(blocks) - 1
+    merged, end = done
+    for b in blocks[end:]:
+        merged = run_ffn(merged, b.ffn, den, size)
+    for p, m in zip(plain, merged, strict=True):
+        p, m = (np.zeros(size, dtype=object) if z is None else np.asarray(memcap.ir.columns.dense(z), dtype=object) for z in (p, m))
+        assert (p == m).all()
