@@ -163,12 +163,14 @@ def _tick_boxes(axis, renderer):
 
 
 def _rewrap(fig, renderer) -> bool:
-    """Rewrap each title or x label wider than the canvas (the character estimate of `title` can miss for
-    wide glyphs); True when it changed one."""
+    """Rewrap each title or x label that is wider than the canvas or sticks out of it (the character
+    estimate of `title` can miss for wide glyphs); True when it changed one."""
     changed = False
     for ax in fig.axes:
         for text in (ax.title, ax.xaxis.label):
-            if text.get_text() and text.get_window_extent(renderer).width > fig.bbox.width * 0.98:
+            box = text.get_window_extent(renderer) if text.get_text() else None
+            # a title is centred on its axes, not the figure: it can leave the canvas while narrower than it
+            if box is not None and (box.width > fig.bbox.width * 0.98 or box.x0 < 0 or box.x1 > fig.bbox.width):
                 longest = max(len(line) for line in text.get_text().split("\n"))
                 text.set_text(textwrap.fill(text.get_text().replace("\n", " "), max(10, int(longest * 0.85))))
                 changed = True
