@@ -307,6 +307,8 @@ def _sweep_progress():
 
 
 def _describe(cfg: dict) -> str:
+    if cfg.get("source"):
+        return f"{'your data' if cfg['source'] == 'data' else 'random match'}: N={cfg['N']}, seed {cfg['seed']}"
     what = f"d={cfg['d']} vectors" if "d" in cfg else f"ids (vocab {cfg['vocab']})"
     budget = f", {cfg['bit_budget']}-bit budget" if cfg.get("bit_budget") else ""
     return f"{cfg['setting']} {cfg['mode']}{budget}: N={cfg['N']}, n={cfg['n']}, {what}"
@@ -333,6 +335,19 @@ def _run_sweep(configs, path: Path):
     return rows
 
 
+DATA_HELP = ("your dataset (.npz or .jsonl): sweep nested random subsets of it (the sizes --N, each --seeds times) beside "
+             "random data of the same n, vocabulary and C")
+
+
+def _data_configs(data: Path, N, seeds: int, arch, quick: bool, baseline: bool = True) -> list[dict]:
+    from ..reports.userdata import configs
+
+    try:
+        return configs(data, list(N) if N else None, seeds=seeds, arch=arch.value, quick=quick, baseline=baseline)
+    except DataError as e:
+        fail(str(e))
+
+
 @app.command("scale")
 def scale_cmd(out: Path = typer.Option(Path("out/sweep.jsonl"), "-o", help="JSONL file (a rerun resumes it)"),
               quick: bool = typer.Option(False, help="the small sweep (about 1 minute)"),
@@ -343,14 +358,28 @@ def scale_cmd(out: Path = typer.Option(Path("out/sweep.jsonl"), "-o", help="JSON
               C: int = typer.Option(10, "--C", min=1, help="classes of a custom sweep"),
               setting: Setting = typer.Option(Setting.next_token, help="setting of a custom sweep"),
               mode: Mode = typer.Option(Mode.tight, help="mode of a custom sweep"),
-              bit_budget: int = typer.Option(None, min=2, help=BUDGET_HELP)):
+              bit_budget: int = typer.Option(None, min=2, help=BUDGET_HELP),
+              data: Path = typer.Option(None, "--data", help=DATA_HELP),
+              seeds: int = typer.Option(3, min=1, help="with --data: random subsets per N"),
+              arch: BuiltArch = typer.Option(BuiltArch.transformer, help="with --data: the architecture (deep-sets for multiset data)"),
+              baseline: bool = typer.Option(True, help="with --data: also sweep random data of the same shape")):
     """Compile and verify a sweep; one JSONL row per verified model; a rerun resumes."""
     from ..reports.sweep import default_sweep
 
-    configs = ([dict(setting=setting.value, N=x, n=n, vocab=vocab, C=C, mode=mode.value, bit_budget=bit_budget, seed=0) for x in N]
-               if N else default_sweep(quick))
+    if data is not None:
+        configs = _data_configs(data, N, seeds, arch, quick, baseline)
+    elif N:
+        configs = [dict(setting=setting.value, N=x, n=n, vocab=vocab, C=C, mode=mode.value, bit_budget=bit_budget, seed=0) for x in N]
+    else:
+        configs = default_sweep(quick)
     rows = _run_sweep(configs, out)
     console.print(f"{len(rows)} rows in {out}")
+    if data is not None:
+        from ..reports.datareport import summary
+
+        keys = {json.dumps(c, sort_keys=True) for c in configs}
+        for line in summary([r for r in rows if json.dumps(r["config"], sort_keys=True) in keys]):
+            console.print(line, highlight=False)
 
 
 @app.command("report")
@@ -358,12 +387,30 @@ def report_cmd(out: Path = typer.Option(Path("out/report"), "-o", help="folder f
                sweep_file: Path = typer.Option(None, "--sweep", help="sweep JSONL to use (default: OUT/sweep.jsonl; resumed)"),
                quick: bool = typer.Option(False, help="the small sweep (about 1 minute instead of about 10)"),
                trained: Path = typer.Option(Path("out/trained"), help="where memcap repro architectures wrote its results "
-                                            "(its table and figure join the report when present)")):
-    """Run (or resume) the default sweep and write report.md / report.html with figures and CSVs."""
-    from ..reports.built import write_report
+                                            "(its table and figure join the report when present)"),
+               data: Path = typer.Option(None, "--data", help=DATA_HELP + "; the report is then about your data"),
+               N: CommaList = typer.Option(None, "--N", parser=ints, metavar="N,N,...", help="with --data: the subset sizes "
+                                           "(default 100, 300, 1000, ... up to the data's size; --quick: 30, 100, 300)"),
+               seeds: int = typer.Option(3, min=1, help="with --data: random subsets per N"),
+               arch: BuiltArch = typer.Option(BuiltArch.transformer, help="with --data: the architecture (deep-sets for multiset data)")):
+    """Run (or resume) the default sweep, or one on your --data, and write report.md / report.html with
+    figures (PNG, SVG, PDF), tables (Markdown, CSV, LaTeX) and provenance.json."""
     from ..reports.sweep import default_sweep
 
+    if N and data is None:
+        fail("--N chooses the subset sizes of --data; for a custom random sweep use memcap scale --N")
     results_dir(out, "report")
-    rows = _run_sweep(default_sweep(quick), sweep_file or out / "sweep.jsonl")
-    md = write_report(rows, out, trained)
+    configs = _data_configs(data, N, seeds, arch, quick) if data is not None else default_sweep(quick)
+    keys = {json.dumps(c, sort_keys=True) for c in configs}
+    rows = _run_sweep(configs, sweep_file or out / "sweep.jsonl")
+    # a data report reads its own rows; the random report every row but a data sweep's (a shared file)
+    rows = [r for r in rows if (json.dumps(r["config"], sort_keys=True) in keys if data else "source" not in r["config"])]
+    if data is not None:
+        from ..reports.datareport import write_report
+
+        md = write_report(rows, out)
+    else:
+        from ..reports.built import write_report
+
+        md = write_report(rows, out, trained)
     console.print(f"wrote {md} and {md.with_suffix('.html')}")

@@ -76,6 +76,7 @@ def params_vs_n(rows: list[dict], out: Path) -> list[str]:
     ns, ps = [r["config"]["n"] for r in rs], [r["params"] for r in rs]
     with fg.plot(out / "params_vs_n") as (fig, ax):
         ax.semilogx(ns, ps, "o-")
+        fg.ticks_at(ax.xaxis, ns)
         ax.set_ylim(0, max(ps or [1]) * 1.15)
         fg.labels(ax, "sequence length n", "parameters",
                   f"Next-token, N = {rs[0]['config']['N'] if rs else '?'}: parameters vs n ({slope_text(ns, ps)})")

@@ -36,7 +36,7 @@ STYLE = {
 }
 # each format's date stamp removed: the same data gives the same bytes
 _METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}
-_CHAR_EM = 0.55  # average glyph width of the sans-serif font, in font sizes: what fits on a line
+_CHAR_EM = 0.58  # average glyph width of the sans-serif font, in font sizes: what fits on a line
 
 
 def _chars(width_in: float, size_pt: float) -> int:
@@ -100,24 +100,41 @@ def legend(fig, axes, cols: int | None = None) -> None:
     fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncols=ncols)
 
 
-def _number(v: float, _pos=None) -> str:
-    """A tick label: plain for 0.01..9999, a power of ten as 10^k, else m x 10^k."""
+def _number(v: float, sci: bool) -> str:
+    """A tick label: plain numbers on an axis that stays below 10^5, else 10^k and m x 10^k (one style
+    per axis)."""
     if v <= 0:
         return "0"
-    if 0.01 <= v < 1e4:
-        return f"{v:g}"
+    if not sci and v >= 0.01:
+        return f"{v:g}" if v < 1e4 else f"{v:.0f}"
     k = math.floor(math.log10(v) + 1e-9)
     m = v / 10**k
     return f"$10^{{{k}}}$" if abs(m - 1) < 1e-6 else f"${m:g}\\times10^{{{k}}}$"
 
 
+def _formatter(hi: float) -> ticker.FuncFormatter:
+    sci = hi >= 1e5
+    return ticker.FuncFormatter(lambda v, _pos: _number(v, sci))
+
+
+def ticks_at(axis, values) -> None:
+    """Major ticks at exactly these values (the measured N of a short series), plainly labelled; `save`
+    keeps them and only thins them if labels would overlap."""
+    values = sorted(set(values))
+    axis.set_major_locator(ticker.FixedLocator(values))
+    axis.set_major_formatter(_formatter(max(values) if values else 1))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
 def _log_ticks(axis, lo: float, hi: float) -> None:
     """Majors at powers of ten, with 2 and 5 between them when the range spans less than two decades; minor
     ticks unlabelled (matplotlib labels them when fewer than two majors show, and they collide)."""
+    if isinstance(axis.get_major_locator(), ticker.FixedLocator):
+        return
     decades = math.log10(hi / lo) if lo > 0 and hi > lo else 0
     subs = (1.0,) if decades >= 2 else (1.0, 2.0, 5.0) if decades >= 0.7 else (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
     axis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
-    axis.set_major_formatter(ticker.FuncFormatter(_number))
+    axis.set_major_formatter(_formatter(hi))
     axis.set_minor_formatter(ticker.NullFormatter())
 
 
@@ -125,16 +142,14 @@ def _overlapping(boxes) -> bool:
     return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
-def _thin(fig, axis, renderer) -> None:
-    """Keep every other tick label of an axis whose labels overlap, until none do."""
-    for _ in range(4):
-        boxes = _tick_boxes(axis, renderer)
-        if not _overlapping(boxes):
-            return
-        lo, hi = sorted(axis.get_view_interval())
-        ticks = [t for t in axis.get_majorticklocs() if lo <= t <= hi]
-        axis.set_major_locator(ticker.FixedLocator(ticks[::2]))
-        fig.canvas.draw()
+def _thin(axis, renderer) -> bool:
+    """Keep every other tick label of an axis whose labels overlap; True when it changed the ticks."""
+    if not _overlapping(_tick_boxes(axis, renderer)):
+        return False
+    lo, hi = sorted(axis.get_view_interval())
+    ticks = [t for t in axis.get_majorticklocs() if lo <= t <= hi]
+    axis.set_major_locator(ticker.FixedLocator(ticks[::2]))
+    return True
 
 
 def _tick_labels(axis) -> list:
@@ -149,22 +164,36 @@ def _tick_boxes(axis, renderer):
     return sorted(boxes, key=key)
 
 
-def _finish_ticks(fig) -> None:
+def _rewrap(fig, renderer) -> bool:
+    """Rewrap each title or x label that is wider than the canvas or sticks out of it (the character
+    estimate of `title` can miss for wide glyphs); True when it changed one."""
+    changed = False
+    for ax in fig.axes:
+        for text in (ax.title, ax.xaxis.label):
+            box = text.get_window_extent(renderer) if text.get_text() else None
+            # a title is centred on its axes, not the figure: it can leave the canvas while narrower than it
+            if box is not None and (box.width > fig.bbox.width * 0.98 or box.x0 < 0 or box.x1 > fig.bbox.width):
+                longest = max(len(line) for line in text.get_text().split("\n"))
+                text.set_text(textwrap.fill(text.get_text().replace("\n", " "), max(10, int(longest * 0.85))))
+                changed = True
+    return changed
+
+
+def save(fig, stem: Path) -> list[Path]:
+    """Set the log axes' ticks, lay the figure out until no text is too wide and no tick labels overlap
+    (a few draws at most), then write stem.png, .svg and .pdf with that layout."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
     for ax in fig.axes:
         for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
             if axis.get_scale() == "log":
                 _log_ticks(axis, *sorted(lim))
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            _thin(fig, axis, renderer)
-
-
-def save(fig, stem: Path) -> list[Path]:
-    """Finish the ticks and write stem.png, .svg and .pdf."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    _finish_ticks(fig)
+    for _ in range(5):
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        # every call runs: each fixes its own texts against this draw
+        if not any([_rewrap(fig, r), *(_thin(axis, r) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis))]):
+            break
+    fig.set_layout_engine("none")  # the layout is final: the three formats reuse it instead of solving it again
     paths = [stem.with_suffix(f".{ext}") for ext in FORMATS]
     for ext, path in zip(FORMATS, paths, strict=True):
         outputs.save_figure(fig, path, metadata=_METADATA[ext])  # through a temporary name: never a half-written figure

@@ -19,6 +19,7 @@ from .. import data, outputs
 from ..bounds import check_lower_bounds
 from ..budget import smallest_bit_budget
 from ..construct.memorizer import BudgetError
+from ..errors import DataError
 from ..ir.stats import model_stats
 from ..memorize import memorize
 from ..pipeline import Built, build
@@ -77,6 +78,11 @@ def variant_sweep(quick: bool = False) -> list[dict]:
 
 
 def make_dataset(cfg: dict) -> data.Dataset:
+    """The data a configuration names: a subset of the user's file (source "data"), or random ids or vectors."""
+    if cfg.get("source") == "data":
+        from .userdata import subset
+
+        return subset(cfg)
     if "d" in cfg:
         return data.random_vectors(cfg["N"], cfg["n"], cfg["d"], cfg["C"], cfg["seed"], cfg["setting"])
     return data.random_ids(cfg["N"], cfg["n"], cfg["vocab"], cfg["C"], cfg["seed"], cfg["setting"])
@@ -106,8 +112,15 @@ def measure(cfg: dict) -> dict:
     else:
         try:
             b = build(ds, mode=cfg["mode"], bit_budget=budget, seed=cfg["seed"], check_float=bool(cfg.get("float64")),
-                      arch=arch, attention=cfg.get("attention", "softmax"), objective=cfg.get("objective", "depth"))
+                      arch=arch, attention=cfg.get("attention", "softmax"), objective=cfg.get("objective", "depth"),
+                      positions=bool(cfg.get("positions")))
         except BudgetError as e:  # a budget below what this data allows: recorded, so that a rerun skips it
+            return {"config": cfg, "refused": str(e)}
+        except DataError as e:
+            if cfg.get("source") != "random":
+                raise
+            # random data drawn to match a user's (a small vocabulary, short sequences) can hold two permuted
+            # sequences with different labels: recorded as refused, the user's own series goes on
             return {"config": cfg, "refused": str(e)}
     if not b.verification.ok:
         raise RuntimeError(f"model for {cfg} failed verification at {b.verification.misses}")

@@ -37,9 +37,22 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(line for line in f if not line.startswith("#")))
 
 
+def _numeric(cell) -> bool:
+    try:
+        float(str(cell).replace(",", ""))
+        return True
+    except ValueError:
+        return False
+
+
+def _numeric_column(body: list[list], i: int) -> bool:
+    return bool(body) and all(_numeric(r[i]) or str(r[i]) in ("-", "") for r in body)
+
+
 def md_table(header: list[str], body: list[list]) -> list[str]:
-    """Markdown lines of a table, with a blank line after it."""
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(map(str, r)) + " |" for r in body), ""]
+    """Markdown lines of a table (numeric columns right-aligned, text left), with a blank line after it."""
+    align = ["---:" if _numeric_column(body, i) else ":---" for i in range(len(header))]
+    return ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|", *("| " + " | ".join(map(str, r)) + " |" for r in body), ""]
 
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
@@ -51,17 +64,9 @@ def tex_escape(text) -> str:
     return "".join(_TEX.get(ch, ch) for ch in str(text))
 
 
-def _numeric(cell) -> bool:
-    try:
-        float(str(cell).replace(",", ""))
-        return True
-    except ValueError:
-        return False
-
-
 def latex_table(header: list[str], body: list[list], caption: str = "") -> str:
     """A booktabs tabular (in a table float with `caption`): numeric columns right-aligned, text left."""
-    align = "".join("r" if body and all(_numeric(r[i]) or r[i] in ("-", "") for r in body) else "l" for i in range(len(header)))
+    align = "".join("r" if _numeric_column(body, i) else "l" for i in range(len(header)))
     lines = [r"\begin{table}[t]", r"\centering"]
     if caption:
         lines.append(rf"\caption{{{tex_escape(caption)}}}")
@@ -87,12 +92,14 @@ def tidy(header: list[str], body: list[list], keep: tuple[str, ...] = ()) -> tup
 
 
 def table(out: Path, stem: str, header: list[str], body: list[list], caption: str = "", keep: tuple[str, ...] = ()) -> list[str]:
-    """Write stem.md, stem.csv and stem.tex in `out` (tidied: no repeated rows, no constant columns) and
-    return the Markdown lines for the report, with a note of the constant columns and the files."""
+    """Write stem.md and stem.tex in `out` tidied (no repeated rows, no constant columns), stem.csv with
+    every column (it is also the data of a figure) but no repeated rows, and return the Markdown lines for
+    the report, with a note of the constant columns and the files."""
+    full_header, full_body, _ = tidy(header, body, keep=tuple(header))
+    write_csv(Path(out) / f"{stem}.csv", full_header, full_body)
     header, body, notes = tidy(header, body, keep)
     md = md_table(header, body)
     write_text(Path(out) / f"{stem}.md", "\n".join(([f"{caption}", ""] if caption else []) + md))
-    write_csv(Path(out) / f"{stem}.csv", header, body)
     write_text(Path(out) / f"{stem}.tex", latex_table(header, body, caption))
-    same = f"Every row has {'; '.join(notes)}. " if notes else ""
+    same = f"Every row has {'; '.join(notes)} (a column in `{stem}.csv`). " if notes else ""
     return [*md, f"*{same}Table: `{stem}.md`, `{stem}.csv`, `{stem}.tex` (LaTeX, booktabs).*", ""]

@@ -55,6 +55,7 @@ def sparse_attention(rows: list[dict], out: Path) -> list[str]:
         for a, (sparse, dense) in ((a1, (1, 2)), (a2, (3, 4))):
             a.loglog(ns, [b[sparse] for b in body], "o-", label="sparse (register)")
             a.loglog(ns, [b[dense] for b in body], "s-", label="dense")
+            fg.ticks_at(a.xaxis, ns)
         fg.labels(a1, "n", "attention connections (query, key pairs)", "Attention connections vs n")
         fg.labels(a2, "n", "parameters (paper convention)", f"Parameters vs n (N = {N})")
         fg.legend(fig, [a1, a2])
@@ -94,6 +95,7 @@ def bit_budget(rows: list[dict], out: Path) -> list[str]:
                          "yes" if unbudgeted.get("float64_exact") else "no"])
         with fg.plot(out / name, height=2.6) as (fig, ax):
             ax.loglog(B, [r["params"] for r in budgeted], "o-", label="parameters")
+            fg.ticks_at(ax.xaxis, B)
             ax.loglog(B, [r["total_bits"] for r in budgeted], "^-", color="C2", label="total bits")
             if binding:
                 a = math.exp(sum(math.log(r["params"]) + math.log(b) for b, r in binding) / len(binding))
@@ -132,6 +134,8 @@ def cost_vs_n(rows: list[dict], out: Path) -> list[str]:
             for col, label in ((1, "Transformer"), (2, "FFN on the flattened input"), (3, "RNN (identity recurrence)")):
                 a1.loglog(ns, [b[col] for b in body], "o-", label=label)
                 a2.loglog(ns, [b[col + 3] for b in body], "o-", label=label)
+            for a in (a1, a2):
+                fg.ticks_at(a.xaxis, ns)
             fg.labels(a1, "n", "parameters (paper convention)", f"Built, {kind}, N = {N}: parameters vs n")
             fg.labels(a2, "n", "sequential steps", "Sequential steps vs n")
             fg.legend(fig, [a1, a2])
