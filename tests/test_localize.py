@@ -116,3 +116,15 @@ def test_localize_command_writes_files_and_refuses_bad_input(tmp_path):
         r = runner.invoke(app, ["localize", str(tmp_path / "m"), str(tmp_path / "d.npz"), "-o", str(tmp_path / "o2"), *args])
         assert r.exit_code == 2 and "error:" in r.output and "Traceback" not in r.output
         assert not (tmp_path / "o2").exists()
+
+
+def test_report_hook_embeds_localize_tables(tmp_path):
+    from memcap.localize.bench import save
+    from memcap.localize.report import report_hook
+
+    assert report_hook(tmp_path) == []
+    model, ds = _model(40, 48)
+    save(tmp_path / "localization" / "N40", model, bench(model, ds, ["random"], examples=3, k=2, others=5))
+    md = "\n".join(report_hook(tmp_path))
+    assert "### N40" in md and "| random | 2 |" in md
+    assert (tmp_path / "localization.csv").read_text().splitlines()[1].startswith("N40,random,2,")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir.columns import dense
+from ..ir.columns import SAFE, dense
 from ..ir.executor import run, run_ffn
 from ..ir.layers import ExactModel
 
@@ -55,46 +55,77 @@ def stream_before(model: ExactModel, inputs: np.ndarray, block: int) -> CleanSta
     return CleanStart(stream, den, block)
 
 
+def _amax(a: np.ndarray) -> int:
+    return int(np.abs(a).max()) if len(a) else 0
+
+
+def _axpy(acc: np.ndarray, arr: np.ndarray, w: int) -> np.ndarray:
+    """acc + w * arr exactly: int64 where a bound proves it cannot overflow, Python ints otherwise."""
+    if acc.dtype != object and arr.dtype != object and abs(w) < SAFE and _amax(acc) + abs(w) * _amax(arr) < SAFE:
+        return acc + arr * np.int64(w)
+    return acc.astype(object) + arr.astype(object) * w
+
+
 def _pre(stream: list, unit, rows: np.ndarray, den: int) -> np.ndarray:
-    """The unablated pre-activation of `unit` at example columns `rows` (object ints)."""
-    acc = np.full(len(rows), unit.bias * den, dtype=object)
+    """The unablated pre-activation of `unit` at example columns `rows`."""
+    bias = unit.bias * den
+    acc = np.full(len(rows), bias, dtype=np.int64 if abs(bias) < SAFE else object)
     for c, w in unit.reads:
         if stream[c] is not None:
-            acc = acc + dense(stream[c])[rows].astype(object) * w
+            acc = _axpy(acc, dense(stream[c])[rows], w)
     return acc
 
 
 class _Pairs:
-    """The (ablated unit, example) pairs in play and their stream differences [pairs, m] (object ints), in
-    buffers that grow by doubling; rows [0, n) are live, and a row whose difference is all zero is dead."""
+    """The (ablated unit, example) pairs in play and their stream differences, one array per coordinate
+    (int64 until a value needs more), in buffers that grow by doubling; rows [0, n) are live, and a row
+    whose difference is zero in every coordinate is dead."""
 
     def __init__(self, m: int):
         self.n = 0
         self.src = np.zeros(0, dtype=np.int64)
         self.ex = np.zeros(0, dtype=np.int64)
-        self.delta = np.zeros((0, m), dtype=object)
-        self.nz = np.zeros((0, m), dtype=bool)
+        self.delta = [np.zeros(0, dtype=np.int64) for _ in range(m)]
+        self.nz = [np.zeros(0, dtype=bool) for _ in range(m)]
 
     def add(self, uid: int, examples: np.ndarray) -> None:
         need = self.n + len(examples)
         if need > len(self.src):
             cap = max(need, 2 * len(self.src), 1024)
-            m = self.delta.shape[1]
-            self.src = np.r_[self.src[: self.n], np.zeros(cap - self.n, dtype=np.int64)]
-            self.ex = np.r_[self.ex[: self.n], np.zeros(cap - self.n, dtype=np.int64)]
-            self.delta = np.vstack([self.delta[: self.n], np.zeros((cap - self.n, m), dtype=object)])
-            self.nz = np.vstack([self.nz[: self.n], np.zeros((cap - self.n, m), dtype=bool)])
+
+            def grow(a):
+                return np.r_[a[: self.n], np.zeros(cap - self.n, dtype=a.dtype)]
+
+            self.src, self.ex = grow(self.src), grow(self.ex)
+            self.delta = [grow(d) for d in self.delta]
+            self.nz = [grow(z) for z in self.nz]
         self.src[self.n : need], self.ex[self.n : need] = uid, examples
         self.n = need
 
+    def alive(self) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        for z in self.nz:
+            out |= z[: self.n]
+        return out
+
     def compact(self) -> None:
         """Drop the dead rows (kept while they are few: copying the buffers costs more)."""
-        alive = self.nz[: self.n].any(axis=1)
+        alive = self.alive()
         if alive.sum() * 4 > self.n * 3:
             return
         rows = np.flatnonzero(alive)
-        self.src, self.ex, self.delta, self.nz = self.src[rows], self.ex[rows], self.delta[rows], self.nz[rows]
+        self.src, self.ex = self.src[rows], self.ex[rows]
+        self.delta = [d[rows] for d in self.delta]
+        self.nz = [z[rows] for z in self.nz]
         self.n = len(rows)
+
+    def update(self, c: int, rows: np.ndarray, d: np.ndarray) -> None:
+        """delta[c][rows] += d, widening the coordinate to Python ints where int64 could overflow."""
+        cur = self.delta[c]
+        if cur.dtype != object and (d.dtype == object or _amax(cur[: self.n]) + _amax(d) >= SAFE):
+            cur = self.delta[c] = cur.astype(object)
+        cur[rows] = cur[rows] + (d.astype(object) if cur.dtype == object else d)
+        self.nz[c][rows] = cur[rows] != 0
 
 
 def _step(pairs: _Pairs, stream: list, ffn, den: int, hidden: list, uids: list[int], first_new: int) -> None:
@@ -108,29 +139,26 @@ def _step(pairs: _Pairs, stream: list, ffn, den: int, hidden: list, uids: list[i
             ablated[first_new:] = src[first_new:] == uid
         mask = ablated.copy()
         for c, _ in unit.reads:
-            mask |= pairs.nz[:n, c]
+            mask |= pairs.nz[c][:n]
         rows = np.flatnonzero(mask)
         if not len(rows):
             continue
         ex = pairs.ex[rows]
         pre = _pre(stream, unit, ex, den)
         for c, w in unit.reads:
-            pre = pre + pairs.delta[rows, c] * w
-        after = np.where(ablated[rows], 0, np.maximum(pre, 0)).astype(object)
-        before = np.zeros(len(rows), dtype=object) if h is None else h[ex].astype(object)
-        dh = after - before
+            pre = _axpy(pre, pairs.delta[c][rows], w)
+        after = np.where(ablated[rows], 0, np.maximum(pre, 0))
+        before = np.zeros(len(rows), dtype=np.int64) if h is None else h[ex]
+        dh = _axpy(after if after.dtype == object else after.astype(np.int64), before, -1)
         if not dh.any():
             continue
-        updates += [(rows, c, dh * w) for c, w in unit.writes]
+        updates += [(rows, c, _axpy(np.zeros(len(rows), dtype=np.int64), dh, w)) for c, w in unit.writes]
+    merged: dict[int, list] = {}
     for rows, c, d in updates:
-        pairs.delta[rows, c] = pairs.delta[rows, c] + d
-    for c in {c for _, c, _ in updates}:
-        hit = np.zeros(n, dtype=bool)
-        for r, cc, _ in updates:
-            if cc == c:
-                hit[r] = True
-        rows = np.flatnonzero(hit)
-        pairs.nz[rows, c] = pairs.delta[rows, c] != 0
+        merged.setdefault(c, []).append((rows, d))
+    for c, parts in merged.items():
+        for rows, d in parts:  # rows of one unit are distinct; two units' rows may overlap, so add unit by unit
+            pairs.update(c, rows, d)
 
 
 def causal_pairs(model: ExactModel, start: CleanStart, units: list[tuple[int, int]], progress=None) -> tuple[np.ndarray, np.ndarray]:
@@ -156,5 +184,5 @@ def causal_pairs(model: ExactModel, start: CleanStart, units: list[tuple[int, in
         stream = after
         if progress:
             progress(b, pairs.n)
-    changed = np.flatnonzero(pairs.nz[: pairs.n, model.output])
+    changed = np.flatnonzero(pairs.nz[model.output][: pairs.n])
     return pairs.src[changed], pairs.ex[changed]

@@ -101,7 +101,7 @@ def zero_out(net: Net, x, y, batch: int = 2048) -> np.ndarray:
                 ids = torch.arange(s, min(s + batch, len(net.units)))
                 vals = torch.ones(len(ids), len(net.units), dtype=torch.float64)
                 vals[torch.arange(len(ids)), ids] = 0.0
-                ys = _forward(net.net, x[j : j + 1].expand(len(ids), -1), net.mask(len(ids), vals))
+                ys = _forward(net.net, x[j : j + 1].expand(len(ids), -1).contiguous(), net.mask(len(ids), vals))
                 out[j, s : s + len(ids)] = ((ys - y[j]) ** 2 - base).numpy()
     return out
 
@@ -131,7 +131,7 @@ def integrated_gradients(net: Net, x, y, steps: int = 8, rows: int = 2048) -> np
             for r, b in enumerate(chunk):
                 vals[r * steps : (r + 1) * steps, pos[b]] = alphas[:, None]
             vals.requires_grad_(True)
-            ys = _forward(net.net, x[j : j + 1].expand(len(vals), -1), net.mask(len(vals), vals))
+            ys = _forward(net.net, x[j : j + 1].expand(len(vals), -1).contiguous(), net.mask(len(vals), vals))
             (grad,) = torch.autograd.grad(ys.sum(), vals)
             for r, b in enumerate(chunk):
                 # d y / d mask_u = h_u * d y / d(mask_u h_u): the mean over the path is IG's integral

@@ -47,3 +47,24 @@ def section(results: list[tuple[str, list[Score], GroundTruth]]) -> tuple[str, s
         md += [f"### {label}", "", scores_markdown(scores, gt)]
         w.writerows((label, *r) for r in rows(scores))
     return "\n".join(md), buf.getvalue()
+
+
+def report_hook(out) -> list[str]:
+    """The report's localization section from the benchmarks `memcap localize -o OUT/localization/LABEL`
+    wrote (each LABEL a model); also writes OUT/localization.csv. Nothing when there are none."""
+    from pathlib import Path
+
+    root = Path(out) / "localization"
+    found = sorted(p for p in root.glob("*/scores.md")) if root.is_dir() else []
+    if not found:
+        return []
+    md = ["## Localization against exact ground truth", "",
+          "Methods that claim to localize memorized examples, scored against the construction's record and exact "
+          "ablation (docs/localization.md).", ""]
+    lines = []
+    for p in found:
+        md += [f"### {p.parent.name}", "", p.read_text(), ""]
+        body = (p.parent / "scores.csv").read_text().splitlines()
+        lines += [f"model,{body[0]}"] * (not lines) + [f"{p.parent.name},{r}" for r in body[1:]]
+    (Path(out) / "localization.csv").write_text("\n".join(lines) + "\n")
+    return md

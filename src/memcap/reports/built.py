@@ -288,6 +288,10 @@ def write_report(rows: list[dict], out: Path, trained: Path | None = None) -> Pa
         )
     md += ["", "## Depth by stage", ""] + _figure(figs, "depth_by_stage.png")
     md += sections(everything, out) + trained_section(trained, out)
+    # --- localization hook: the tables `memcap localize -o OUT/localization/LABEL` wrote, when present ---
+    from ..localize.report import report_hook
+
+    md += report_hook(out)
     text = "\n".join(md) + "\n"
     (out / "report.md").write_text(text)
     import markdown
