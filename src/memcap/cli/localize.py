@@ -11,7 +11,7 @@ import typer
 
 from ..errors import DataError
 from ..localize.bench import CHOICES
-from .common import CommaList, app, check_fits, console, fail, load_dataset, load_model, names_of
+from .common import CommaList, app, check_fits, console, err, fail, load_dataset, load_model, names_of
 
 
 @app.command("localize")
@@ -44,7 +44,7 @@ def localize_cmd(
     if ds.kind != "ids":
         fail("localize takes models of token ids")
     try:
-        b = bench(model, ds, list(method), examples, k, others, seed, user)
+        b = bench(model, ds, list(method), examples, k, others, seed, user, log=lambda s: err.print(s, highlight=False))
     except (NoRecord, NotFloatExact, DataError) as e:
         fail(str(e))
     for p in save(output, model, b):

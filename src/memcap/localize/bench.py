@@ -40,6 +40,7 @@ def draw(N: int, K: int, seed: int) -> np.ndarray:
 
 
 def truth_for(model: ExactModel, ds: Dataset, examples: int, others: int, seed: int, progress=None):
+    """Ground truth on `examples` drawn examples, the record check, its seconds, and the DEL sample."""
     ex = draw(ds.N, examples, seed)
     t0 = time.perf_counter()
     gt = ground_truth(model, ds, ex, progress)
@@ -48,34 +49,64 @@ def truth_for(model: ExactModel, ds: Dataset, examples: int, others: int, seed: 
 
 
 def bench(model: ExactModel, ds: Dataset, methods: list[str], examples: int = 20, k: int = 5, others: int = 200,
-          seed: int = 0, user: dict | None = None, progress=None) -> Bench:
-    """Score `methods` (of CHOICES) and, when given, a user's ranking document (`user`, name "user")."""
-    gt, problems, secs, oth = truth_for(model, ds, examples, others, seed, progress)
+          seed: int = 0, user: dict | None = None, log=None) -> Bench:
+    """Score `methods` (of CHOICES) and, when given, a user's ranking document (`user`, name "user");
+    `log` gets a line after each stage."""
+    log = log or (lambda _: None)
+    gt, problems, secs, oth = truth_for(model, ds, examples, others, seed)
+    log(f"ground truth: {len(gt.units)} units x {len(gt.examples)} examples in {secs:.1f} s")
     ranks: dict[str, list[np.ndarray]] = {}
     results = []
     labels = np.asarray(ds.labels)
     if user is not None:
         ranks["user"] = parse_rankings(user, gt, tl_offset(model))
         results.append(score(model, ds.inputs, labels, gt, ranks["user"], k, oth, "user"))
-    learned = [m for m in methods if m in METHODS]
-    if learned:
-        import torch
-
-        from ..nn.export import to_torch
-
-        net = Net(to_torch(model), [(u.block, u.unit) for u in gt.units])
-        x = torch.tensor(np.asarray(ds.inputs)[gt.examples], dtype=torch.int64)
-        y = torch.tensor(gt.labels, dtype=torch.float64)
-    for m in methods:
-        if m == "random":
+    net = _module(model, gt) if any(m in METHODS for m in methods) else None
+    restore = _one_thread()
+    try:
+        for m in methods:
             t0 = time.perf_counter()
-            ranks[m] = random_ranking(len(gt.units), len(gt.examples), seed)
-            results.append(score(model, ds.inputs, labels, gt, ranks[m], k, oth, m, time.perf_counter() - t0))
-            continue
-        r = run_method(m, net, x, y, seed)
-        ranks[m] = ranking(r.scores)
-        results.append(score(model, ds.inputs, labels, gt, ranks[m], k, oth, m, r.seconds, r.nonfinite))
+            if m == "random":
+                ranks[m], secs_m, bad = random_ranking(len(gt.units), len(gt.examples), seed), None, 0
+            else:
+                x = torch_ids(ds, gt)
+                r = run_method(m, net, x, _labels(gt), seed)
+                ranks[m], secs_m, bad = ranking(r.scores), r.seconds, r.nonfinite
+                log(f"{m}: {r.seconds:.1f} s")
+            secs_m = time.perf_counter() - t0 if secs_m is None else secs_m
+            results.append(score(model, ds.inputs, labels, gt, ranks[m], k, oth, m, secs_m, bad))
+    finally:
+        restore()
     return Bench(gt, problems, secs, oth, tuple(results), ranks)
+
+
+def _module(model: ExactModel, gt: GroundTruth) -> Net:
+    from ..nn.export import to_torch
+
+    return Net(to_torch(model), [(u.block, u.unit) for u in gt.units])
+
+
+def torch_ids(ds: Dataset, gt: GroundTruth):
+    import torch
+
+    return torch.tensor(np.asarray(ds.inputs)[gt.examples], dtype=torch.int64)
+
+
+def _labels(gt: GroundTruth):
+    import torch
+
+    return torch.tensor(gt.labels, dtype=torch.float64)
+
+
+def _one_thread():
+    """torch on one thread, undone by the returned function: the memorizer's matrices are 13 x 12, and
+    threads cost more than they give (IG on a 60-example model: 4.0 s with the default threads, 0.1 s on one,
+    measured on a loaded 2-core machine)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return lambda: torch.set_num_threads(old)
 
 
 def truth_document(model: ExactModel, gt: GroundTruth, problems, seconds: float) -> dict:

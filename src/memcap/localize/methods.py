@@ -120,23 +120,21 @@ def integrated_gradients(net: Net, x, y, steps: int = 8, rows: int = 2048) -> np
     import torch
 
     blocks = sorted({b for b, _ in net.units})
-    pos = {b: [i for i, (bb, _) in enumerate(net.units) if bb == b] for b in blocks}
     alphas = (torch.arange(steps, dtype=torch.float64) + 0.5) / steps
-    out = np.zeros((len(x), len(net.units)))
+    grads = torch.zeros(len(x), net.blocks, net.q, dtype=torch.float64)
     per = max(1, rows // steps)
     for j in range(len(x)):
         for s in range(0, len(blocks), per):
-            chunk = blocks[s : s + per]
-            vals = torch.ones(len(chunk) * steps, len(net.units), dtype=torch.float64)
-            for r, b in enumerate(chunk):
-                vals[r * steps : (r + 1) * steps, pos[b]] = alphas[:, None]
-            vals.requires_grad_(True)
-            ys = _forward(net.net, x[j : j + 1].expand(len(vals), -1).contiguous(), net.mask(len(vals), vals))
-            (grad,) = torch.autograd.grad(ys.sum(), vals)
-            for r, b in enumerate(chunk):
-                # d y / d mask_u = h_u * d y / d(mask_u h_u): the mean over the path is IG's integral
-                out[j, pos[b]] = grad[r * steps : (r + 1) * steps, pos[b]].mean(dim=0).numpy()
-    return out
+            chunk = torch.tensor(blocks[s : s + per])
+            mask = torch.ones(len(chunk) * steps, net.blocks, net.q, dtype=torch.float64)
+            mask[torch.arange(len(mask)), chunk.repeat_interleave(steps)] = alphas.repeat(len(chunk))[:, None]
+            mask.requires_grad_(True)
+            ys = _forward(net.net, x[j : j + 1].expand(len(mask), -1).contiguous(), mask)
+            (grad,) = torch.autograd.grad(ys.sum(), mask)
+            # d y / d mask_u = h_u * d y / d(mask_u h_u): its mean over the path is IG's integral
+            g = grad[torch.arange(len(mask)), chunk.repeat_interleave(steps)].view(len(chunk), steps, net.q).mean(dim=1)
+            grads[j, chunk] = g
+    return grads.reshape(len(x), -1)[:, net.flat].numpy()
 
 
 def _raise_loss(net: Net, x, y, gates, params, penalty, steps: int, lr: float, lam: float) -> None:
