@@ -15,7 +15,7 @@ from memcap.data import random_ids
 from memcap.data import save as save_data
 from memcap.ir import fileformat
 from memcap.ir.executor import run
-from memcap.localize.bench import bench, truth_document
+from memcap.localize.bench import bench, planted, truth_document
 from memcap.localize.scores import TL_NAME, random_ranking, score, zero_units
 from memcap.localize.truth import check, ground_truth
 from memcap.nn.export import load_torch
@@ -65,9 +65,8 @@ def test_planted_ranking_scores_recall_one_and_random_near_k_over_units():
     model, ds = _model(60, 48)
     gt = ground_truth(model, ds, np.arange(0, 60, 2))
     others = np.arange(1, 60, 2)
-    planted = [np.r_[gt.store(j), np.setdiff1d(np.arange(len(gt.units)), gt.store(j))] for j in range(len(gt.examples))]
     k = max(len(gt.store(j)) for j in range(len(gt.examples)))
-    s = score(model, ds.inputs, ds.labels, gt, planted, k, others, "planted")
+    s = score(model, ds.inputs, ds.labels, gt, planted(gt), k, others, "planted")
     assert s.recall_store == 1.0 and s.target_destroyed == 1.0
     k = 20
     r = score(model, ds.inputs, ds.labels, gt, random_ranking(len(gt.units), len(gt.examples), 0), k, others, "random")
