@@ -160,9 +160,16 @@ def write_report(rows: list[dict], out: Path, trained: Path | None = None, prov:
 
     prov = prov or provenance.collect(seeds=[r["config"].get("seed", 0) for r in rows])
     intro = [f"{len(measured(rows))} models, each verified exactly on every example before its row was written.", ""]
-    sections = [*SECTIONS, functools.partial(_trained, trained)]
+    sections = [*SECTIONS, functools.partial(_trained, trained), _localization]
     return page.write(out, "memcap: measured capacity of built Transformers", intro, sections, rows, prov)
 
 
 def _trained(trained: Path | None, rows: list[dict], out: Path) -> list[str]:
     return trained_section(trained, out)
+
+
+def _localization(rows: list[dict], out: Path) -> list[str]:
+    """The tables that `memcap localize -o OUT/localization/LABEL` wrote under this report, when present."""
+    from ..localize.report import report_hook
+
+    return report_hook(out)

@@ -1,0 +1,52 @@
+"""`memcap localize`: score localization methods (or a user's ranking) against a compiled model's exact
+ground truth of where each example is stored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import DataError
+from ..localize.bench import CHOICES
+from .common import CommaList, app, check_fits, console, err, fail, load_dataset, load_model, names_of
+
+
+@app.command("localize")
+def localize_cmd(
+    model_path: Annotated[Path, typer.Argument(help="a compiled next-token model of token ids (--bit-budget 48 for the methods)")],
+    data: Annotated[Path, typer.Argument(help="its dataset")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="directory for ground_truth.json, rankings_*.json, scores.csv/.md")],
+    method: Annotated[CommaList, typer.Option("--method", parser=names_of(CHOICES), metavar="M,M,...",
+                                              help=f"methods to score: {', '.join(CHOICES)}")] = CommaList(("random",)),
+    score_file: Annotated[Path, typer.Option("--score", help="score this ranking JSON too: {\"rankings\": {\"<example>\": "
+                                             "[[block, unit] or \"blocks.L.mlp.hook_post[..., I]\", ...]}}")] = None,
+    examples: Annotated[int, typer.Option(min=1, help="target examples (drawn with --seed)")] = 20,
+    k: Annotated[int, typer.Option(min=1, help="top-k units per example that the metrics read")] = 5,
+    others: Annotated[int, typer.Option(min=1, help="other examples on which DEL measures collateral damage")] = 200,
+    seed: Annotated[int, typer.Option(help="random seed (examples, random ranking, hard concrete)")] = 0,
+):
+    """Exact ground truth (construction record + causal map by exact ablation) and method scores."""
+    from ..localize.bench import bench, save
+    from ..localize.truth import NoRecord
+    from ..nn.export import NotFloatExact
+
+    model, ds = load_model(model_path), load_dataset(data)
+    check_fits(model, ds, model_path, data)
+    user = None
+    if score_file is not None:
+        try:
+            user = json.loads(score_file.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            fail(f"--score {score_file}: {e}")
+    if ds.kind != "ids":
+        fail("localize takes models of token ids")
+    try:
+        b = bench(model, ds, list(method), examples, k, others, seed, user, log=lambda s: err.print(s, highlight=False))
+    except (NoRecord, NotFloatExact, DataError) as e:
+        fail(str(e))
+    for p in save(output, model, b):
+        console.print(f"wrote {p}")
+    console.print(open(output / "scores.md").read(), markup=False, highlight=False)

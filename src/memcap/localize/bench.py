@@ -1,0 +1,154 @@
+"""The localization benchmark end to end: ground truth on K examples, each method's rankings (or a user's),
+their scores, and the files: ground_truth.json, rankings_<method>.json, scores.csv, scores.md.
+
+Stages: examples drawn (seeded) -> exact ground truth on them (construction record + causal map) ->
+float64 module refused unless float64-exact -> methods -> scores (DEL in the exact executor) -> files.
+Same inputs and seed give the same files, except the measured seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data import Dataset
+from ..ir.layers import ExactModel
+from .methods import METHODS, Net, run_method
+from .scores import Score, parse_rankings, random_ranking, ranking, score, tl_offset, unit_names
+from .truth import GroundTruth, check, ground_truth
+
+CHOICES = (*METHODS, "random", "record")  # record: the storing units first (the ceiling of recall)
+
+
+@dataclass(frozen=True)
+class Bench:
+    truth: GroundTruth
+    problems: tuple[str, ...]  # where the causal map breaks the record's promises (empty: none)
+    truth_seconds: float
+    others: np.ndarray
+    scores: tuple[Score, ...]
+    rankings: dict[str, list[np.ndarray]]
+
+
+def draw(N: int, K: int, seed: int) -> np.ndarray:
+    return np.sort(np.random.default_rng(seed).choice(N, size=min(K, N), replace=False))
+
+
+def truth_for(model: ExactModel, ds: Dataset, examples: int, others: int, seed: int, progress=None):
+    """Ground truth on `examples` drawn examples, the record check, its seconds, and the DEL sample."""
+    ex = draw(ds.N, examples, seed)
+    t0 = time.perf_counter()
+    gt = ground_truth(model, ds, ex, progress)
+    secs = time.perf_counter() - t0
+    return gt, tuple(check(gt)), secs, draw(ds.N, others, seed + 1)
+
+
+def bench(model: ExactModel, ds: Dataset, methods: list[str], examples: int = 20, k: int = 5, others: int = 200,
+          seed: int = 0, user: dict | None = None, log=None) -> Bench:
+    """Score `methods` (of CHOICES) and, when given, a user's ranking document (`user`, name "user");
+    `log` gets a line after each stage."""
+    log = log or (lambda _: None)
+    gt, problems, secs, oth = truth_for(model, ds, examples, others, seed)
+    log(f"ground truth: {len(gt.units)} units x {len(gt.examples)} examples in {secs:.1f} s")
+    ranks: dict[str, list[np.ndarray]] = {}
+    results = []
+    labels = np.asarray(ds.labels)
+    if user is not None:
+        ranks["user"] = parse_rankings(user, gt, tl_offset(model))
+        results.append(score(model, ds.inputs, labels, gt, ranks["user"], k, oth, "user"))
+    net = _module(model, gt) if any(m in METHODS for m in methods) else None
+    restore = _one_thread()
+    try:
+        for m in methods:
+            t0 = time.perf_counter()
+            if m == "random":
+                ranks[m], secs_m, bad = random_ranking(len(gt.units), len(gt.examples), seed), None, 0
+            elif m == "record":
+                ranks[m], secs_m, bad = planted(gt), None, 0
+            else:
+                x = torch_ids(ds, gt)
+                r = run_method(m, net, x, _labels(gt), seed)
+                ranks[m], secs_m, bad = ranking(r.scores), r.seconds, r.nonfinite
+                log(f"{m}: {r.seconds:.1f} s")
+            secs_m = time.perf_counter() - t0 if secs_m is None else secs_m
+            results.append(score(model, ds.inputs, labels, gt, ranks[m], k, oth, m, secs_m, bad))
+    finally:
+        restore()
+    return Bench(gt, problems, secs, oth, tuple(results), ranks)
+
+
+def planted(gt: GroundTruth) -> list[np.ndarray]:
+    """Each example's storing units first (in unit order), then every other unit."""
+    every = np.arange(len(gt.units))
+    return [np.r_[gt.store(j), np.setdiff1d(every, gt.store(j))] for j in range(len(gt.examples))]
+
+
+def _module(model: ExactModel, gt: GroundTruth) -> Net:
+    from ..nn.export import to_torch
+
+    return Net(to_torch(model), [(u.block, u.unit) for u in gt.units])
+
+
+def torch_ids(ds: Dataset, gt: GroundTruth):
+    import torch
+
+    return torch.tensor(np.asarray(ds.inputs)[gt.examples], dtype=torch.int64)
+
+
+def _labels(gt: GroundTruth):
+    import torch
+
+    return torch.tensor(gt.labels, dtype=torch.float64)
+
+
+def _one_thread():
+    """torch on one thread, undone by the returned function: the memorizer's matrices are 13 x 12, and
+    threads cost more than they give (IG on a 60-example model: 4.0 s with the default threads, 0.1 s on one,
+    measured on a loaded 2-core machine)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return lambda: torch.set_num_threads(old)
+
+
+def truth_document(model: ExactModel, gt: GroundTruth, problems, seconds: float) -> dict:
+    names = unit_names(gt, tl_offset(model))
+    return {
+        "about": "exact ground truth of a compiled memcap model: units are F2 memorizer FFN units, named as memcap "
+                 "(block, unit) and as TransformerLens neurons of the exported model",
+        "stage2": gt.stage2, "units": names, "record_agrees": not problems, "problems": list(problems)[:20],
+        "seconds": round(seconds, 2),
+        "examples": [{"example": int(e), "label": int(gt.labels[j]), "group": int(gt.group[j]), "chunk": int(gt.chunk[j]),
+                      "store": gt.store(j).tolist(), "read": gt.read(j).tolist(), "causal": gt.causal(j).tolist()}
+                     for j, e in enumerate(gt.examples)],
+    }
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def save(out: Path, model: ExactModel, b: Bench) -> list[Path]:
+    """Write every file of the benchmark to directory `out` (each written atomically)."""
+    from .report import scores_csv, scores_markdown
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"ground_truth.json": json.dumps(truth_document(model, b.truth, b.problems, b.truth_seconds), sort_keys=True) + "\n",
+             "scores.csv": scores_csv(b.scores), "scores.md": scores_markdown(b.scores, b.truth, b.problems)}
+    for m, rk in b.rankings.items():
+        doc = {"method": m, "rankings": {str(int(e)): [[b.truth.units[i].block, b.truth.units[i].unit] for i in r[:100].tolist()]
+                                         for e, r in zip(b.truth.examples, rk, strict=True)}}
+        files[f"rankings_{m}.json"] = json.dumps(doc, sort_keys=True) + "\n"
+    paths = []
+    for name, text in files.items():
+        write_atomic(out / name, text)
+        paths.append(out / name)
+    return paths

@@ -1,0 +1,70 @@
+"""The localization table as Markdown and CSV: what `memcap localize` writes and what a report section
+embeds (`section`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+
+from .scores import COLUMNS, Score, rows
+from .truth import GroundTruth
+
+
+def scores_csv(scores: tuple[Score, ...] | list[Score]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(COLUMNS)
+    w.writerows(rows(list(scores)))
+    return buf.getvalue()
+
+
+def _table(scores) -> list[str]:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows(list(scores))]
+    return lines
+
+
+def scores_markdown(scores, gt: GroundTruth, problems=()) -> str:
+    """The table with a line on the ground truth it is scored against."""
+    causal = [len(gt.causal(j)) for j in range(len(gt.examples))]
+    store = [len(gt.store(j)) for j in range(len(gt.examples))]
+    head = [f"Ground truth: {len(gt.units)} memorizer units (Stage II shape {gt.stage2}), {len(gt.examples)} target "
+            f"examples; storing units per example {np.mean(store):.1f}, units whose zeroing alone changes the example "
+            f"{np.mean(causal):.1f} on average (min {min(causal)}, max {max(causal)}); the record and the causal map "
+            + ("agree." if not problems else f"disagree in {len(problems)} places."), ""]
+    return "\n".join(head + _table(scores)) + "\n"
+
+
+def section(results: list[tuple[str, list[Score], GroundTruth]]) -> tuple[str, str]:
+    """A report section (Markdown) and its CSV for one or more models: (model label, scores, ground truth)."""
+    md = ["## Localization against exact ground truth", ""]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(("model", *COLUMNS))
+    for label, scores, gt in results:
+        md += [f"### {label}", "", scores_markdown(scores, gt)]
+        w.writerows((label, *r) for r in rows(scores))
+    return "\n".join(md), buf.getvalue()
+
+
+def report_hook(out) -> list[str]:
+    """The report's localization section from the benchmarks `memcap localize -o OUT/localization/LABEL`
+    wrote (each LABEL a model); also writes OUT/localization.csv. Nothing when there are none."""
+    from pathlib import Path
+
+    root = Path(out) / "localization"
+    found = sorted(p for p in root.glob("*/scores.md")) if root.is_dir() else []
+    if not found:
+        return []
+    md = ["## Localization against exact ground truth", "",
+          "Methods that claim to localize memorized examples, scored against the construction's record and exact "
+          "ablation (docs/localization.md).", ""]
+    lines = []
+    for p in found:
+        md += [f"### {p.parent.name}", "", p.read_text(), ""]
+        body = (p.parent / "scores.csv").read_text().splitlines()
+        lines += [f"model,{body[0]}"] * (not lines) + [f"{p.parent.name},{r}" for r in body[1:]]
+    (Path(out) / "localization.csv").write_text("\n".join(lines) + "\n")
+    return md

@@ -1,0 +1,130 @@
+"""Exact ground truth of where a compiled model stores each example.
+
+Two answers, both exact and of different kinds:
+- `store` / `read`: the construction's record (`construct.roles`): the Stage II units that serve the
+  example's group (they carry the group's crafted integers, its labels among them) and the Stage III units
+  that serve its chunk's gate and label add. Which group and chunk an example is in comes from the
+  unablated exact run: its projected value t against the recorded group bounds, and the chunk whose add
+  unit fired.
+- `causal`: the units whose zeroing alone changes the example's output (`causal.causal_pairs`).
+`check` compares the two on what the record promises: a product unit changes exactly its group's
+examples, an add unit exactly its chunk's, and no Stage II unit of group g reaches an example below g.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..construct.roles import RoleRecord, UnitRole, role_record
+from ..data import Dataset
+from ..ir.layers import ExactModel
+from .causal import CleanStart, causal_pairs, stream_before
+
+STORE_ROLES = ("indicator", "step", "product")
+READ_ROLES = ("gate", "add")
+
+
+class NoRecord(ValueError):
+    """The model carries no role record (or one this tool cannot use)."""
+
+
+def record_of(model: ExactModel) -> RoleRecord:
+    rec = role_record(model.meta)
+    if rec is None:
+        raise NoRecord("this model file carries no record of its units' roles (written by an older memcap): "
+                       "compile it again")
+    if model.setting != "next-token" or model.input.register:
+        raise NoRecord("localization covers next-token models with dense attention (one read position per example)")
+    return rec
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """`units`: every memorizer unit (its id is its index); per covered example (`examples`, dataset
+    indices): its group and chunk (-1: none); `pair_unit`, `pair_example` list every (unit id, position in
+    `examples`) whose output changes when that unit alone is zeroed."""
+
+    units: tuple[UnitRole, ...]
+    examples: np.ndarray
+    labels: np.ndarray
+    group: np.ndarray
+    chunk: np.ndarray
+    pair_unit: np.ndarray
+    pair_example: np.ndarray
+    stage2: str
+
+    def _ids(self, pred) -> np.ndarray:
+        return np.array([i for i, u in enumerate(self.units) if pred(u)], dtype=np.int64)
+
+    def store(self, j: int) -> np.ndarray:
+        """Unit ids of Stage II's units of covered example j's group."""
+        g = int(self.group[j])
+        return self._ids(lambda u: u.role in STORE_ROLES and u.group == g) if g >= 0 else np.zeros(0, np.int64)
+
+    def read(self, j: int) -> np.ndarray:
+        """Unit ids of Stage III's gate and add of covered example j's chunk."""
+        c = int(self.chunk[j])
+        return self._ids(lambda u: u.role in READ_ROLES and u.chunk == c) if c >= 0 else np.zeros(0, np.int64)
+
+    def causal(self, j: int) -> np.ndarray:
+        """Unit ids whose zeroing alone changes covered example j's output."""
+        return np.sort(self.pair_unit[self.pair_example == j])
+
+    def affected(self, uid: int) -> np.ndarray:
+        """Positions in `examples` whose output changes when unit `uid` alone is zeroed."""
+        return np.sort(self.pair_example[self.pair_unit == uid])
+
+
+def _group_and_chunk(model: ExactModel, rec: RoleRecord, start: CleanStart, examples: np.ndarray):
+    """Each example's group (t against the recorded bounds) and chunk (the add unit that fired)."""
+    from ..ir.columns import dense
+    from ..ir.executor import run_ffn
+
+    stream, den = list(start.stream), start.den
+    size = len(examples)
+    adds = {(u.block, u.unit): u.chunk for u in rec.units() if u.role == "add"}
+    chunk = np.full(size, -1, dtype=np.int64)
+    t_floor = None
+    t_coord = model.coord("t")
+    for b in range(start.block, len(model.blocks)):
+        hidden: list = []
+        stream = run_ffn(stream, model.blocks[b].ffn, den, size, hidden_out=hidden)
+        if b == start.block:
+            t = dense(stream[t_coord])
+            t_floor = np.array([int(v) // den for v in t], dtype=object)
+        for u, h in enumerate(hidden):
+            if (b, u) in adds and h is not None:
+                chunk[np.flatnonzero(h)] = adds[(b, u)]
+    lo, hi = np.array(rec.group_lo, dtype=object), np.array(rec.group_hi, dtype=object)
+    g = np.searchsorted(lo, t_floor, side="right") - 1
+    inside = (g >= 0) & (t_floor < hi[np.maximum(g, 0)])
+    return np.where(inside, g, -1).astype(np.int64), chunk
+
+
+def ground_truth(model: ExactModel, ds: Dataset, examples: np.ndarray | None = None, progress=None) -> GroundTruth:
+    """The ground truth on `examples` (dataset indices; default every example)."""
+    rec = record_of(model)
+    examples = np.arange(ds.N) if examples is None else np.asarray(examples, dtype=np.int64)
+    inputs = ds.inputs[examples]
+    start = stream_before(model, inputs, rec.first_block)
+    units = tuple(rec.units())
+    src, ex = causal_pairs(model, start, [(u.block, u.unit) for u in units], progress)
+    group, chunk = _group_and_chunk(model, rec, start, examples)
+    return GroundTruth(units, examples, np.asarray(ds.labels)[examples], group, chunk, src, ex, rec.stage2)
+
+
+def check(gt: GroundTruth) -> list[str]:
+    """What the record promises that the measured causal map breaks (empty: they agree)."""
+    problems = []
+    for uid, u in enumerate(gt.units):
+        hit = gt.affected(uid)
+        name = f"unit ({u.block}, {u.unit}) [{u.role}]"
+        if u.role == "product" and not np.array_equal(hit, np.flatnonzero(gt.group == u.group)):
+            problems.append(f"{name} of group {u.group} changes examples {hit[:5].tolist()}, not exactly its group's")
+        if u.role == "add" and not np.array_equal(hit, np.flatnonzero(gt.chunk == u.chunk)):
+            problems.append(f"{name} of chunk {u.chunk} changes examples {hit[:5].tolist()}, not exactly its chunk's")
+        if u.stage == "II" and len(hit) and gt.group[hit].min() < u.group:
+            problems.append(f"{name} of group {u.group} changes an example of group {int(gt.group[hit].min())} below it")
+    return problems
