@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import DataError
 from .errors import rows_text as _rows
-from .vocab import DataSetting, InputKind, Setting, choices_text
+from .vocab import DataSetting, InputKind, Setting, TextUnit, choices_text
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ def random_vectors(N: int, n: int, d: int, C: int, seed: int = 0, setting: str =
     return validate(_random_labels(rng, ids, C, setting), vectors=vectors)
 
 
-def text_windows(path: str | Path, n: int, unit: str = "byte", stride: int = 1, limit: int | None = None) -> Dataset:
+def text_windows(path: str | Path, n: int, unit: str = TextUnit.byte, stride: int = 1, limit: int | None = None) -> Dataset:
     """Next-token windows of a text file: each example is n consecutive tokens, its label the token after.
 
     unit="byte" uses raw bytes (vocabulary 256); unit="char" numbers the file's distinct characters in
@@ -246,15 +246,15 @@ def text_windows(path: str | Path, n: int, unit: str = "byte", stride: int = 1, 
     the data is a function (the same window followed by two different tokens could not be memorized).
     """
     raw = Path(path).read_bytes()
-    if unit == "byte":
+    if unit == TextUnit.byte:
         seq = np.frombuffer(raw, dtype=np.uint8).astype(np.int64)
-    elif unit == "char":
+    elif unit == TextUnit.char:
         text = raw.decode("utf-8", errors="replace")
         alphabet = sorted(set(text))
         index = {c: i for i, c in enumerate(alphabet)}
         seq = np.array([index[c] for c in text], dtype=np.int64)
     else:
-        raise DataError(f"unit must be 'byte' or 'char', got {unit!r}")
+        raise DataError(f"unit must be {choices_text(TextUnit)}, got {unit!r}")
     if len(seq) <= n:
         raise DataError(f"{path}: {len(seq)} tokens, need more than the window length n={n}")
     starts = np.arange(0, len(seq) - n, stride)
