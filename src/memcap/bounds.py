@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from .vocab import Setting
+
 
 @dataclass(frozen=True)
 class Bound:
@@ -40,14 +42,14 @@ def thm43_min_params(nN: int) -> float:
 
 
 def all_bounds(N: int, n: int, d: int = 1, C: int = 2, r: float = 1.0, delta: float = 1.0,
-               vocab: int | None = None, setting: str = "next-token") -> list[Bound]:
-    M = N if setting == "next-token" else n * N  # what the memorizer F2 stores
+               vocab: int | None = None, setting: str = Setting.next_token) -> list[Bound]:
+    M = N if setting == Setting.next_token else n * N  # what the memorizer F2 stores
     R = theorem_R(N, n, d, r, delta)
     lr, lc = log2(R), log2(C + 1)
     depth = math.sqrt(M * log2(M)) + math.sqrt(M / log2(M)) * max(lr, lc)
     bits = log2(d) + math.sqrt(M / log2(M)) * max(lr, lc)
     width = 14
-    src = "Thm 4.1" if setting == "next-token" else "Cor 4.1"
+    src = "Thm 4.1" if setting == Setting.next_token else "Cor 4.1"
     out = [
         Bound("width", "upper", "width", width, "14", src),
         Bound("depth", "upper", "depth", depth, "sqrt(M log M) + sqrt(M/log M) max(log R, log C)", src),
@@ -55,10 +57,10 @@ def all_bounds(N: int, n: int, d: int = 1, C: int = 2, r: float = 1.0, delta: fl
         Bound("parameters", "upper", "params", d + depth * width * width,
               "d + depth * width^2  (O~(d + sqrt(M)))", src),
         Bound("next-token lower bound", "lower", "params", math.sqrt(N), "sqrt(N)  (Omega, constant 1)", "Thm 4.2"),
-        Bound("counting bound", "lower", "total_bits", (N if setting == "next-token" else n * N) * math.log2(max(C, 2)),
-              "W * B >= N log2 C" + (" (nN for seq2seq)" if setting != "next-token" else ""), "counting"),
+        Bound("counting bound", "lower", "total_bits", (N if setting == Setting.next_token else n * N) * math.log2(max(C, 2)),
+              "W * B >= N log2 C" + (" (nN for seq2seq)" if setting != Setting.next_token else ""), "counting"),
     ]
-    if setting != "next-token":
+    if setting != Setting.next_token:
         out.append(Bound("seq2seq hardmax lower bound", "lower", "params", thm43_min_params(n * N),
                          "nN <= 9 W^2 log2(48 e nN), solved for W", "Thm 4.3"))
     w = vocab or d
@@ -76,8 +78,8 @@ def all_bounds(N: int, n: int, d: int = 1, C: int = 2, r: float = 1.0, delta: fl
 def check_lower_bounds(stats: dict, N: int, n: int, C: int, setting: str) -> list[tuple[str, float, float, bool]]:
     """(bound, required, built, holds) for each lower bound against a built model's stats."""
     rows = [("sqrt(N) parameters (Thm 4.2)", math.sqrt(N), stats["params"])]
-    labels = N if setting == "next-token" else n * N
+    labels = N if setting == Setting.next_token else n * N
     rows.append(("total bits >= N log2 C (counting)", labels * math.log2(max(C, 2)), stats["total_bits"]))
-    if setting != "next-token":
+    if setting != Setting.next_token:
         rows.append(("Thm 4.3 parameters", thm43_min_params(n * N), stats["params"]))
     return [(name, need, have, have >= need) for name, need, have in rows]

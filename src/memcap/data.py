@@ -17,7 +17,7 @@ import numpy as np
 from . import outputs
 from .errors import DataError
 from .errors import rows_text as _rows
-from .vocab import DataSetting, InputKind, Setting, choices_text
+from .vocab import DataSetting, InputKind, Setting, TextUnit, choices_text
 
 
 @dataclass(frozen=True)
@@ -276,7 +276,7 @@ class WindowCounts:
     first_conflict: str = ""
 
 
-def text_windows(path: str | Path, n: int, unit: str = "byte", stride: int = 1, limit: int | None = None) -> Dataset:
+def text_windows(path: str | Path, n: int, unit: str = TextUnit.byte, stride: int = 1, limit: int | None = None) -> Dataset:
     """Next-token windows of a text file: each example is n consecutive tokens, its label the token after.
 
     unit="byte" uses raw bytes (vocabulary 256); unit="char" numbers the file's distinct characters in
@@ -286,24 +286,24 @@ def text_windows(path: str | Path, n: int, unit: str = "byte", stride: int = 1, 
     return text_windows_counted(path, n, unit, stride, limit)[0]
 
 
-def text_windows_counted(path: str | Path, n: int, unit: str = "byte", stride: int = 1,
+def text_windows_counted(path: str | Path, n: int, unit: str = TextUnit.byte, stride: int = 1,
                          limit: int | None = None) -> tuple[Dataset, WindowCounts]:
     """`text_windows`, and the counts of the windows read and dropped."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"no such file: {path}" if not path.exists() else f"{path} is a directory; give a text file")
     raw = path.read_bytes()
-    if unit == "byte":
+    if unit == TextUnit.byte:
         seq = np.frombuffer(raw, dtype=np.uint8).astype(np.int64)
         show = lambda ids: repr(bytes(int(i) for i in ids).decode("utf-8", errors="replace"))  # noqa: E731
-    elif unit == "char":
+    elif unit == TextUnit.char:
         text = raw.decode("utf-8", errors="replace")
         alphabet = sorted(set(text))
         index = {c: i for i, c in enumerate(alphabet)}
         seq = np.array([index[c] for c in text], dtype=np.int64)
         show = lambda ids: repr("".join(alphabet[int(i)] for i in ids))  # noqa: E731
     else:
-        raise DataError(f"unit must be 'byte' or 'char', got {unit!r}")
+        raise DataError(f"unit must be {choices_text(TextUnit)}, got {unit!r}")
     if len(seq) <= n:
         raise DataError(f"{path}: {len(seq)} tokens, need more than the window length n={n}")
     starts = np.arange(0, len(seq) - n, stride)

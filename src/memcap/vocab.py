@@ -97,6 +97,23 @@ class Stage2(enum.StrEnum):
     telescoped = "telescoped"  # the shared steps write differences between neighbouring groups
 
 
+class TextUnit(enum.StrEnum):
+    """What a token of a text file is: a raw byte (vocabulary 256) or a distinct character."""
+
+    byte = "byte"
+    char = "char"
+
+
+class TrainedArch(enum.StrEnum):
+    """The trained baselines: the paper's Transformer, a standard one, recurrent cells, a flat MLP."""
+
+    paper = "paper"
+    standard = "standard"
+    gru = "gru"
+    lstm = "lstm"
+    mlp = "mlp"
+
+
 class HookEvent(enum.StrEnum):
     """The step an executor hook is shown the stream before."""
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..vocab import HookEvent, InputKind, ModelSetting, ReadAt
+from ..vocab import HookEvent, InputKind, ModelSetting, ReadAt, WindowPattern
 from . import piecewise, ramps
 from .columns import SAFE as _SAFE
 from .columns import Coded, absmax, coded_add, dense, encode, take
@@ -180,8 +180,8 @@ def run_ffn(stream: list, ffn: FFN, den: int, size: int, hidden_out: list | None
 def run_attention(stream: list, att: UniformAttention, den: int, batch: int, n: int) -> tuple[list, int]:
     """Uniform attention on [batch*n] columns; returns the stream over the new denominator. The register
     patterns put the register at column 0 of each example and its n - 1 real tokens after it."""
-    scale = (math.lcm(*range(1, n + 1)) if att.causal else n - 1 if att.pattern == "gather"
-             else 1 if att.pattern == "read" else n)
+    scale = (math.lcm(*range(1, n + 1)) if att.causal else n - 1 if att.pattern == WindowPattern.gather
+             else 1 if att.pattern == WindowPattern.read else n)
     new = [None if z is None else _scaled(z, scale) for z in stream]
     for out, inp, w in att.moves:
         z = stream[inp]
@@ -191,10 +191,10 @@ def run_attention(stream: list, att: UniformAttention, den: int, batch: int, n: 
         if att.causal:
             weights = np.array([scale // k for k in range(1, n + 1)], dtype=object)
             mixed = np.cumsum(z, axis=1) * weights
-        elif att.pattern == "gather":  # r averages the real tokens; a real token's one key is r
+        elif att.pattern == WindowPattern.gather:  # r averages the real tokens; a real token's one key is r
             mixed = np.repeat(z[:, :1] * scale, n, axis=1)
             mixed[:, 0] = z[:, 1:].sum(axis=1)
-        elif att.pattern == "read":  # every position's one key is r
+        elif att.pattern == WindowPattern.read:  # every position's one key is r
             mixed = np.repeat(z[:, :1], n, axis=1)
         else:
             mixed = np.repeat(z.sum(axis=1, keepdims=True), n, axis=1)

@@ -32,6 +32,7 @@ from ..ir.dense import state_dict, torch_config
 from ..ir.executor import read_positions
 from ..ir.float64 import FloatCheck, float64_check
 from ..ir.layers import Block, ExactModel
+from ..vocab import InputKind, Mode
 from .stream import write_stream_names
 
 
@@ -100,7 +101,7 @@ EXTRA = ("T1", "D1")  # the phi~ memorizer's own line and distance coordinates (
 def lens_form(model: ExactModel) -> ExactModel:
     """An equivalent model whose input is token rows plus an additive position table."""
     layer = model.input
-    if layer.kind != "ids":
+    if layer.kind != InputKind.ids:
         raise NotFloatExact("the TransformerLens export takes models of token ids (token vectors have no vocabulary)")
     if any(b.recur for b in model.blocks):
         raise NotFloatExact("a recurrent model is not a Transformer: export it with memcap.to_torch")
@@ -127,7 +128,7 @@ def lens_form(model: ExactModel) -> ExactModel:
     values = [layer.table[j + 1][phi] for j in range(len(layer.pairs))]
     labelled = np.array([j for j, v in enumerate(values) if v > 0], dtype=np.int64)
     seed, mode, budget = model.meta.get("seed", 0), model.meta.get("mode", "tight"), model.meta.get("bit_budget")
-    proj = project(keys, 1, seed=seed, directions=1 if mode == "paper" else 4)
+    proj = project(keys, 1, seed=seed, directions=1 if mode == Mode.paper else 4)
     shared = {name: c[name] for name in ("U", "W", "cw0", "cw1", "g", "i0", "i1") if name in c}
     scratch = Scratch(t=c["T1"], D=c["D1"], y=phi, **shared)
     mem = memorize_on_line(proj, ((F, int(proj.direction[0])),), labelled, [values[j] for j in labelled], scratch,

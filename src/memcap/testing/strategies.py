@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
+from ..vocab import DataSetting, Setting
+
 
 @st.composite
 def point_sets(draw, max_points: int = 40, max_d: int = 4):
@@ -46,7 +48,7 @@ def id_datasets(draw, max_N: int = 30, max_n: int = 6):
     n = draw(st.integers(1, max_n))
     vocab = draw(st.integers(1, 20))
     C = draw(st.sampled_from([2, 10, 1000]))
-    setting = draw(st.sampled_from(["next-token", "seq2seq"]))
+    setting = draw(st.sampled_from([Setting.next_token, Setting.seq2seq]))
     ds = random_ids(N, n, vocab, C, seed=draw(st.integers(0, 2**16)), setting=setting)
     return _make_consistent(ds)
 
@@ -74,7 +76,7 @@ def multiset_datasets(draw, max_N: int = 30, max_n: int = 6, vectors: bool | Non
     N, n = draw(st.integers(1, max_N)), draw(st.integers(1, max_n))
     C, seed = draw(st.sampled_from([2, 10, 1000])), draw(st.integers(0, 2**16))
     V = draw(st.integers(1, 20))
-    ds = random_ids(N, n, V, C, seed, setting="multiset")
+    ds = random_ids(N, n, V, C, seed, setting=DataSetting.multiset)
     if vectors if vectors is not None else draw(st.booleans()):  # the ids name distinct vectors of [0, 1)^d
         alphabet = np.random.default_rng(seed).random((V, draw(st.integers(1, 3))))
         return validate(ds.labels, vectors=alphabet[ds.tokens])

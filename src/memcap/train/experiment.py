@@ -57,7 +57,7 @@ class Experiment:
         return [{"lr": float(math.exp(lo + a * (hi - lo))), "warmup": int(round(self.warmup[0] + b * (self.warmup[1] - self.warmup[0])))}
                 for a, b in u[: self.n_trials]]
 
-    def setup(self, point: int, candidate: int) -> tuple[tasks.Task, object]:
+    def setup(self, point: int, candidate: int) -> tuple[tasks.Task, tasks.ModelConfig]:
         """The task and the model config (any of nn.model's configs) of one candidate at one point."""
         s = {**self.spec, self.axis: point, self.size: candidate}
         task = _task(s)

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, replace
 
 from ..nn.model import paper_config
+from ..vocab import TrainedArch
 from . import tasks
 from .ablation import EXACT
 from .experiment import Experiment
@@ -90,7 +91,7 @@ def bits_per_param(arch: str = "paper", sizes: tuple[int, ...] = (1, 2, 4), C: i
     size: #blocks for the paper's model, width for the standard one (2 layers, 2 heads). Memorized means
     training error < 1%, or with `exact` every label right (the strict criterion, the construction's)."""
     spec = dict(kind="random", n=n, d=d, C=C, seed=seed, arch=arch)
-    if arch == "paper":
+    if arch == TrainedArch.paper:
         spec.update(m=2, q=8)
         axis = "blocks"
     else:
@@ -142,7 +143,7 @@ def curves(task: tasks.Task, blocks: tuple[int, ...], m: int = 4, q: int = 8, lr
     grid kept (the paper tuned 2 Optuna trials). Training runs all `epochs` (no early stop) to draw the curve."""
     out = []
     for b in blocks:
-        best = None
+        best: Curve | None = None
         for lr in lrs:
             hist: list[tuple[float, float]] = []
             cfg = TrainConfig(lr=lr, warmup=warmup, epochs=epochs, threshold=0.0, seed=seed)
@@ -153,6 +154,7 @@ def curves(task: tasks.Task, blocks: tuple[int, ...], m: int = 4, q: int = 8, lr
             c = Curve(b, lr, tuple(h[0] for h in hist), tuple(h[1] for h in hist), memorized, res.params)
             if best is None or (c.accuracy[-1], -c.loss[-1]) > (best.accuracy[-1], -best.loss[-1]):
                 best = c
+        assert best is not None, "the lr grid is not empty"
         out.append(best)
         if on_done:
             on_done(best)

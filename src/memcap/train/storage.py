@@ -31,7 +31,9 @@ def sweep_lock(storage: RDBStorage, name: str) -> Iterator[None]:
     if url.startswith("sqlite"):
         # SQLite ignores SELECT ... FOR UPDATE, so Optuna's own guard against two workers taking one waiting
         # trial does not hold there: serialise on a file lock beside the database
-        path = Path(storage.engine.url.database + ".lock")
+        database = storage.engine.url.database
+        assert database is not None, "an SQLite storage is a file (open_storage makes the URL from a path)"
+        path = Path(database + ".lock")
         with open(path, "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:

@@ -24,6 +24,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import optuna
 import torch
@@ -34,7 +35,7 @@ from ..interrupts import exit_if_orphaned, run_quietly, sigint_ignored
 from .experiment import Experiment
 from .search import next_step
 from .storage import open_storage, sweep_lock
-from .trainer import TrainConfig, train
+from .trainer import Callback, TrainConfig, train
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # heartbeats with ask/tell are what lets a worker die without losing its trial; Optuna flags them experimental
@@ -119,14 +120,16 @@ def take(storage: RDBStorage, study: optuna.Study) -> optuna.Trial:
     return trial
 
 
-def heartbeat(storage: RDBStorage, trial_id: int) -> Callable[[int, float, float], None]:
+def heartbeat(storage: RDBStorage, trial_id: int) -> Callback:
     """A trainer callback that records the trial's heartbeat at most twice per heartbeat interval."""
     last = [0.0]
+    interval = storage.heartbeat_interval
+    assert interval is not None, "open_storage always sets a heartbeat interval"
 
     def beat(epoch: int, loss: float, error: float) -> None:
         exit_if_orphaned()
         now = time.monotonic()
-        if now - last[0] >= storage.heartbeat_interval / 2:
+        if now - last[0] >= interval / 2:
             storage.record_heartbeat(trial_id)
             last[0] = now
 
@@ -144,7 +147,16 @@ def _prune_beyond_winner(storage: RDBStorage, study: optuna.Study) -> None:
             study.tell(t.number, state=TrialState.PRUNED)
 
 
-def _claim(storage: RDBStorage, exp: Experiment) -> tuple[optuna.Study, optuna.Trial, int, int] | None | str:
+class Claim(NamedTuple):
+    """A trial taken under the lock: its study, the trial, the point and the candidate that it tests."""
+
+    study: optuna.Study
+    trial: optuna.Trial
+    point: int
+    candidate: int
+
+
+def _claim(storage: RDBStorage, exp: Experiment) -> Claim | None | str:
     """Under the lock: find the next trial any point needs and take it. Returns None when every point's
     search is done, "busy" when the open trials are all running elsewhere."""
     busy = False
@@ -153,6 +165,7 @@ def _claim(storage: RDBStorage, exp: Experiment) -> tuple[optuna.Study, optuna.T
         step = next_step(exp.candidates, {k: v for k, v in outcomes.items() if v is not None}, exp.direction)
         if step.done:
             continue
+        assert step.test is not None, "a search that is not done names the candidate to test next"
         name = exp.study_name(point, step.test)
         study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True, direction="minimize")
         planned = {t.user_attrs.get("k") for t in study.get_trials(deepcopy=False)}
@@ -164,7 +177,7 @@ def _claim(storage: RDBStorage, exp: Experiment) -> tuple[optuna.Study, optuna.T
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             busy = True
             continue
-        return study, take(storage, study), point, step.test
+        return Claim(study, take(storage, study), point, step.test)
     return "busy" if busy else None
 
 
@@ -193,7 +206,7 @@ def work(storage: RDBStorage, name: str, poll: float = 1.0, max_trials: int | No
             got = _claim(storage, exp)
         if got is None:
             return ran
-        if got == "busy":
+        if isinstance(got, str):  # "busy"
             time.sleep(poll)
             continue
         study, trial, point, candidate = got
@@ -223,7 +236,7 @@ def table(storage: RDBStorage, exp: Experiment) -> list[dict]:
         trials = _trials(storage, exp, point)
         outcomes = _outcomes(storage, exp, point, trials)
         step = next_step(exp.candidates, {k: v for k, v in outcomes.items() if v is not None}, exp.direction)
-        row = {exp.axis: point, "done": step.done, "answer": step.answer, "tested": dict(sorted(outcomes.items())),
+        row: dict[str, Any] = {exp.axis: point, "done": step.done, "answer": step.answer, "tested": dict(sorted(outcomes.items())),
                "trials": 0, "train_seconds": 0.0}
         for cand, ts in trials.items():
             done = [t for t in ts if t.state == TrialState.COMPLETE]

@@ -14,7 +14,10 @@ import torch
 
 from ..data import Dataset
 from ..errors import DataError
-from ..vocab import Setting
+from ..nn.model import GPTConfig, MLPConfig, RecurrentConfig, StandardConfig, TransformerConfig, paper_config
+from ..vocab import Setting, TrainedArch
+
+ModelConfig = TransformerConfig | StandardConfig | GPTConfig | RecurrentConfig | MLPConfig  # every config nn.model builds
 
 
 @dataclass(frozen=True)
@@ -81,21 +84,19 @@ def from_dataset(ds: Dataset, name: str = "dataset") -> Task:
     return Task(name, x, y, "ce", -1 if ds.setting == Setting.next_token else None, ds.C)
 
 
-def model_config(spec: dict, task: Task):
+def model_config(spec: dict, task: Task) -> ModelConfig:
     """The one place an architecture name and its sizes become a model config for `task`: "paper" (blocks,
     m = 2, q = 8 by default), "standard" (width, layers, heads = 1, mlp = 4 by default), "gru" / "lstm"
     (width = hidden size, layers = 1) or "mlp" (width, 2 hidden layers, on the flattened input)."""
-    from ..nn.model import MLPConfig, RecurrentConfig, StandardConfig, paper_config
-
-    if spec["arch"] == "paper":
+    if spec["arch"] == TrainedArch.paper:
         return paper_config(spec["blocks"], task.n, task.out_dim, d_in=task.d, vocab=task.vocab, m=spec.get("m", 2), q=spec.get("q", 8))
-    if spec["arch"] == "standard":
+    if spec["arch"] == TrainedArch.standard:
         return StandardConfig(width=spec["width"], layers=spec["layers"], heads=spec.get("heads", 1), seq_len=task.n,
                               out_dim=task.out_dim, d_in=task.d, vocab=task.vocab, mlp=spec.get("mlp", 4))
-    if spec["arch"] in ("gru", "lstm"):
+    if spec["arch"] in (TrainedArch.gru, TrainedArch.lstm):
         return RecurrentConfig(cell=spec["arch"], width=spec["width"], layers=spec.get("layers", 1), seq_len=task.n,
                                out_dim=task.out_dim, d_in=task.d, vocab=task.vocab)
-    if spec["arch"] == "mlp":
+    if spec["arch"] == TrainedArch.mlp:
         return MLPConfig(width=spec["width"], layers=spec.get("layers", 2), seq_len=task.n, out_dim=task.out_dim,
                          d_in=task.d, vocab=task.vocab)
     raise ValueError(f"unknown arch {spec['arch']!r}: use paper, standard, gru, lstm or mlp")

@@ -21,8 +21,8 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from .. import outputs
-from ..nn.model import CONFIGS, StandardConfig, TransformerConfig, build, trainable_params
-from .tasks import Task
+from ..nn.model import CONFIGS, build, trainable_params
+from .tasks import ModelConfig, Task
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ class TrainResult:
 
 
 class Callback(Protocol):
-    def __call__(self, epoch: int, loss: float, error: float) -> None: ...
+    # positional-only: `train` calls cb(epoch, loss, error), so any function of three such arguments fits
+    def __call__(self, epoch: int, loss: float, error: float, /) -> None: ...
 
 
 @dataclass
@@ -198,12 +199,12 @@ def load_trained(directory: str | Path) -> nn.Module:
     return net.eval()
 
 
-def run_key(model_cfg: TransformerConfig | StandardConfig, cfg: TrainConfig, task: Task) -> str:
+def run_key(model_cfg: ModelConfig, cfg: TrainConfig, task: Task) -> str:
     return json.dumps({"model": type(model_cfg).__name__, **asdict(model_cfg), "train": asdict(cfg), "task": task.fingerprint},
                       sort_keys=True, default=str)
 
 
-def train(model_cfg: TransformerConfig | StandardConfig, task: Task, cfg: TrainConfig = TrainConfig(),
+def train(model_cfg: ModelConfig, task: Task, cfg: TrainConfig = TrainConfig(),
           callbacks: tuple[Callback, ...] = (), checkpoint: Checkpoint | None = None) -> tuple[nn.Module, TrainResult]:
     """Train a fresh model of `model_cfg` on `task` until its training error < cfg.threshold or cfg.epochs
     updates; returns the model and what happened. With `checkpoint`, state is saved every `every` epochs
