@@ -69,3 +69,22 @@ def test_checks_say_which_expectation_disagrees_and_why():
     assert by["next-token slope vs n <= 0.1"]["ok"] and by["next-token slope vs n <= 0.1"]["why"] == ""
     s2s = by["seq2seq slope vs nN in [0.4, 0.6]"]
     assert not s2s["ok"] and s2s["slope"] is None and "not measured" in s2s["why"]
+
+
+def test_bits_per_weight_bit_section_puts_built_beside_trained(tmp_path):
+    from memcap.reports.weightbits import section
+
+    cfgs = [dict(setting="next-token", N=N, n=16, vocab=1000, C=10, mode="tight", bit_budget=None, seed=0, **obj)
+            for N in (100, 300) for obj in ({}, {"objective": "bits"})]
+    rows = sweep(cfgs, tmp_path / "s.jsonl")
+    cap = tmp_path / "capacity_models.csv"
+    cap.write_text("arch,depth,width,params,bits_per_param\ngpt,1,32,20000,2.56\n")
+    md = "\n".join(section(rows, cap))
+    assert md.startswith("## Bits per weight bit: built against trained")
+    for r in rows:
+        c = r["config"]
+        what = "bits objective" if c.get("objective") == "bits" else "depth objective"
+        assert f"built, {what}, N = {c['N']} | {r['total_bits']} bits" in md
+        assert f"{c['N'] * 3.321928094887362 / r['total_bits']:.3f}" in md
+    assert "| 0.22 |" in md and "| 0.12 |" in md and "| 0.080 |" in md  # bf16 3.5 / 16, float32 3.8 / 32, 2.56 / 32
+    assert section([]) == []

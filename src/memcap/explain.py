@@ -137,6 +137,13 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
         t = stage_t[c(t_name)]
         what = "the multiset's SID" if model.setting == ModelSetting.multiset else "the context (F, SID)"
         lines.append(f"3. F2 Stage I: {what} projected to one line: t = {_fmt(t)}, floor(t) = {t.numerator // t.denominator}")
+    plan = model.group_plan
+    if plan and plan.stage2 == "hashed" and stage_t is not None:
+        lines += _hashed_lines(model, rec, f2, stage_t[c("t")])
+        y = rec.last[c("y")]
+        lines.append(f"6. output y = {_fmt(y)} -> {'the label, exactly' if y == int(label) else f'NOT the label {int(label)}'}")
+        depth = [rec.before.get(b, [Fraction(0)] * len(model.coords)) for b in range(len(model.blocks))] + [rec.last]
+        return Trace(lines=tuple(lines), coords=model.coords, depth_values=np.array(depth, dtype=object))
     f2_blocks = range(f2, len(model.blocks))
     W = c("W")
     adders = [(b, u) for b in f2_blocks for u, unit in enumerate(model.blocks[b].ffn.units)
@@ -182,3 +189,19 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
     lines.append(f"6. output y = {_fmt(y)} -> {'the label, exactly' if ok else f'NOT the label {int(label)}'}")
     depth = [rec.before.get(b, [Fraction(0)] * len(model.coords)) for b in range(len(model.blocks))] + [rec.last]
     return Trace(lines=tuple(lines), coords=model.coords, depth_values=np.array(depth, dtype=object))
+
+
+def _hashed_lines(model: ExactModel, rec, f2: int, t: Fraction) -> list[str]:
+    """Steps 4-5 for the bits objective's hashed F2: the three slots that t hashes to (from the model's
+    recorded multipliers) and the values the stream's y gained at each lookup, read from the stream."""
+    d = model.meta["F2"]
+    S, G, w, C = int(d["segment"]), int(d["k"]), int(d["hash_bits"]), int(d["modulus"])
+    key = int(t)
+    slots = [(int(a) * key % (1 << w)) * S >> w for a in d["multipliers"]]
+    y = model.coord("y")
+    after = [0] + [rec.before.get(f2 + end + 1, rec.last)[y] for end in d["lookup_ends"]]
+    gained = [int(b - a) for a, b in zip(after, after[1:], strict=False)]
+    where = ", ".join(f"segment {i}: slot {h} (group {h // G}, chunk {h % G})" for i, h in enumerate(slots))
+    return [f"4. F2 hashed retrieval: t = {key} is hashed (multiply-shift, w = {w}) to one slot in each of three segments of "
+            f"{S} slots: {where}; Stage II adds each slot's group register (groups of {G} slots), Stage III reads its chunk",
+            f"5. the three stored values {gained[:3]} sum to {sum(gained[:3])}, and mod {C} that is the output"]

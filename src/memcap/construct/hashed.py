@@ -86,7 +86,9 @@ class HashedMemorizer:
         return {"k": self.group, "groups": 3 * self.table.segment // self.group, "addr_bits": 0, "label_bits": self.digit_bits,
                 "stage2": "hashed", "digit": 1, "parts": self.parts, "segment": self.table.segment,
                 "modulus": self.table.modulus, "peel_attempts": self.table.attempt + 1, "hash_bits": self.table.w,
-                "multipliers": list(self.table.multipliers)}
+                "multipliers": list(self.table.multipliers),
+                "lookup_ends": [i for i, name in enumerate(self.block_stage[:-1])  # each lookup's last block
+                                if name == "extraction" and self.block_stage[i + 1] != "extraction"]}
 
 
 def _pair(read: int, thr: int, writes: tuple[tuple[int, int], ...]) -> list[Unit]:

@@ -17,6 +17,7 @@ from .built_tables import bits_objective, checks_table, floor_table, models_tabl
 from .fits import SERIES, fit_slope, series_rows, x_of
 from .tables import write_csv
 from .variants import VARIANT_SECTIONS, trained_section
+from .weightbits import section as weight_bits_section
 
 PARAM_SERIES = (
     ("next-token tight", "next-token tight, params vs N"),
@@ -160,7 +161,7 @@ def write_report(rows: list[dict], out: Path, trained: Path | None = None, prov:
 
     prov = prov or provenance.collect(seeds=[r["config"].get("seed", 0) for r in rows])
     intro = [f"{len(measured(rows))} models, each verified exactly on every example before its row was written.", ""]
-    sections = [*SECTIONS, functools.partial(_trained, trained), _localization]
+    sections = [*SECTIONS, functools.partial(_weight_bits, trained), functools.partial(_trained, trained), _localization]
     return page.write(out, "memcap: measured capacity of built Transformers", intro, sections, rows, prov)
 
 
@@ -173,3 +174,8 @@ def _localization(rows: list[dict], out: Path) -> list[str]:
     from ..localize.report import report_hook
 
     return report_hook(out)
+
+
+def _weight_bits(trained: Path | None, rows: list[dict], out: Path) -> list[str]:
+    """Bits per weight bit of the built models beside trained ones (repro capacity's table when present)."""
+    return weight_bits_section(rows, Path(trained) / "capacity_models.csv" if trained else None)

@@ -94,9 +94,9 @@ def bits_objective(rows: list[dict], out: Path) -> list[str]:
         body.append([N, r["total_bits"], f"{r['total_bits'] / floor:.1f}", f"{d['total_bits'] / floor:.1f}" if d else "-",
                      r["params"], f"{r['params'] / d['params']:.2f}" if d else "-", r["depth"]])
     return ["## Total bits with the bits objective", "",
-            "`--objective bits` chooses the plan with the fewest parameter bits instead of the fewest blocks: one step per "
-            "group shared with its neighbour instead of a trapezoid, each crafted integer written once, groups cut at the "
-            "gaps too wide for the address field.", "",
+            "`--objective bits` builds the model with the fewest parameter bits: its F2 is a retrieval table (three "
+            "hashes of the context into three segments of slots, values solved by peeling so that their sum mod C is the "
+            "label), which stores the labels and not the points, since F2's output off the data is free.", "",
             *table(out, "bits_objective", header, body, "Total bits with the bits objective beside the depth objective")]
 
 
