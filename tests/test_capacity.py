@@ -96,7 +96,7 @@ def test_a_saved_run_recomputes_to_the_reported_bits(tmp_path):
         cs.publish(st, cs.CapacitySpec(**{**spec.__dict__, "steps": 1}))
 
 
-def test_the_report_writes_its_table_figures_and_csvs(tmp_path):
+def test_the_report_writes_its_table_figures_and_csvs(tmp_path, figure_layout):
     from dataclasses import replace
 
     spec = cs.profile(quick=True)
@@ -108,8 +108,10 @@ def test_the_report_writes_its_table_figures_and_csvs(tmp_path):
 
     text = report.write(spec, rows, tmp_path).read_text()
     assert "| GPT 1 layer(s), d 8 | 2032 | 3/3 | 48 | 4100.0 | 2.018 | yes | 24 | 1.063 |" in text
-    for f in ("capacity_runs.csv", "capacity_models.csv", "capacity_curves.png", "capacity_vs_params.png"):
+    for f in ("capacity_runs.csv", "capacity_models.csv", "capacity_curves.png", "capacity_vs_params.png", "capacity_curves.svg",
+              "capacity_vs_params.pdf"):
         assert (tmp_path / f).stat().st_size > 0
+    assert figure_layout == {"capacity_curves": [], "capacity_vs_params": []}
 
 
 def test_repro_capacity_command_runs_resumes_and_refuses_bad_options(tmp_path):

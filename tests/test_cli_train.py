@@ -24,15 +24,16 @@ def test_train_command_memorizes_and_resumes(tmp_path):
     assert r.exit_code == 2 and "'nope' is not one of" in r.output
 
 
-def test_fig3_command_writes_table_and_figure_beside_the_paper(tmp_path):
+def test_fig3_command_writes_table_and_figure_beside_the_paper(tmp_path, figure_layout):
     r = runner.invoke(app, ["repro", "fig3", "--N", "20,40", "--trials", "1", "--epochs", "200", "--max-blocks", "2",
                             "--workers", "1", "--storage", str(tmp_path / "s.db"), "-o", str(tmp_path)])
     assert r.exit_code == 0, r.output
     (md_path,) = tmp_path.glob("fig3-digits-m8-*.md")
     name = md_path.stem
     assert name in r.output.replace("\n", "")  # the command printed to join the sweep names it
-    for ext in ("md", "png", "csv"):
+    for ext in ("md", "png", "svg", "pdf", "csv"):
         assert (tmp_path / f"{name}.{ext}").exists()
+    assert figure_layout == {name: []}  # title, legend, labels inside the canvas
     md = (tmp_path / f"{name}.md").read_text()
     assert "| 20 |" in md and "Sobol" in md and "MultiNLI" in md
     # the same command again reads the finished sweep: no new trials
@@ -61,7 +62,7 @@ def test_worker_for_a_missing_experiment_names_what_is_there(tmp_path):
     assert r.exit_code == 2 and "no experiment 'nothing'" in r.output
 
 
-def test_curves_and_bits_per_param_commands(tmp_path):
+def test_curves_and_bits_per_param_commands(tmp_path, figure_layout):
     r = runner.invoke(app, ["repro", "curves", "--N", "30", "--blocks", "1,2", "--epochs", "30", "-o", str(tmp_path)])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "curves.png").exists() and "| 2 |" in (tmp_path / "curves.md").read_text()
@@ -77,6 +78,7 @@ def test_curves_and_bits_per_param_commands(tmp_path):
     assert r.exit_code == 0, r.output
     md = (tmp_path / "strict" / "bits_per_param.md").read_text()
     assert "| exact |" in md and "| error < 0.01 |" not in md  # the strict sweep alone, read back from the same storage
+    assert set(figure_layout) == {"curves", "bits_per_param"} and all(p == [] for p in figure_layout.values()), figure_layout
 
 
 def test_compare_command_puts_built_beside_trained(tmp_path):

@@ -226,7 +226,7 @@ def test_variant_report_sections(tmp_path):
     assert ffn[512] > ffn[64] > ffn[4]  # the flat FFN's input layer grows with n
 
 
-def test_trained_architectures_run_and_report(tmp_path):
+def test_trained_architectures_run_and_report(tmp_path, figure_layout):
     from memcap.reports.trained import architectures as report
     from memcap.train.experiments import architectures
     from memcap.train.sweep import open_storage, publish, table, work
@@ -241,6 +241,7 @@ def test_trained_architectures_run_and_report(tmp_path):
     assert all(r["done"] for _, rows in runs for r in rows)
     text = report(runs, tmp_path / "t").read_text()
     assert "| gru | 4 | width |" in text and "| mlp | 4 | width |" in text and (tmp_path / "t" / "architectures.png").exists()
+    assert figure_layout == {"architectures": []} and (tmp_path / "t" / "architectures.pdf").exists()
     from memcap.reports.variants import trained_section
 
     (tmp_path / "rep").mkdir()

@@ -6,15 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .. import outputs
-from ..train.capacity_sweep import CapacitySpec, run_name, slope, summary  # noqa: E402
-from ..train.experiments import ANCHORS  # noqa: E402
-from .tables import md_table, write_csv  # noqa: E402
+from ..train.capacity_sweep import CapacitySpec, run_name, slope, summary
+from ..train.experiments import ANCHORS
+from . import figures as fg
+from .tables import md_table, write_csv
 
 MORRIS = ANCHORS["GPT-style, Morris et al. 2025"]
 
@@ -51,41 +46,33 @@ def write(spec: CapacitySpec, rows: list[dict], out: Path) -> Path:
     sum_keys = list(summ[0]) if summ else []
     write_csv(out / "capacity_models.csv", sum_keys, [[s[k] for k in sum_keys] for s in summ])
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for i, s in enumerate(summ):
-        mine = sorted((r for r in rows if (r["arch"], r["depth"], r["width"]) == (s["arch"], s["depth"], s["width"])), key=lambda r: r["N"])
-        ax.plot([r["N"] for r in mine], [r["memorized_bits"] for r in mine], "o-", color=f"C{i}", label=f"{_label(s)} ({s['params']} params)")
-        ax.axhline(MORRIS * s["params"], color=f"C{i}", ls=":", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("N (sequences)")
-    ax.set_ylabel("memorized bits (code length)")
-    ax.set_title(f"Memorized bits vs N (V = {spec.V}, S = {spec.S}); dotted: 3.6 bits/param", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    outputs.save_figure(fig, out / "capacity_curves.png", dpi=120)
-    plt.close(fig)
+    with fg.plot(out / "capacity_curves", height=2.8) as (fig, ax):
+        for i, s in enumerate(summ):
+            mine = sorted((r for r in rows if (r["arch"], r["depth"], r["width"]) == (s["arch"], s["depth"], s["width"])), key=lambda r: r["N"])
+            ax.plot([r["N"] for r in mine], [r["memorized_bits"] for r in mine], "o-", color=f"C{i}",
+                    label=f"{_label(s)} ({s['params']} params)")
+            ax.axhline(MORRIS * s["params"], color=f"C{i}", ls=":", lw=0.8)
+        ax.set_xscale("log")
+        fg.labels(ax, "N (sequences)", "memorized bits (code length)",
+                  f"Memorized bits vs N (V = {spec.V}, S = {spec.S}); dotted: 3.6 bits/param")
+        fg.legend(fig, ax)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for arch, mark in (("gpt", "o"), ("paper", "s")):
-        pts = [s for s in summ if s["arch"] == arch]
-        if pts:
-            ax.plot([s["params"] for s in pts], [s["capacity_bits"] for s in pts], mark, label=f"{arch} (capacity)")
-            strict = [s for s in pts if s["strict_bits_per_param"]]
-            ax.plot([s["params"] for s in strict], [s["strict_bits_per_param"] * s["params"] for s in strict], mark,
-                    mfc="none", label=f"{arch} (strict)")
-    xs = [s["params"] for s in summ] or [1]
-    span = [min(xs) * 0.8, max(xs) * 1.25]
-    ax.plot(span, [MORRIS * x for x in span], "--", color="gray", label="3.6 bits/param (Morris et al.)")
-    ax.plot(span, [2.0 * x for x in span], ":", color="gray", label="2 bits/param")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("parameters")
-    ax.set_ylabel("bits")
-    ax.set_title("Capacity vs parameters", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    outputs.save_figure(fig, out / "capacity_vs_params.png", dpi=120)
-    plt.close(fig)
+    with fg.plot(out / "capacity_vs_params", height=2.8) as (fig, ax):
+        for arch, mark in (("gpt", "o"), ("paper", "s")):
+            pts = [s for s in summ if s["arch"] == arch]
+            if pts:
+                ax.plot([s["params"] for s in pts], [s["capacity_bits"] for s in pts], mark, label=f"{arch} (capacity)")
+                strict = [s for s in pts if s["strict_bits_per_param"]]
+                ax.plot([s["params"] for s in strict], [s["strict_bits_per_param"] * s["params"] for s in strict], mark,
+                        mfc="none", label=f"{arch} (strict)")
+        xs = [s["params"] for s in summ] or [1]
+        span = [min(xs) * 0.8, max(xs) * 1.25]
+        ax.plot(span, [MORRIS * x for x in span], "--", color="gray", label="3.6 bits/param (Morris et al.)")
+        ax.plot(span, [2.0 * x for x in span], ":", color="gray", label="2 bits/param")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        fg.labels(ax, "parameters", "bits", "Capacity vs parameters")
+        fg.legend(fig, ax)
 
     body = [[_label(s), s["params"], f"{s['runs']}/{s['of']}", s["at_N"], s["capacity_bits"], s["bits_per_param"],
              "yes" if s["plateau"] else "no (still rising)", s["strict_N"] or "-", s["strict_bits_per_param"] or "-"] for s in summ]
@@ -102,5 +89,5 @@ def write(spec: CapacitySpec, rows: list[dict], out: Path) -> Path:
                                          for r in rows]),
               "![memorized bits vs N](capacity_curves.png)", "", "![capacity vs parameters](capacity_vs_params.png)", ""]
     path = out / "capacity.md"
-    outputs.replace_text(path, "\n".join(lines))
+    path.write_text("\n".join(lines))
     return path

@@ -194,7 +194,7 @@ def save(fig, stem: Path) -> list[Path]:
         if not any([_rewrap(fig, r), *(_thin(axis, r) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis))]):
             break
     fig.set_layout_engine("none")  # the layout is final: the three formats reuse it instead of solving it again
-    paths = [stem.with_suffix(f".{ext}") for ext in FORMATS]
+    paths = [stem.with_name(f"{stem.name}.{ext}") for ext in FORMATS]  # a name may hold dots
     for ext, path in zip(FORMATS, paths, strict=True):
         outputs.save_figure(fig, path, metadata=_METADATA[ext])  # through a temporary name: never a half-written figure
     return paths

@@ -9,16 +9,11 @@ import json
 import math
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .. import outputs
-from ..train.ablation import BASELINE  # noqa: E402
-from ..train.experiment import Experiment  # noqa: E402
-from ..train.experiments import ANCHORS, Curve  # noqa: E402
-from .tables import write_csv  # noqa: E402
+from ..train.ablation import BASELINE
+from ..train.experiment import Experiment
+from ..train.experiments import ANCHORS, Curve
+from . import figures as fg
+from .tables import write_csv
 
 
 def _csv(path: Path, rows: list[dict]) -> None:
@@ -49,27 +44,23 @@ def capacity(exp: Experiment, rows: list[dict], out: Path) -> Path:
               "tested": r["tested"], "done": r["done"]} for r in rows]
     _csv(out / f"{exp.name}.csv", table)
     cap = exp.candidates[-1]
-    fig, ax = plt.subplots(figsize=(6, 4))
     xs = [t[exp.axis] for t in table]
     ys = [t[f"min_{exp.size}"] for t in table]
-    label = f"memcap, {exp.spec['kind']}, m = {exp.spec.get('m')} (this run)"
-    ax.plot(xs, [y if y else math.nan for y in ys], "o-", label=label)  # NaN: a gap where nothing memorized
-    none_x = [x for x, t in zip(xs, table, strict=True) if t["done"] and t[f"min_{exp.size}"] is None]
-    if none_x:
-        ax.plot(none_x, [cap + 1] * len(none_x), "x", color="C0", ms=9, label=f"none up to {cap} {exp.size}")
-    if any(ys):
-        x0, y0 = next((x, y) for x, y in zip(xs, ys, strict=True) if y)
-        ax.plot(xs, [y0 * math.sqrt(x / x0) for x in xs], ":", color="gray", label="~ sqrt growth from the first point")
-    if paper:
-        ax.plot(list(paper), list(paper.values()), "s--", label=f"paper ({exp.extra.get('paper_data', '')})")
-    ax.set_xscale("log" if exp.axis == "n" else "linear")
-    ax.set_xlabel(f"{exp.axis} (number of {'examples' if exp.axis == 'N' else 'tokens per sequence'})")
-    ax.set_ylabel(f"minimum #{exp.size} that memorizes (error < {exp.threshold})")
-    ax.set_title(f"Smallest model that memorizes\n{exp.name}", fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    outputs.save_figure(fig, out / f"{exp.name}.png", dpi=120)
-    plt.close(fig)
+    with fg.plot(out / exp.name, height=2.8) as (fig, ax):
+        label = f"memcap, {exp.spec['kind']}, m = {exp.spec.get('m')} (this run)"
+        ax.plot(xs, [y if y else math.nan for y in ys], "o-", label=label)  # NaN: a gap where nothing memorized
+        none_x = [x for x, t in zip(xs, table, strict=True) if t["done"] and t[f"min_{exp.size}"] is None]
+        if none_x:
+            ax.plot(none_x, [cap + 1] * len(none_x), "x", color="C0", ms=9, label=f"none up to {cap} {exp.size}")
+        if any(ys):
+            x0, y0 = next((x, y) for x, y in zip(xs, ys, strict=True) if y)
+            ax.plot(xs, [y0 * math.sqrt(x / x0) for x in xs], ":", color="gray", label="~ sqrt growth from the first point")
+        if paper:
+            ax.plot(list(paper), list(paper.values()), "s--", label=f"paper ({exp.extra.get('paper_data', '')})")
+        ax.set_xscale("log" if exp.axis == "n" else "linear")
+        fg.labels(ax, f"{exp.axis} (number of {'examples' if exp.axis == 'N' else 'tokens per sequence'})",
+                  f"minimum #{exp.size} that memorizes (error < {exp.threshold})", f"Smallest model that memorizes: {exp.name}")
+        fg.legend(fig, ax)
     lines = [f"# {exp.name}", "", _method(exp), "",
              f"| {exp.axis} | min #{exp.size} (memcap) | paper | params | lr | warm-up | epochs | trials run |", "|" + "---|" * 8]
     for t in table:
@@ -81,7 +72,7 @@ def capacity(exp: Experiment, rows: list[dict], out: Path) -> Path:
     if exp.extra.get("comparison"):
         lines += [exp.extra["comparison"].format(m=exp.spec.get("m")), ""]
     path = out / f"{exp.name}.md"
-    outputs.replace_text(path, "\n".join(lines))
+    path.write_text("\n".join(lines))
     return path
 
 
@@ -90,30 +81,24 @@ def curves(items: list[Curve], N: int, task_name: str, out: Path, m: int) -> Pat
     out.mkdir(parents=True, exist_ok=True)
     _csv(out / "curves.csv", [{"blocks": c.blocks, "lr": c.lr, "epoch": e, "loss": lo, "accuracy": a}
                                for c in items for e, (lo, a) in enumerate(zip(c.loss, c.accuracy, strict=True))])
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for c in items:
-        axes[0].plot(c.loss, label=f"{c.blocks} blocks")
-        axes[1].plot(c.accuracy, label=f"{c.blocks} blocks")
-    axes[0].set_yscale("log")
-    axes[0].set_title("training loss")
-    axes[1].set_title("training accuracy")
-    for a in axes[:2]:
-        a.set_xlabel("epoch")
-        a.legend(fontsize=7)
-    axes[2].plot([c.blocks for c in items], [c.accuracy[-1] for c in items], "o-")
-    axes[2].set_xlabel("#blocks")
-    axes[2].set_ylabel("final training accuracy")
-    axes[2].set_title(f"accuracy vs #blocks, N = {N}")
-    fig.suptitle(f"{task_name}: the paper's model, m = {m}, q = 8 (Figs 1–2 protocol; best of 3 learning rates per size)")
-    fig.tight_layout()
-    outputs.save_figure(fig, out / "curves.png", dpi=120)
-    plt.close(fig)
+    with fg.plot(out / "curves", cols=2, panels=3, height=2.6) as (fig, axes):
+        for c in items:
+            axes[0].plot(c.loss, label=f"{c.blocks} blocks")
+            axes[1].plot(c.accuracy, label=f"{c.blocks} blocks")
+        axes[0].set_yscale("log")
+        fg.labels(axes[0], "epoch", "training loss", "Training loss")
+        fg.labels(axes[1], "epoch", "training accuracy", "Training accuracy")
+        axes[2].plot([c.blocks for c in items], [c.accuracy[-1] for c in items], "o-")
+        fg.labels(axes[2], "#blocks", "final training accuracy", f"Accuracy vs #blocks, N = {N}")
+        fig.suptitle(f"{task_name}: the paper's model, m = {m}, q = 8 (Figs 1-2 protocol; best of 3 learning rates per size)",
+                     fontsize=8.5, wrap=True)
+        fg.legend(fig, list(axes[:2]))
     lines = [f"# Loss and accuracy vs #blocks, N = {N} ({task_name}, m = {m}, q = 8)", "",
              "| #blocks | params | best lr | final loss | final accuracy | memorized |", "|---|---|---|---|---|---|"]
     lines += [f"| {c.blocks} | {c.params} | {c.lr:g} | {c.loss[-1]:.4g} | {c.accuracy[-1]:.4f} | {c.memorized} |" for c in items]
     lines += ["", "![curves](curves.png)", ""]
     path = out / "curves.md"
-    outputs.replace_text(path, "\n".join(lines))
+    path.write_text("\n".join(lines))
     return path
 
 
@@ -121,22 +106,18 @@ def bits_per_param(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path
     """One figure and one table for every architecture measured, beside the anchors."""
     out.mkdir(parents=True, exist_ok=True)
     _csv(out / "bits_per_param.csv", [r for _, rows in runs for r in rows])
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for exp, rows in runs:
-        ok = [r for r in rows if r["bits_per_param"]]
-        crit = rows[0]["criterion"] if rows else ""
-        ax.plot([r["params"] for r in ok], [r["bits_per_param"] for r in ok], "o-" if crit == "exact" else "o--",
-                label=f"trained, {exp.spec['arch']}, {crit} ({exp.axis} = " + ", ".join(str(r[exp.axis]) for r in ok) + ")")
-    for i, (name, v) in enumerate(ANCHORS.items()):
-        ax.axhline(v, ls="--", color=f"C{i + 3}", lw=1, label=f"{name}: {v}")
-    ax.set_xscale("log")
-    ax.set_xlabel("trainable parameters")
-    ax.set_ylabel("bits per parameter (largest N x log2 C / params)")
-    ax.set_title("Memorized bits per parameter, random labels")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    outputs.save_figure(fig, out / "bits_per_param.png", dpi=120)
-    plt.close(fig)
+    with fg.plot(out / "bits_per_param", height=2.8) as (fig, ax):
+        for exp, rows in runs:
+            ok = [r for r in rows if r["bits_per_param"]]
+            crit = rows[0]["criterion"] if rows else ""
+            ax.plot([r["params"] for r in ok], [r["bits_per_param"] for r in ok], "o-" if crit == "exact" else "o--",
+                    label=f"trained, {exp.spec['arch']}, {crit} ({exp.axis} = " + ", ".join(str(r[exp.axis]) for r in ok) + ")")
+        for i, (name, v) in enumerate(ANCHORS.items()):
+            ax.axhline(v, ls="--", color=f"C{i + 3}", lw=1, label=f"{name}: {v}")
+        ax.set_xscale("log")
+        fg.labels(ax, "trainable parameters", "bits per parameter (largest N x log2 C / params)",
+                  "Memorized bits per parameter, random labels")
+        fg.legend(fig, ax)
     lines = ["# Bits per parameter of trained models", "",
              "| arch | size | params | criterion | largest N | bits/param |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['arch']} | {exp.axis} {r[exp.axis]} | {r['params'] or '-'} | {r['criterion']} | {r['largest_N'] or '-'} | "
@@ -153,7 +134,7 @@ def bits_per_param(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path
               f"on a grid of step {runs[0][0].candidates[0]}; a model that memorizes N fails at the next grid point.", "",
               "![bits per parameter](bits_per_param.png)", ""]
     path = out / "bits_per_param.md"
-    outputs.replace_text(path, "\n".join(lines))
+    path.write_text("\n".join(lines))
     return path
 
 
@@ -164,17 +145,14 @@ def architectures(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path:
               "params": r.get("params") if r["done"] else None, "done": r["done"], "trials": r["trials"],
               "train_seconds": r["train_seconds"]} for exp, rows in runs for r in rows]
     _csv(out / "architectures.csv", table)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for exp, _ in runs:
-        pts = [(t["n"], t["params"]) for t in table if t["arch"] == exp.spec["arch"] and t["params"]]
-        if pts:
-            ax.loglog(*zip(*pts, strict=True), "o-", label=f"{exp.spec['arch']} ({exp.size})")
-    ax.set(xlabel="sequence length n", ylabel="trainable parameters of the smallest model that memorized",
-           title=f"Trained: smallest model that memorizes N = {runs[0][0].spec['N']} random sequences" if runs else "")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    outputs.save_figure(fig, out / "architectures.png", dpi=120)
-    plt.close(fig)
+    with fg.plot(out / "architectures", height=2.8) as (fig, ax):
+        for exp, _ in runs:
+            pts = [(t["n"], t["params"]) for t in table if t["arch"] == exp.spec["arch"] and t["params"]]
+            if pts:
+                ax.loglog(*zip(*pts, strict=True), "o-", label=f"{exp.spec['arch']} ({exp.size})")
+        fg.labels(ax, "sequence length n", "trainable parameters of the smallest model that memorized",
+                  f"Trained: smallest model that memorizes N = {runs[0][0].spec['N']} random sequences" if runs else "")
+        fg.legend(fig, ax)
     lines = ["# Trained cost against sequence length", "", *(f"- {exp.spec['arch']}: {_method(exp)}" for exp, _ in runs), "",
              "| arch | n | size knob | smallest size | params | trials |", "|---|---|---|---|---|---|"]
     for t in table:
@@ -183,7 +161,7 @@ def architectures(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path:
         lines.append(f"| {t['arch']} | {t['n']} | {t['size']} | {got} | {t['params'] or '-'} | {t['trials']} |")
     lines += ["", "![trained cost vs n](architectures.png)", "", "Data: `architectures.csv`.", ""]
     path = out / "architectures.md"
-    outputs.replace_text(path, "\n".join(lines))
+    path.write_text("\n".join(lines))
     return path
 
 
@@ -201,5 +179,5 @@ def ablation(rows: list[dict], out: Path) -> Path:
               f"{r['weight_decay']:g} | {r['wrong']} | {'yes' if r['exact'] else 'no'} | {r['epochs']} | {r['seconds']:.1f} |" for r in rows]
     lines += ["", "Data: `ablation.csv`.", ""]
     path = out / "ablation.md"
-    outputs.replace_text(path, "\n".join(lines))
+    path.write_text("\n".join(lines))
     return path

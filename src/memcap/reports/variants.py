@@ -166,7 +166,7 @@ def trained_section(trained: Path | None, out: Path) -> list[str]:
     if trained is None or not (Path(trained) / "architectures.csv").exists():
         return []
     rows = read_csv(Path(trained) / "architectures.csv")
-    for name in ("architectures.csv", "architectures.png"):
+    for name in ("architectures.csv", "architectures.png", "architectures.svg", "architectures.pdf"):
         if (Path(trained) / name).exists() and Path(trained).resolve() != Path(out).resolve():
             shutil.copy(Path(trained) / name, out / name)
     body = [[t["arch"], t["n"], t["size"], t["min_size"] or ("none in the range" if t["done"] == "True" else "running"),
@@ -174,6 +174,6 @@ def trained_section(trained: Path | None, out: Path) -> list[str]:
     return ["## Cost against sequence length, trained", "",
             f"From `memcap repro architectures` (results in {trained}): the smallest model of each architecture that "
             "memorized the same random sequences, found by the same trainer and search.", "",
-            "![trained cost vs n](architectures.png)", "",
+            *figure("architectures", "Trained cost vs n: the smallest model that memorized, per architecture."),
             *table(out, "architectures_table", ["arch", "n", "size knob", "smallest size", "trainable params"], body,
                    "Trained: the smallest model that memorized, per architecture and n"), "Data: `architectures.csv`.", ""]
