@@ -127,3 +127,17 @@ def test_report_hook_embeds_localize_tables(tmp_path):
     md = "\n".join(report_hook(tmp_path))
     assert "### N40" in md and "| random | 2 |" in md
     assert (tmp_path / "localization.csv").read_text().splitlines()[1].startswith("N40,random,2,")
+
+
+def test_zero_out_in_float64_finds_exactly_the_causal_units():
+    import torch
+
+    from memcap.localize.methods import Net, run_method
+    from memcap.nn.export import to_torch
+
+    model, ds = _model(40, 48)
+    gt = ground_truth(model, ds, np.arange(5))
+    net = Net(to_torch(model), [(u.block, u.unit) for u in gt.units])
+    r = run_method("zero-out", net, torch.tensor(ds.inputs[:5]), torch.tensor(ds.labels[:5], dtype=torch.float64))
+    for j in range(5):
+        assert np.array_equal(np.flatnonzero(r.scores[j] != 0), gt.causal(j))

@@ -69,7 +69,7 @@ def bench(model: ExactModel, ds: Dataset, methods: list[str], examples: int = 20
             if m == "random":
                 ranks[m], secs_m, bad = random_ranking(len(gt.units), len(gt.examples), seed), None, 0
             elif m == "record":
-                ranks[m], secs_m, bad = planted(gt), None, 0
+                ranks[m], secs_m, bad = planted(gt, seed), None, 0
             else:
                 x = torch_ids(ds, gt)
                 r = run_method(m, net, x, _labels(gt), seed)
@@ -82,10 +82,14 @@ def bench(model: ExactModel, ds: Dataset, methods: list[str], examples: int = 20
     return Bench(gt, problems, secs, oth, tuple(results), ranks)
 
 
-def planted(gt: GroundTruth) -> list[np.ndarray]:
-    """Each example's storing units first (in unit order), then every other unit."""
-    every = np.arange(len(gt.units))
-    return [np.r_[gt.store(j), np.setdiff1d(every, gt.store(j))] for j in range(len(gt.examples))]
+def planted(gt: GroundTruth, seed: int = 0) -> list[np.ndarray]:
+    """Each example's storing units first (in unit order), then every other unit in random order (the
+    random baseline's filler, so that a k above the storing set adds no choice of its own)."""
+    out = []
+    for j, rank in enumerate(random_ranking(len(gt.units), len(gt.examples), seed)):
+        store = gt.store(j)
+        out.append(np.r_[store, rank[~np.isin(rank, store)]])
+    return out
 
 
 def _module(model: ExactModel, gt: GroundTruth) -> Net:

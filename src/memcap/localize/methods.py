@@ -99,9 +99,9 @@ def zero_out(net: Net, x, y, batch: int = 2048) -> np.ndarray:
             base = float((_forward(net.net, x[j : j + 1])[0] - y[j]) ** 2)
             for s in range(0, len(net.units), batch):
                 ids = torch.arange(s, min(s + batch, len(net.units)))
-                vals = torch.ones(len(ids), len(net.units), dtype=torch.float64)
-                vals[torch.arange(len(ids)), ids] = 0.0
-                ys = _forward(net.net, x[j : j + 1].expand(len(ids), -1).contiguous(), net.mask(len(ids), vals))
+                mask = net.mask(len(ids)).view(len(ids), -1)
+                mask[torch.arange(len(ids)), net.flat[ids]] = 0.0  # row r zeroes unit s + r alone
+                ys = _forward(net.net, x[j : j + 1].expand(len(ids), -1).contiguous(), mask.view(len(ids), net.blocks, net.q))
                 out[j, s : s + len(ids)] = ((ys - y[j]) ** 2 - base).numpy()
     return out
 
