@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import outputs
 from ..train.capacity_sweep import CapacitySpec, run_name, slope, summary
 from ..train.experiments import ANCHORS
 from . import figures as fg
@@ -89,5 +90,5 @@ def write(spec: CapacitySpec, rows: list[dict], out: Path) -> Path:
                                          for r in rows]),
               "![memorized bits vs N](capacity_curves.png)", "", "![capacity vs parameters](capacity_vs_params.png)", ""]
     path = out / "capacity.md"
-    path.write_text("\n".join(lines))
+    outputs.replace_text(path, "\n".join(lines))
     return path

@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+from .. import outputs
 from ..train.ablation import BASELINE
 from ..train.experiment import Experiment
 from ..train.experiments import ANCHORS, Curve
@@ -72,7 +73,7 @@ def capacity(exp: Experiment, rows: list[dict], out: Path) -> Path:
     if exp.extra.get("comparison"):
         lines += [exp.extra["comparison"].format(m=exp.spec.get("m")), ""]
     path = out / f"{exp.name}.md"
-    path.write_text("\n".join(lines))
+    outputs.replace_text(path, "\n".join(lines))
     return path
 
 
@@ -98,7 +99,7 @@ def curves(items: list[Curve], N: int, task_name: str, out: Path, m: int) -> Pat
     lines += [f"| {c.blocks} | {c.params} | {c.lr:g} | {c.loss[-1]:.4g} | {c.accuracy[-1]:.4f} | {c.memorized} |" for c in items]
     lines += ["", "![curves](curves.png)", ""]
     path = out / "curves.md"
-    path.write_text("\n".join(lines))
+    outputs.replace_text(path, "\n".join(lines))
     return path
 
 
@@ -134,7 +135,7 @@ def bits_per_param(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path
               f"on a grid of step {runs[0][0].candidates[0]}; a model that memorizes N fails at the next grid point.", "",
               "![bits per parameter](bits_per_param.png)", ""]
     path = out / "bits_per_param.md"
-    path.write_text("\n".join(lines))
+    outputs.replace_text(path, "\n".join(lines))
     return path
 
 
@@ -161,7 +162,7 @@ def architectures(runs: list[tuple[Experiment, list[dict]]], out: Path) -> Path:
         lines.append(f"| {t['arch']} | {t['n']} | {t['size']} | {got} | {t['params'] or '-'} | {t['trials']} |")
     lines += ["", "![trained cost vs n](architectures.png)", "", "Data: `architectures.csv`.", ""]
     path = out / "architectures.md"
-    path.write_text("\n".join(lines))
+    outputs.replace_text(path, "\n".join(lines))
     return path
 
 
@@ -179,5 +180,5 @@ def ablation(rows: list[dict], out: Path) -> Path:
               f"{r['weight_decay']:g} | {r['wrong']} | {'yes' if r['exact'] else 'no'} | {r['epochs']} | {r['seconds']:.1f} |" for r in rows]
     lines += ["", "Data: `ablation.csv`.", ""]
     path = out / "ablation.md"
-    path.write_text("\n".join(lines))
+    outputs.replace_text(path, "\n".join(lines))
     return path
