@@ -160,8 +160,9 @@ def assemble(f1, f2: LineMemorizer | HashedMemorizer, coords: tuple[str, ...], s
         **info, "r": f1.r, "delta": f1.delta, "F1": f1.meta,
         "F2": f2.plan_record(),
         "stages": StageDepths.of(phi=len(f1.blocks), **{_mixing_name(opts): len(mixing)}, F2=len(f2.blocks) - 1).as_dict(),
-        "roles": RoleRecord.of("F2", len(f1.blocks) + len(mixing) - 1, f2.plan.stage2, f2.plan.k, f2.tags,
-                               [g.lo for g in f2.plan.groups], [g.hi for g in f2.plan.groups]).as_dict(),
+        **({"roles": RoleRecord.of("F2", len(f1.blocks) + len(mixing) - 1, f2.plan.stage2, f2.plan.k, f2.tags,
+                                   [g.lo for g in f2.plan.groups], [g.hi for g in f2.plan.groups]).as_dict()}
+           if isinstance(f2, LineMemorizer) else {}),  # the hashed memorizer's slots are shared: no per-group units
     }
     layer = dataclasses.replace(f1.layer, register=True) if opts.sparse else f1.layer
     return ExactModel(coords=coords, input=layer, blocks=blocks, output=c["y"],

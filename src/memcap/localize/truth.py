@@ -32,6 +32,9 @@ class NoRecord(ValueError):
 
 def record_of(model: ExactModel) -> RoleRecord:
     rec = role_record(model.meta)
+    if rec is None and model.meta.get("objective") == "bits":
+        raise NoRecord("a bits-objective model stores each label as a sum of three table slots shared with other "
+                       "examples, with no per-group units to name: compile with the default objective (or a bit budget)")
     if rec is None:
         raise NoRecord("this model file carries no record of its units' roles (written by an older memcap): "
                        "compile it again")
