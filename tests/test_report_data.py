@@ -58,6 +58,7 @@ def test_scale_on_digits_verifies_every_model_and_fits_slopes(digits):
     assert (big.tokens[:30] == small.tokens).all()  # nested: the first 30 of one permutation
     again = runner.invoke(app, ["scale", "--data", str(digits), "--N", "30,100,300", "--seeds", "2", "-o", str(out)])
     assert again.exit_code == 0 and "every model was in the file" in again.output and len(_rows(out)) == 12
+    assert "12/12" in again.output and "None" not in again.output  # a rerun's bar once read 0/None
 
 
 def test_report_on_digits_writes_figures_tables_and_provenance(digits_report):

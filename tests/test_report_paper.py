@@ -152,3 +152,13 @@ def test_a_grid_too_small_for_a_verdict_says_so():
     assert by["next-token slope vs n <= 0.1"]["verdict"] == TOO_FEW
     fs["next-token tight, params vs N (N >= 1000)"]["points"] = 3
     assert {c["check"]: c for c in checks(fs)}["next-token slope vs N in [0.4, 0.6]"]["verdict"] == "NO"
+
+
+def test_the_same_figure_gives_the_same_bytes_in_every_format(tmp_path):
+    for stem in ("a", "b"):
+        with figures.plot(tmp_path / stem) as (fig, ax):
+            ax.loglog([10, 100, 1000], [30, 95, 310], "o-", label="params")
+            figures.labels(ax, "N", "parameters", "The same figure twice")
+            figures.legend(fig, ax)
+    for ext in ("png", "svg", "pdf"):
+        assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes(), ext

@@ -90,6 +90,7 @@ def curves(items: list[Curve], N: int, task_name: str, out: Path, m: int) -> Pat
         fg.labels(axes[0], "epoch", "training loss", "Training loss")
         fg.labels(axes[1], "epoch", "training accuracy", "Training accuracy")
         axes[2].plot([c.blocks for c in items], [c.accuracy[-1] for c in items], "o-")
+        fg.ticks_at(axes[2].xaxis, [c.blocks for c in items])  # whole blocks only
         fg.labels(axes[2], "#blocks", "final training accuracy", f"Accuracy vs #blocks, N = {N}")
         fig.suptitle(f"{task_name}: the paper's model, m = {m}, q = 8 (Figs 1-2 protocol; best of 3 learning rates per size)",
                      fontsize=8.5, wrap=True)

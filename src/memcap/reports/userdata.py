@@ -98,7 +98,7 @@ def configs(path: Path, Ns: list[int] | None = None, seeds: int = 3, arch: str =
     out = []
     for N in Ns:
         for seed in range(seeds):
-            out.append(dict(source="data", data=str(path), sha256=digest, **shape, N=N, seed=seed, **opts))
+            out.append(dict(source="data", data=str(Path(path).resolve()), sha256=digest, **shape, N=N, seed=seed, **opts))
             if baseline:
                 setting = "multiset" if arch == "deep-sets" else shape["setting"]
                 out.append(dict(source="random", match=digest, **{**shape, "setting": setting}, N=N, seed=seed, **opts))
