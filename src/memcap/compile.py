@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 
 from .construct.assemble import assemble, context_memorizer, coords_for, multiset_memorizer
 from .construct.context import analyze
@@ -20,14 +21,16 @@ from .data import Dataset
 from .ir.layers import ExactModel
 from .vocab import InputKind
 
-__all__ = ["compile", "CompileOptions"]
+Progress = Callable[[str], None]
+__all__ = ["compile", "CompileOptions", "Progress"]
 
 
-def compile(ds: Dataset, options: CompileOptions | None = None, timings: dict[str, float] | None = None,
-            **choices) -> ExactModel:
+def compile(ds: Dataset, options: CompileOptions | None = None, progress: Progress | None = None,
+            timings: dict[str, float] | None = None, **choices) -> ExactModel:
     """Compile `ds` into an ExactModel that memorizes every example (see `verify`). `options` (or the
     same fields as keywords: setting, attention ("sparse": a register), arch ("deep-sets", "rnn"),
-    positions, causal, mode, bit_budget, objective, seed) choose the variant. `timings`, when given, receives
+    positions, causal, mode, bit_budget, objective, seed) choose the variant. `progress` is called with each
+    finished stage's name; `timings`, when given, receives
     seconds per stage (kept out of the model, so that the same inputs and seed give the same bytes)."""
     opts = dataclasses.replace(options or CompileOptions(), **choices).checked(ds)
     timings = {} if timings is None else timings
@@ -36,6 +39,8 @@ def compile(ds: Dataset, options: CompileOptions | None = None, timings: dict[st
     def lap(stage: str) -> None:
         now = time.perf_counter()
         timings[stage], clock[0] = round(now - clock[0], 4), now
+        if progress is not None:
+            progress(stage)
 
     toks = distinct_tokens(ds, opts.positions)
     lap("tokens")
