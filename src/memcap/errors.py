@@ -11,6 +11,10 @@ class DataError(ValueError):
     """Input that cannot be memorized or read; the message names the offending rows and what to do."""
 
 
+class NeedsPositions(DataError):
+    """Two examples that only a model with positions can tell apart carry different labels."""
+
+
 def rows_text(idx, limit: int = 5) -> str:
     """'3, 7, 9 (and 12 more)': row indices for a message."""
     idx = [int(i) for i in idx]

@@ -95,6 +95,7 @@ class Stage2(enum.StrEnum):
     float_safe = "float-safe"  # an indicator slot, then the big products
     stepped = "stepped"  # steps shared by neighbouring groups into slots (the bits objective)
     telescoped = "telescoped"  # the shared steps write differences between neighbouring groups
+    hashed = "hashed"  # no groups of points: a retrieval table of slots (the bits objective)
 
 
 class TextUnit(enum.StrEnum):

@@ -1,5 +1,5 @@
 """The construction's commands: compile, verify, predict, inspect, explain, export, bounds, demo,
-scale, report, and the plain point memorizer. Each parses, calls the library, prints."""
+and the plain point memorizer (the sweeps, scale and report, are in cli/sweeps.py). Each parses, calls the library, prints."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from ..ir.stats import model_stats
 from .common import (
     AttentionKind,
     BuiltArch,
-    CommaList,
     Force,
     Mode,
     Objective,
@@ -29,13 +28,10 @@ from .common import (
     check_fits,
     claim,
     console,
-    err,
     fail,
-    ints,
     load_dataset,
     load_model,
     results_dir,
-    resumes,
     value,
 )
 from .summary import LEGEND, budget_refusal, lower_bound_ratios, model_sizes, print_summary, stage_progress, stats_table
@@ -296,121 +292,3 @@ def demo_cmd(N: int = typer.Option(2000, "--N", min=1, help="number of random se
     results_dir(out, "demo", earlier=lambda folder: all(outputs.holds(p, "model") for p in folder.iterdir()))
     if not run_demo(N=N, n=n, seed=seed, out=out, console=console):
         raise typer.Exit(1)
-
-
-def _sweep_progress():
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    prog = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, transient=False)
-    return prog
-
-
-def _describe(cfg: dict) -> str:
-    if cfg.get("source"):
-        return f"{'your data' if cfg['source'] == 'data' else 'random match'}: N={cfg['N']}, seed {cfg['seed']}"
-    what = f"d={cfg['d']} vectors" if "d" in cfg else f"ids (vocab {cfg['vocab']})"
-    budget = f", {cfg['bit_budget']}-bit budget" if cfg.get("bit_budget") else ""
-    return f"{cfg['setting']} {cfg['mode']}{budget}: N={cfg['N']}, n={cfg['n']}, {what}"
-
-
-def _run_sweep(configs, path: Path):
-    """Run (or resume) the sweep under a progress bar that counts the models still to build; a rerun that
-    finds them all in the file shows them all done."""
-    from ..reports.sweep import sweep
-
-    resumes(path, "sweep")
-    configs = list(configs)
-    with _sweep_progress() as prog:
-        task = prog.add_task("sweep", total=len(configs))
-        built = []
-
-        def step(i, k, cfg):
-            built.append(cfg)
-            prog.update(task, total=k, completed=i, description=f"[{i + 1}/{k}] {_describe(cfg)}")
-
-        rows = sweep(configs, path, progress=step)
-        total = prog.tasks[0].total
-        prog.update(task, completed=total, description="sweep done" if built else "sweep done: every model was in the file")
-    return rows
-
-
-DATA_HELP = ("your dataset (.npz or .jsonl): sweep nested random subsets of it (the sizes --N, each --seeds times) beside "
-             "random data of the same n, vocabulary and C")
-
-
-def _data_configs(data: Path, N, seeds: int, arch, quick: bool, baseline: bool = True) -> list[dict]:
-    from ..reports.userdata import configs
-
-    try:
-        return configs(data, list(N) if N else None, seeds=seeds, arch=arch.value, quick=quick, baseline=baseline)
-    except DataError as e:
-        fail(str(e))
-
-
-@app.command("scale")
-def scale_cmd(out: Path = typer.Option(Path("out/sweep.jsonl"), "-o", help="JSONL file (a rerun resumes it)"),
-              quick: bool = typer.Option(False, help="the small sweep (about 1 minute)"),
-              N: CommaList = typer.Option(None, "--N", parser=ints, metavar="N,N,...",
-                                          help="comma-separated N for a custom next-token sweep, e.g. 100,1000,10000"),
-              n: int = typer.Option(16, "--n", min=1, help="sequence length of a custom sweep"),
-              vocab: int = typer.Option(1000, min=1, help="vocabulary of a custom sweep"),
-              C: int = typer.Option(10, "--C", min=1, help="classes of a custom sweep"),
-              setting: Setting = typer.Option(Setting.next_token, help="setting of a custom sweep"),
-              mode: Mode = typer.Option(Mode.tight, help="mode of a custom sweep"),
-              bit_budget: int = typer.Option(None, min=2, help=BUDGET_HELP),
-              data: Path = typer.Option(None, "--data", help=DATA_HELP),
-              seeds: int = typer.Option(3, min=1, help="with --data: random subsets per N"),
-              arch: BuiltArch = typer.Option(BuiltArch.transformer, help="with --data: the architecture (deep-sets for multiset data)"),
-              baseline: bool = typer.Option(True, help="with --data: also sweep random data of the same shape")):
-    """Compile and verify a sweep; one JSONL row per verified model; a rerun resumes."""
-    from ..reports.sweep import default_sweep
-
-    if data is not None:
-        configs = _data_configs(data, N, seeds, arch, quick, baseline)
-    elif N:
-        configs = [dict(setting=setting.value, N=x, n=n, vocab=vocab, C=C, mode=mode.value, bit_budget=bit_budget, seed=0) for x in N]
-    else:
-        configs = default_sweep(quick)
-    rows = _run_sweep(configs, out)
-    console.print(f"{len(rows)} rows in {out}")
-    if data is not None:
-        from ..reports.datareport import summary
-
-        keys = {json.dumps(c, sort_keys=True) for c in configs}
-        for line in summary([r for r in rows if json.dumps(r["config"], sort_keys=True) in keys]):
-            console.print(line, highlight=False)
-
-
-@app.command("report")
-def report_cmd(out: Path = typer.Option(Path("out/report"), "-o", help="folder for report.md, report.html, figures, CSVs"),
-               sweep_file: Path = typer.Option(None, "--sweep", help="sweep JSONL to use (default: OUT/sweep.jsonl; resumed)"),
-               quick: bool = typer.Option(False, help="the small sweep (about 1 minute instead of about 10)"),
-               trained: Path = typer.Option(Path("out/trained"), help="where memcap repro architectures wrote its results "
-                                            "(its table and figure join the report when present)"),
-               data: Path = typer.Option(None, "--data", help=DATA_HELP + "; the report is then about your data"),
-               N: CommaList = typer.Option(None, "--N", parser=ints, metavar="N,N,...", help="with --data: the subset sizes "
-                                           "(default 100, 300, 1000, ... up to the data's size; --quick: 30, 100, 300)"),
-               seeds: int = typer.Option(3, min=1, help="with --data: random subsets per N"),
-               arch: BuiltArch = typer.Option(BuiltArch.transformer, help="with --data: the architecture (deep-sets for multiset data)")):
-    """Run (or resume) the default sweep, or one on your --data, and write report.md / report.html with
-    figures (PNG, SVG, PDF), tables (Markdown, CSV, LaTeX) and provenance.json."""
-    from ..reports.sweep import default_sweep
-
-    if N and data is None:
-        fail("--N chooses the subset sizes of --data; for a custom random sweep use memcap scale --N")
-    results_dir(out, "report")
-    configs = _data_configs(data, N, seeds, arch, quick) if data is not None else default_sweep(quick)
-    keys = {json.dumps(c, sort_keys=True) for c in configs}
-    rows = _run_sweep(configs, sweep_file or out / "sweep.jsonl")
-    # a data report reads its own rows; the random report every row but a data sweep's (a shared file)
-    rows = [r for r in rows if (json.dumps(r["config"], sort_keys=True) in keys if data else "source" not in r["config"])]
-    if data is not None:
-        from ..reports.datareport import write_report
-
-        md = write_report(rows, out)
-    else:
-        from ..reports.built import write_report
-
-        md = write_report(rows, out, trained)
-    console.print(f"wrote {md} and {md.with_suffix('.html')}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, NeedsPositions
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,8 @@ def _conflict(bad, inv, lab, token_ids, reads, causal: bool, positions: bool, mu
            else "are permutations of each other" if multiset
            else "are permutations of each other with the same current token")
     who = "a Deep Sets model sees only the multiset" if multiset else "a model without positions cannot tell them apart"
-    return DataError(
+    error = DataError if positions or multiset or causal else NeedsPositions
+    return error(
         f"{what} {why} but labels {lab[a]} and {lab[b]}: {who} ({bad.size} such context(s) in all). "
         + ("These inputs are identical even with positions: fix the labels." if positions
            else "Use positions (positions=True) or fix the labels.")
