@@ -25,6 +25,7 @@ from .common import (
     Setting,
     Target,
     app,
+    built_report,
     check_fits,
     claim,
     console,
@@ -354,7 +355,7 @@ def report_cmd(out: Path = typer.Option(Path("out/report"), "-o", help="folder f
     from ..reports.built import write_report
     from ..reports.sweep import default_sweep
 
-    results_dir(out, "report")
+    results_dir(out, "report", earlier=built_report)
     rows = _run_sweep(default_sweep(quick), sweep_file or out / "sweep.jsonl")
     md = write_report(rows, out, trained)
     console.print(f"wrote {md} and {md.with_suffix('.html')}")
