@@ -52,8 +52,11 @@ res = verify_arrays(model, ds.inputs, ds.labels, workers=1)
 t1 = time.perf_counter()
 net = to_torch(model, force=True)  # the module alone; verify_torch below also measures the float64 check
 x = torch.from_numpy(ds.inputs)
+threads = torch.get_num_threads()
+torch.set_num_threads(1)  # as verify_torch runs it
 with torch.no_grad():
     out = torch.cat([net(x[s : s + 16384], read=-1)[:, 0] for s in range(0, ds.N, 16384)])
+torch.set_num_threads(threads)
 t2 = time.perf_counter()
 fv = verify_torch(model, ds)
 t3 = time.perf_counter()
