@@ -192,3 +192,22 @@ def test_the_demo_reruns_in_its_own_folder(tmp_path):
         r = _run("demo", "--N", "40", "--n", "4", "--out", out)
         assert r.exit_code == 0, r.output
     assert outputs.holds(out / "tight", "model")
+
+
+def test_results_folders_of_an_older_memcap_are_taken_and_notes_are_not(tmp_path):
+    from memcap.cli.common import _trained_results, built_report
+
+    old_report, old_trained, notes = tmp_path / "report", tmp_path / "trained", tmp_path / "notes"
+    for folder, files in ((old_report, {"report.md": "# memcap: measured capacity of built Transformers\n"}),
+                          (old_trained, {"curves.md": "x", "sweeps.db": "", "fig3-digits-m8-abc123.png": ""}),
+                          (notes, {"curves.md": "my notes", "todo.txt": "x"})):
+        folder.mkdir()
+        for name, text in files.items():
+            (folder / name).write_text(text)
+    assert outputs.results_folder(old_report, "report", earlier=built_report) == old_report
+    assert outputs.results_folder(old_trained, "results", earlier=_trained_results) == old_trained
+    assert (old_trained / outputs.MARKER).exists()  # marked now: reused without guessing next time
+    for kind, earlier in (("results", _trained_results), ("report", built_report)):
+        with pytest.raises(outputs.OutputExists, match="did not create"):
+            outputs.results_folder(notes, kind, earlier=earlier)
+    assert sorted(p.name for p in notes.iterdir()) == ["curves.md", "todo.txt"]

@@ -16,6 +16,7 @@ import numpy as np
 from .data import Dataset
 from .interrupts import quiet_worker, sigint_blocked
 from .ir.executor import ExactOutput, read_positions, run
+from .ir.float64 import FloatCheck, verdict, watcher, weight_check
 from .ir.layers import ExactModel
 from .vocab import InputKind, ModelSetting
 
@@ -26,53 +27,70 @@ class Verification:
     positions: int  # read positions checked in all
     wrong: int  # read positions whose output differs from the label
     misses: tuple[tuple[int, int], ...] = field(default=())  # (example, position) of the first misses
+    float64: FloatCheck | None = None  # the float64 check, measured in the same run when asked for
 
     @property
     def ok(self) -> bool:
         return self.wrong == 0 and self.checked > 0
 
 
-_JOB: tuple = ()  # (model, inputs, read) for forked workers: inherited, never pickled
+_JOB: tuple = ()  # (model, inputs, read, watch) for forked workers: inherited, never pickled
 
 
-def _run_slice(bounds: tuple[int, int]) -> ExactOutput:
-    model, inputs, read = _JOB
-    return run(model, inputs[bounds[0] : bounds[1]], read=read)
+def _run_slice(bounds: tuple[int, int]) -> tuple[ExactOutput, tuple | None]:
+    model, inputs, read, watch = _JOB
+    x = inputs[bounds[0] : bounds[1]]
+    if not watch:
+        return run(model, x, read=read), None
+    hook = watcher(model, x)
+    return run(model, x, read=read, hook=hook), hook.summary()
 
 
-def _outputs(model: ExactModel, inputs: np.ndarray, read: str, batch: int, workers: int) -> Iterator[tuple[int, ExactOutput]]:
-    """Exact outputs batch by batch; with workers > 1 the batches run in forked processes (the exact
-    arithmetic is the same, only spread over cores)."""
+def _outputs(model: ExactModel, inputs: np.ndarray, read: str, batch: int, workers: int,
+             watch: bool = False) -> Iterator[tuple[int, ExactOutput, tuple | None]]:
+    """Exact outputs batch by batch, each with its float64 watch's summary when `watch` (else None); with
+    workers > 1 the batches run in forked processes (the exact arithmetic is the same, only spread over
+    cores)."""
     N = len(inputs)
     parallel = workers > 1 and N >= 2000 and "fork" in mp.get_all_start_methods()
     if parallel:
         batch = min(batch, -(-N // workers))
     slices = [(s, min(s + batch, N)) for s in range(0, N, batch)]
-    if not parallel:
-        for b in slices:
-            yield b[0], run(model, inputs[b[0] : b[1]], read=read)
-        return
     global _JOB
-    _JOB = (model, inputs, read)
+    _JOB = (model, inputs, read, watch)
+    if not parallel:
+        try:
+            for b in slices:
+                yield b[0], *_run_slice(b)
+        finally:
+            _JOB = ()
+        return
     try:
         with sigint_blocked():  # the workers ignore Ctrl-C; the pool's exit terminates them
             pool = mp.get_context("fork").Pool(min(workers, len(slices)), initializer=quiet_worker)
         with pool:
-            for b, out in zip(slices, pool.imap(_run_slice, slices), strict=True):
-                yield b[0], out
+            for b, (out, summary) in zip(slices, pool.imap(_run_slice, slices), strict=True):
+                yield b[0], out, summary
     finally:
         _JOB = ()
 
 
 def verify_arrays(model: ExactModel, inputs: np.ndarray, labels: np.ndarray, batch: int = 100_000,
-                  progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> Verification:
+                  progress: Callable[[int, int], None] | None = None, workers: int | None = None,
+                  float_check: bool = False) -> Verification:
+    """Verify on arrays; with `float_check`, the float64 check is measured in the same run (one pass over
+    the data instead of two) and returned as `.float64`."""
     inputs, labels = np.asarray(inputs), np.asarray(labels)
     N = len(inputs)
     read = read_positions(model)
     wrong, positions = 0, 0
     misses: list[tuple[int, int]] = []
+    summaries: list = []
     workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
-    for s, out in _outputs(model, inputs, read, batch, workers):
+    refused = weight_check(model, N) if float_check else None
+    watch = float_check and refused is None
+    for s, out, summary in _outputs(model, inputs, read, batch, workers, watch):
+        summaries.append(summary)
         lab = labels[s : s + len(out.numerators)].reshape(out.numerators.shape)
         ok = out.equals(lab)
         positions += ok.size
@@ -81,15 +99,18 @@ def verify_arrays(model: ExactModel, inputs: np.ndarray, labels: np.ndarray, bat
         misses.extend((int(i) + s, int(p)) for i, p in bad[: max(0, 10 - len(misses))])
         if progress:
             progress(min(s + len(out.numerators), N), N)
-    return Verification(checked=N, positions=positions, wrong=wrong, misses=tuple(misses))
+    check = refused or (verdict(summaries, N) if watch else None)
+    return Verification(checked=N, positions=positions, wrong=wrong, misses=tuple(misses), float64=check)
 
 
 def verify(model: ExactModel, ds: Dataset, batch: int = 100_000,
-           progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> Verification:
-    """Verify a compiled Transformer on a dataset (next-token: the last position; seq2seq: every one)."""
+           progress: Callable[[int, int], None] | None = None, workers: int | None = None,
+           float_check: bool = False) -> Verification:
+    """Verify a compiled Transformer on a dataset (next-token: the last position; seq2seq: every one);
+    with `float_check`, also measure the float64 check in the same run (`.float64`, for `verify_torch`)."""
     if model.input.kind != ds.kind:
         raise ValueError(f"model takes token {model.input.kind}, the dataset has token {ds.kind}")
-    return verify_arrays(model, ds.inputs, ds.labels, batch, progress, workers)
+    return verify_arrays(model, ds.inputs, ds.labels, batch, progress, workers, float_check)
 
 
 def unseen_examples(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
@@ -149,15 +170,31 @@ class FloatVerification:
     exact_match: bool  # every float64 output equals the label exactly (no rounding needed)
 
 
-def verify_torch(model: ExactModel, ds: Dataset, batch: int = 16384, force: bool = False) -> FloatVerification:
+def verify_torch(model: ExactModel, ds: Dataset, batch: int = 16384, force: bool = False,
+                 check: FloatCheck | None = None) -> FloatVerification:
     """Run the float64 torch module on every example and compare with the labels. Refused (NotFloatExact)
-    when the float64 check, measured on this dataset, says float64 would not compute the exact outputs."""
+    when the float64 check, measured on this dataset, says float64 would not compute the exact outputs.
+    `check`: that check when already measured on `ds` (verify(..., float_check=True) gives it)."""
     import torch
 
     from .nn.export import to_torch
 
-    net = to_torch(model, ds.inputs, force=force)
+    net = to_torch(model, ds.inputs, force=force, check=check)
     x = torch.from_numpy(ds.inputs)
+    threads = torch.get_num_threads()
+    # one thread: a built model is thousands of products with an inner dimension near 13, where threads
+    # only add a synchronisation per product (with other work on the cores, 10x slower than one thread)
+    torch.set_num_threads(1)
+    try:
+        return _float_run(net, model, ds, x, batch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _float_run(net, model: ExactModel, ds: Dataset, x, batch: int) -> FloatVerification:
+    """The float64 module on every example, compared with the labels."""
+    import torch
+
     wrong, dev, positions = 0, 0.0, 0
     with torch.no_grad():
         for s in range(0, ds.N, batch):

@@ -24,7 +24,7 @@ from .. import data as data_mod
 from ..errors import DataError
 from ..interrupts import Interrupted, interruptible
 from ..ir import fileformat
-from ..outputs import OutputExists, check, results_folder, resumable
+from ..outputs import OutputExists, check, holds, results_folder, resumable
 from .wording import as_flags
 
 
@@ -108,15 +108,26 @@ def resumes(path: Path, kind: str) -> Path:
         fail(escape(e.advice("--force")))
 
 
-RESULT_SUFFIXES = {".md", ".html", ".png", ".svg", ".pdf", ".csv", ".db", ".npz", ".jsonl"}
+# what the repro commands write into their -o folder (experiment names start with these)
+TRAINED_RESULTS = ("fig3-", "n-independence-", "bpp-", "arch-", "curves.", "bits_per_param.", "architectures.", "ablation.",
+                   "capacity", "sweeps.db", "compare-")
 
 
-def _flat_results(folder: Path) -> bool:
-    """A results folder that an older memcap filled (before folders carried a marker): only its file types."""
-    return all(p.is_file() and (p.suffix in RESULT_SUFFIXES or p.name.startswith(".")) for p in folder.iterdir())
+def _trained_results(folder: Path) -> bool:
+    """A trained-results folder that an older memcap filled (before folders carried a marker): only its files."""
+    return all(p.is_file() and p.name.startswith(TRAINED_RESULTS) for p in folder.iterdir())
 
 
-def results_dir(path: Path, kind: str = "results", earlier: Callable[[Path], bool] = _flat_results) -> Path:
+def built_report(folder: Path) -> bool:
+    """A report folder that an older memcap wrote: its report.md, or a sweep it began."""
+    md, rows = folder / "report.md", folder / "sweep.jsonl"
+    if md.is_file():
+        with md.open() as f:
+            return f.readline().startswith("# memcap")
+    return holds(rows, "sweep")
+
+
+def results_dir(path: Path, kind: str = "results", earlier: Callable[[Path], bool] = _trained_results) -> Path:
     """The folder a command fills and a rerun resumes (tables, figures, storage): created and marked, or
     reused; a folder that memcap did not fill is refused with one `error:` line."""
     try:

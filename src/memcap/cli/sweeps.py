@@ -10,7 +10,7 @@ import typer
 
 from ..errors import DataError
 from .build import BUDGET_HELP
-from .common import BuiltArch, CommaList, Mode, Setting, app, console, err, fail, ints, results_dir, resumes
+from .common import BuiltArch, CommaList, Mode, Setting, app, built_report, console, err, fail, ints, results_dir, resumes
 
 
 def _sweep_progress():
@@ -114,7 +114,7 @@ def report_cmd(out: Path = typer.Option(Path("out/report"), "-o", help="folder f
 
     if N and data is None:
         fail("--N chooses the subset sizes of --data; for a custom random sweep use memcap scale --N")
-    results_dir(out, "report")
+    results_dir(out, "report", earlier=built_report)
     configs = _data_configs(data, N, seeds, arch, quick) if data is not None else default_sweep(quick)
     keys = {json.dumps(c, sort_keys=True) for c in configs}
     rows = _run_sweep(configs, sweep_file or out / "sweep.jsonl")

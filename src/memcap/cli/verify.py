@@ -44,7 +44,7 @@ def verify_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
         except OSError as e:
             fail(f"--scheduler {scheduler}: {e}")
     else:
-        res = verify_ds(model, ds)
+        res = verify_ds(model, ds, float_check=torch)  # with --torch, the float64 check rides along: one exact pass
     console.print(f"checked {res.checked} examples ({res.positions} positions) exactly: {res.wrong} wrong")
     unseen = unseen_examples(model, ds.inputs)
     if unseen.size:
@@ -53,7 +53,7 @@ def verify_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
         console.print(f"first misses (example, position): {list(res.misses)}")
     if torch:
         try:
-            fv = verify_torch(model, ds)
+            fv = verify_torch(model, ds, check=res.float64)
         except NotFloatExact as e:
             fail(f"float64 not run: {e}")
         console.print(f"float64 torch: {fv.wrong} wrong of {fv.positions}, max |output - label| = {fv.max_deviation:g}")

@@ -276,14 +276,26 @@ def read_positions(model: ExactModel) -> ReadAt:
 Hook = Callable[[HookEvent, int, list, int, np.ndarray], None]
 
 
+def _ffn_observed(hook, index: int, stream: list, ffn: FFN, den: int, size: int) -> list:
+    """run_ffn, and, for a hook with an `after_ffn` method, hand it the stream before and after and the
+    units' activations (so that it need not run the block again)."""
+    if hook is None or not hasattr(hook, "after_ffn"):
+        return run_ffn(stream, ffn, den, size)
+    hidden: list = []
+    after = run_ffn(stream, ffn, den, size, hidden)
+    hook.after_ffn(index, stream, after, den, hidden)
+    return after
+
+
 def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = ReadAt.last, hook: Hook | None = None,
         fast: bool = True) -> ExactOutput:
     """Run the model exactly. `inputs`: points [B, d] (plain network), vectors [B, n, d] or ids [B, n].
 
     `read`: "last" (next-token), "all" (seq2seq) or an explicit array of positions. `hook`, when given,
     sees the stream before every step: hook("embed", -1, token rows, 1, rows), then hook("attention",
-    "pool", "recur" or "ffn", block index, stream, den, rows) — it observes the run (magnitudes for the float64 check) and
-    changes nothing.
+    "pool", "recur" or "ffn", block index, stream, den, rows), and, if it has a method `after_ffn`, after each
+    FFN: hook.after_ffn(block index, stream before, stream after, den, unit activations). It observes the run
+    (magnitudes for the float64 check) and changes nothing.
     """
     see = hook or (lambda *_: None)
     inputs = np.asarray(inputs)
@@ -319,7 +331,7 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = ReadAt.l
             i = prefix[i]
             continue
         see(HookEvent.ffn, i, stream, den, uniq)
-        stream = run_ffn(stream, model.blocks[i].ffn, den, len(uniq))
+        stream = _ffn_observed(hook, i, stream, model.blocks[i].ffn, den, len(uniq))
         i += 1
     inverse = inverse.reshape(-1)
     stream = [take(dense(z), inverse) for z in stream]  # the mixing layers take plain columns
@@ -336,7 +348,7 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = ReadAt.l
             see(HookEvent.recur, i, stream, den, rows)
             stream = run_recurrence(stream, block.recur, batch, n)
         see(HookEvent.ffn, i, stream, den, rows)
-        stream = run_ffn(stream, block.ffn, den, size)
+        stream = _ffn_observed(hook, i, stream, block.ffn, den, size)
 
     cols = (np.arange(batch)[:, None] * n + positions[None, :]).reshape(-1)
     stream = [take(z, cols) for z in stream]
@@ -363,7 +375,7 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = ReadAt.l
                 if isinstance(z, np.ndarray) and z.dtype == object and len(z) >= 64 and tried.get(c) != id(z):
                     stream[c] = encode(z)
                     tried[c] = id(z)
-        stream = run_ffn(stream, block.ffn, den, size, fast=fast)
+        stream = _ffn_observed(hook, i - 1, stream, block.ffn, den, size) if hook else run_ffn(stream, block.ffn, den, size, fast=fast)
     y = dense(stream[model.output])
     y = np.zeros(size, dtype=object) if y is None else y.astype(object)  # Python ints out, whatever the path
     return ExactOutput(numerators=y.reshape(batch, len(positions)), den=den)

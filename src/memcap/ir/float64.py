@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..vocab import HookEvent, InputKind, ModelSetting, ReadAt, WindowPattern
-from .columns import absmax, columns
-from .executor import run, run_ffn
+from .columns import absmax
+from .executor import run
 from .layers import ExactModel
 
 LIMIT = 1 << 53
@@ -67,6 +67,7 @@ class _Watch:
         self.snapped: set[int] = set()  # written by a snap of a non-integer: float64 and the exact run differ there
         self.worst = 0.0
         self.problem = ""
+        self._seen: dict[int, tuple] = {}  # id of a stream array -> (the array, its absmax)
 
     def _over(self, bound_num: int, den: int, where: str) -> None:
         value = bound_num / den
@@ -93,7 +94,7 @@ class _Watch:
                         self.frac.add(c)
             return
         block = self.model.blocks[index]
-        amax = [absmax(z) for z in stream]
+        amax = self._absmax(stream)
         if event == HookEvent.attention:
             att = block.attention
             assert att is not None, "the executor shows the attention event only for a block with attention"
@@ -121,13 +122,18 @@ class _Watch:
                                 "product with a token vector) and nothing rounds it back to an integer: compile with "
                                 "a bit budget (bit_budget=48) for a float64 model")
                 return
-        # the residual write is z + (W2 h + b2): float64 forms sum |w| h (bounded), W2 h + b2 (the actual
-        # change, measured by running the block once more) and the new value; each must stay below 2^53
-        hidden: list = []
-        after = run_ffn(stream, block.ffn, den, columns(stream), hidden)
+
+    def after_ffn(self, index: int, stream: list, after: list, den: int, hidden: list) -> None:
+        """The executor's own FFN result for block `index` (stream before, after, each unit's activation):
+        the residual write is z + (W2 h + b2), and float64 forms sum |w| h (bounded), W2 h + b2 (the actual
+        change) and the new value; each must stay below 2^53."""
+        if self.problem:
+            return
+        block = self.model.blocks[index]
         written = {c for unit in block.ffn.units for c, _ in unit.writes} | {c for c, _ in block.ffn.shift}
+        h_max = [absmax(h) for h in hidden]
         for c in written:
-            terms = [(w, absmax(h)) for unit, h in zip(block.ffn.units, hidden, strict=True) for cc, w in unit.writes if cc == c]
+            terms = [(w, hm) for unit, hm in zip(block.ffn.units, h_max, strict=True) for cc, w in unit.writes if cc == c]
             products = sum(abs(w) * h for w, h in terms) >> _shared_twos([w for w, _ in terms])
             change = absmax(after[c] - stream[c] if stream[c] is not None else after[c])
             self._over(max(products, change, absmax(after[c])), den, f"block {index}, stream coordinate {self.model.coords[c]}")
@@ -141,6 +147,25 @@ class _Watch:
                         pre = stream[c].astype(object) * w if pre is None else pre + stream[c].astype(object) * w
                 if pre is not None and den > 1 and (pre % den != 0).any():
                     self.snapped |= writes
+
+    def summary(self) -> tuple[float, str, bool]:
+        """(largest bound, problem or "", whether the output coordinate holds a rounded value): small, so
+        that a forked worker can hand it back."""
+        return self.worst, self.problem, self.model.output in self.frac | self.snapped
+
+    def _absmax(self, stream: list) -> list[int]:
+        """absmax of every coordinate; a coordinate that a block left alone is the same array as before, so
+        its value is remembered (only for the arrays of the current stream, which are alive anyway)."""
+        seen = {}
+        out = []
+        for z in stream:
+            key = id(z)
+            hit = self._seen.get(key)
+            value = hit[1] if hit is not None and hit[0] is z else absmax(z)
+            seen[key] = (z, value)
+            out.append(value)
+        self._seen = seen
+        return out
 
 
 def _significant_bits(v: int) -> int:
@@ -166,15 +191,39 @@ def _widest_weight(model: ExactModel) -> tuple[int, str]:
 def float64_check(model: ExactModel, inputs: np.ndarray, read: str = ReadAt.last) -> FloatCheck:
     """Run the exact executor over `inputs` and decide whether the float64 module computes the same outputs."""
     inputs = np.asarray(inputs)
-    bits, where = _widest_weight(model)
-    if bits > 53:  # the weight itself is rounded in float64: no run needed to refuse
-        return FloatCheck(False, f"a weight in {where} has {bits} significant bits; float64 holds 53", bits, len(inputs))
-    watch = _Watch(model, inputs.shape[1] if model.setting != ModelSetting.points and inputs.ndim >= 2 else 1)
+    refused = weight_check(model, len(inputs))
+    if refused is not None:
+        return refused
+    watch = watcher(model, inputs)
     run(model, inputs, read=read, hook=watch)
-    if not watch.problem and model.output in watch.frac | watch.snapped:
-        watch.problem = "the output coordinate holds a value that float64 rounds"
-    bits = math.ceil(math.log2(watch.worst)) if watch.worst > 1 else 0
-    if watch.problem:
-        return FloatCheck(False, watch.problem, bits, len(inputs))
+    return verdict([watch.summary()], len(inputs))
+
+
+def weight_check(model: ExactModel, examples: int) -> FloatCheck | None:
+    """The refusal when a weight itself is wider than float64 holds (no run needed), else None."""
+    bits, where = _widest_weight(model)
+    if bits > 53:
+        return FloatCheck(False, f"a weight in {where} has {bits} significant bits; float64 holds 53", bits, examples)
+    return None
+
+
+def watcher(model: ExactModel, inputs: np.ndarray) -> _Watch:
+    """The hook that follows one exact run of `inputs` (`run(..., hook=...)`) for the float64 check; runs
+    over slices of a dataset each take their own, and `verdict` joins their summaries."""
+    inputs = np.asarray(inputs)
+    return _Watch(model, inputs.shape[1] if model.setting != ModelSetting.points and inputs.ndim >= 2 else 1)
+
+
+def verdict(summaries: list[tuple[float, str, bool]], examples: int) -> FloatCheck:
+    """The float64 check from the summaries of runs over slices (largest bound, first problem, whether
+    the output coordinate holds a rounded value): the same verdict as one run over all of them, since
+    every bound is a maximum over examples and every problem is met by the slice that holds it."""
+    worst = max((w for w, _, _ in summaries), default=0.0)
+    problem = next((p for _, p, _ in summaries if p), "")
+    if not problem and any(rounded for _, _, rounded in summaries):
+        problem = "the output coordinate holds a value that float64 rounds"
+    bits = math.ceil(math.log2(worst)) if worst > 1 else 0
+    if problem:
+        return FloatCheck(False, problem, bits, examples)
     return FloatCheck(True, f"every partial sum stays below 2^{max(bits, 1)} (float64 holds integers to 2^53); every "
-                      "rounded value is snapped back to an integer before it is read", bits, len(inputs))
+                      "rounded value is snapped back to an integer before it is read", bits, examples)

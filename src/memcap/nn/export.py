@@ -48,10 +48,10 @@ def float_verdict(model: ExactModel, inputs: np.ndarray | None = None) -> FloatC
     return FloatCheck(**rec) if rec else None
 
 
-def _refuse_unless_exact(model: ExactModel, inputs, force: bool) -> None:
+def _refuse_unless_exact(model: ExactModel, inputs, force: bool, check: FloatCheck | None = None) -> None:
     if force:
         return
-    verdict = float_verdict(model, inputs)
+    verdict = check or float_verdict(model, inputs)
     if verdict is None:
         raise NotFloatExact("this model's float64 behaviour was never checked: pass the dataset "
                             "(to_torch(model, ds.inputs)) so that the check can measure its activations")
@@ -60,12 +60,13 @@ def _refuse_unless_exact(model: ExactModel, inputs, force: bool) -> None:
                             "executor (memcap verify / memcap predict), or compile with bit_budget=48")
 
 
-def to_torch(model: ExactModel, inputs: np.ndarray | None = None, force: bool = False):
-    """The float64 `MemTransformer` with `model`'s weights; refused (NotFloatExact) unless float64-exact."""
+def to_torch(model: ExactModel, inputs: np.ndarray | None = None, force: bool = False, check: FloatCheck | None = None):
+    """The float64 `MemTransformer` with `model`'s weights; refused (NotFloatExact) unless float64-exact
+    (measured on `inputs`, or given as `check`: the float64 check already measured on them)."""
 
     from .model import MemTransformer, TransformerConfig
 
-    _refuse_unless_exact(model, inputs, force)
+    _refuse_unless_exact(model, inputs, force, check)
     net = MemTransformer(TransformerConfig(**torch_config(model))).double()
     _load_strict(net, state_dict(model))
     return net.eval()
