@@ -199,3 +199,15 @@ def test_piecewise_runs_equal_the_blocks_one_by_one(seed, n_units, den, big):
     for p, m in zip(plain, merged, strict=True):
         p, m = (np.zeros(size, dtype=object) if z is None else np.asarray(memcap.ir.columns.dense(z), dtype=object) for z in (p, m))
         assert (p == m).all()
+
+
+def test_the_cost_model_counts_the_built_bits_to_within_a_tenth():
+    ds = data.random_ids(3000, 16, vocab=1000, C=10, seed=0)
+    model, f2 = _built(ds)
+    from memcap.construct.hashed import estimate_bits
+
+    est = estimate_bits(int(model.meta["contexts"]), f2.table.modulus, f2.group, f2.parts, f2.key_bits)
+    measured = f2.stage_bits()
+    assert abs(sum(est.values()) - sum(measured.values())) < 0.1 * sum(measured.values()), (est, measured)
+    assert sum(measured.values()) < memcap.ir.stats.model_stats(model).total_bits  # F2 is part of the model
+    assert est["table"] >= measured["table"]  # slots that no key fixes hold 0: a top digit 0 costs nothing

@@ -16,7 +16,7 @@ Per lookup i = 1, 2, 3 (all in the same few coordinates, one after another):
   Stage III chunk c of the registers (top first) is read digit by digit, binary long division by
             2^q C^p, into cw; a gate g = 2^r (relu(D - c) + relu(c - D)) is 0 only on chunk D, and
             y += relu(cw - g) adds that chunk's value alone. Invariant after it: y gained T_i[h_i(t)],
-            U, W, cw, g and D are 0.
+            U, W, cw, g, X and D are 0.
 Combine: y in [0, 3C - 3] -> y mod C = y - C [y >= C] - C [y >= 2C] (two step pairs).
 """
 
@@ -28,15 +28,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir.layers import FFN, Unit
-from .retrieval import Table, solve
+from .retrieval import Table, hash_width, multiplier_bits, segment_size, solve
 
 GROUP_CANDIDATES = (4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 320, 384, 512)
 
 
 @dataclass(frozen=True)
 class Coords:
-    """The stream coordinates the hashed memorizer uses (indices): t, X (hash scratch), D (slot index),
-    registers U, W, four slots (Stage II; cw0 and g are Stage III's digit and gate), y."""
+    """The stream coordinates the hashed memorizer uses (indices): t, X (hash scratch, cleared in Stage
+    III's first block), D (slot index), registers U, W, four slots (Stage II's indicators; in Stage III
+    slots 0 and 2 are the digits of the two registers and slot 1 the gate), y."""
 
     t: int
     X: int
@@ -57,7 +58,7 @@ class Coords:
 
 @dataclass(frozen=True)
 class HashedMemorizer:
-    """The built memorizer: its table, group size G, register parts, blocks and each stage's block count."""
+    """The built memorizer: its table, group size G, register parts, blocks and each block's stage."""
 
     table: Table
     group: int
@@ -121,7 +122,7 @@ def registers(values: np.ndarray, C: int, group: int, parts: int) -> list[list[i
 def _hash_blocks(c: Coords, a: int, S: int, w: int, key_bits: int) -> list[list[Unit]]:
     """X = a t on entry (< 2^(A + T), A the multiplier's bits): X mod 2^w by step pairs at 2^(w + p), then
     X <- S X (one unit), then the quotient D = floor(X / 2^w) by step pairs at 2^(w + p). Every value stays
-    below 2^63 where the keys allow (the multiplier is chosen so), so the executor keeps int64 columns."""
+    below 2^61 where the keys allow (the multiplier is chosen so), so the executor keeps int64 columns."""
     top = a.bit_length() + key_bits - w  # X < 2^(w + top)
     blocks = [_pair(c.X, 1 << (w + p), ((c.X, -(1 << (w + p))),)) for p in range(top - 1, -1, -1)]
     blocks.append([Unit(reads=((c.X, 1),), bias=0, writes=((c.X, S - 1),))])
@@ -179,16 +180,13 @@ def _stage3_blocks(c: Coords, G: int, parts: int, C: int, r: int) -> list[list[U
 
 
 def _lookup(c: Coords, table: Table, i: int, G: int, parts: int, key_bits: int) -> list[tuple[str, list[Unit], list]]:
-    """One lookup's blocks as (stage, units, shifts), X = a_i S t already loaded; the last block is the
+    """One lookup's blocks as (stage, units, shifts), X = a_i t already loaded; the last block is the
     extraction's final add, which also clears D."""
     S, C, r = table.segment, table.modulus, (table.modulus - 1).bit_length()
     hashing = _hash_blocks(c, table.multipliers[i], S, table.w, key_bits)
     out = [("hash", u, []) for u in hashing]
+    out[-1][2].append((c.D, -G))  # Stage II's entry offset (the hash always has its scaling block)
     units, shifts = _stage2_blocks(c, registers(table.values[i], C, G, parts), G)
-    if out:
-        out[-1][2].append((c.D, -G))
-    else:  # no hash blocks (a single key t = 0): Stage II's entry offset goes in front
-        out.append(("hash", [], [(c.D, -G)]))
     out += [("groups", u, sh) for u, sh in zip(units, shifts, strict=True)]
     out += [("mod", u, []) for u in _mod_blocks(c, G, S // G)]
     stage3 = _stage3_blocks(c, G, parts, C, r)
@@ -224,8 +222,6 @@ def estimate_bits(n_keys: int, C: int, G: int, parts: int, key_bits: int, spare:
     """The cost model: parameter bits per stage for n_keys keys below 2^key_bits, counted unit by unit
     as `build_blocks` writes them, except the table, taken as log2 C bits per stored digit (its top digit
     is uniform in [0, C), so a register's bit length is about its digits times log2 C)."""
-    from .retrieval import hash_width, multiplier_bits, segment_size
-
     S = segment_size(n_keys, G)
     w, r, n = hash_width(S, key_bits), (C - 1).bit_length(), S // G
     A = multiplier_bits(w, key_bits, spare, S)
