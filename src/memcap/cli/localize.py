@@ -45,8 +45,11 @@ def localize_cmd(
         fail("localize takes models of token ids")
     try:
         b = bench(model, ds, list(method), examples, k, others, seed, user, log=lambda s: err.print(s, highlight=False))
+        paths = save(output, model, b)
     except (NoRecord, NotFloatExact, DataError) as e:
         fail(str(e))
-    for p in save(output, model, b):
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    for p in paths:
         console.print(f"wrote {p}")
     console.print(open(output / "scores.md").read(), markup=False, highlight=False)
