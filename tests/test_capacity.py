@@ -13,8 +13,10 @@ import torch
 pytest.importorskip("optuna")
 
 import memcap  # noqa: E402
+from memcap.jsonrecord import named  # noqa: E402
 from memcap.train import capacity  # noqa: E402
 from memcap.train import capacity_sweep as cs  # noqa: E402
+from memcap.train.capacity_sweep import CAPACITY_GRID as grid  # noqa: E402
 from memcap.train.storage import open_storage  # noqa: E402
 
 
@@ -68,13 +70,13 @@ def test_random_tokens_are_a_stream_and_bad_sizes_are_refused():
 
 
 def test_a_saved_run_recomputes_to_the_reported_bits(tmp_path):
-    spec = cs.named(cs.CapacitySpec(name="t", V=16, S=6, models=(("gpt", 1, 8), ("paper", 1, 4)), Ns=((16, 48), (16,)),
+    spec = named(cs.CapacitySpec(name="t", V=16, S=6, models=(("gpt", 1, 8), ("paper", 1, 4)), Ns=((16, 48), (16,)),
                                     steps=150, lr=0.05, warmup=10))
     st = open_storage(str(tmp_path / "s.db"))
-    cs.publish(st, spec)
-    cs.publish(st, spec)  # idempotent: nothing planned twice
-    assert cs.work(st, spec.name, save=tmp_path / "runs", device="cpu") == 3
-    rows = cs.table(st, spec)
+    grid.publish(st, spec)
+    grid.publish(st, spec)  # idempotent: nothing planned twice
+    assert grid.work(st, spec.name, save=tmp_path / "runs", device="cpu") == 3
+    rows = cs.run_rows(st, spec)
     assert [(r["arch"], r["N"]) for r in rows] == [(a, N) for _, (a, _, _), N in spec.runs()]
     for r in rows:
         folder = tmp_path / "runs" / cs.run_name((r["arch"], r["depth"], r["width"]), r["N"])
@@ -93,7 +95,7 @@ def test_a_saved_run_recomputes_to_the_reported_bits(tmp_path):
     assert best["capacity_bits"] == max(r["memorized_bits"] for r in rows if r["arch"] == "gpt") > 0
     # a different experiment under the same name is refused
     with pytest.raises(ValueError, match="different capacity experiment"):
-        cs.publish(st, cs.CapacitySpec(**{**spec.__dict__, "steps": 1}))
+        grid.publish(st, cs.CapacitySpec(**{**spec.__dict__, "steps": 1}))
 
 
 def test_the_report_writes_its_table_figures_and_csvs(tmp_path, figure_layout):
@@ -150,8 +152,8 @@ def test_save_onto_a_storage_that_already_holds_the_runs_is_refused(tmp_path):
 
     spec = cs.profile(quick=True, steps=2)
     st = open_storage(str(tmp_path / "s.db"))
-    cs.publish(st, spec)
-    cs.work(st, spec.name, device="cpu")  # every run finished, none saved
+    grid.publish(st, spec)
+    grid.work(st, spec.name, device="cpu")  # every run finished, none saved
     args = ["repro", "capacity", "--quick", "--steps", "2", "--storage", str(tmp_path / "s.db"), "-o", str(tmp_path / "out"),
             "--workers", "1", "--device", "cpu", "--save", str(tmp_path / "runs")]
     r = CliRunner().invoke(app, args)

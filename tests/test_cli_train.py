@@ -55,7 +55,7 @@ def test_fig3_on_the_bundled_help_text_at_the_papers_width(tmp_path):
 def test_worker_for_a_missing_experiment_names_what_is_there(tmp_path):
     r = runner.invoke(app, ["worker", "--storage", str(tmp_path / "s.db"), "--experiment", "nothing"])
     assert r.exit_code == 2 and "no such SQLite file" in r.output and not (tmp_path / "s.db").exists()
-    from memcap.train.sweep import open_storage
+    from memcap.train.storage import open_storage
 
     open_storage(str(tmp_path / "s.db"))
     r = runner.invoke(app, ["worker", "--storage", str(tmp_path / "s.db"), "--experiment", "nothing"])

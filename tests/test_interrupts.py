@@ -85,7 +85,7 @@ def test_ctrl_c_is_one_line_and_leaves_nothing(big, command):
 SWEEP = textwrap.dedent("""
     import sys, time
     from memcap.interrupts import Interrupted, interruptible
-    from memcap.train.sweep import run_processes
+    from memcap.train.workers import run_processes
     try:
         with interruptible():
             run_processes(time.sleep, (120,), 2, lambda: 0, poll=0.05)

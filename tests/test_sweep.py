@@ -12,6 +12,9 @@ from dataclasses import replace
 import pytest
 
 from memcap.train import sweep
+from memcap.train.storage import open_storage, sweep_lock
+from memcap.train.sweep import BOUNDARY_SEARCH as search
+from memcap.train.workers import finished_trials, set_threads
 
 
 def small_experiment(name="t"):
@@ -23,14 +26,14 @@ def small_experiment(name="t"):
 
 def _table_in(tmp_path, exp, workers):
     url = str(tmp_path / f"w{workers}.db")
-    st = sweep.open_storage(url, heartbeat=1)
-    sweep.publish(st, exp)
+    st = open_storage(url, heartbeat=1)
+    search.publish(st, exp)
     if workers == 0:
-        sweep.set_threads(1)
-        sweep.work(st, exp.name, poll=0.1)
+        set_threads(1)
+        search.work(st, exp.name, poll=0.1)
     else:
-        sweep.run_local(url, exp.name, workers, heartbeat=1, poll=0.2)
-    return st, sweep.table(st, exp)
+        search.run_local(url, exp.name, workers, heartbeat=1, poll=0.2)
+    return st, sweep.answers(st, exp)
 
 
 def _assert_no_duplicates(st, exp):
@@ -59,16 +62,16 @@ def _reference_and_fresh(tmp_path, name, grace):
     exp = small_experiment(name)
     _, reference = _table_in(tmp_path, exp, 0)
     url = str(tmp_path / f"{name}.db")
-    st = sweep.open_storage(url, heartbeat=1, grace=grace)
-    sweep.publish(st, exp)
+    st = open_storage(url, heartbeat=1, grace=grace)
+    search.publish(st, exp)
     return exp, reference, url, st
 
 
 def _finish_and_compare(url, st, exp, reference, grace):
-    sweep.set_threads(1)
-    sweep.work(sweep.open_storage(url, heartbeat=1, grace=grace), exp.name, poll=0.2)
+    set_threads(1)
+    search.work(open_storage(url, heartbeat=1, grace=grace), exp.name, poll=0.2)
     _assert_no_duplicates(st, exp)
-    assert sweep.deterministic_part(sweep.table(st, exp)) == sweep.deterministic_part(reference)
+    assert sweep.deterministic_part(sweep.answers(st, exp)) == sweep.deterministic_part(reference)
 
 
 def test_killed_sweep_resumes_to_the_same_table(tmp_path):
@@ -76,17 +79,17 @@ def test_killed_sweep_resumes_to_the_same_table(tmp_path):
     cmd = [sys.executable, "-c", "from memcap.cli import app; app()", "worker", "--storage", url, "--experiment", exp.name, "--heartbeat", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     t0 = time.time()
-    while sweep.finished_trials(st, exp.name) < 3 and time.time() - t0 < 120:
+    while finished_trials(st, exp.name) < 3 and time.time() - t0 < 120:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert sweep.finished_trials(st, exp.name) >= 3
+    assert finished_trials(st, exp.name) >= 3
     _finish_and_compare(url, st, exp, reference, grace=2)
 
 
 def test_a_worker_dying_between_ask_and_its_first_heartbeat_does_not_stall_the_sweep(tmp_path):
     exp, reference, url, st = _reference_and_fresh(tmp_path, "orphan", grace=1)
-    with sweep.sweep_lock(st, exp.name):  # what a claim does up to ask(), then the worker "dies"
+    with sweep_lock(st, exp.name):  # what a claim does up to ask(), then the worker "dies"
         import optuna
 
         study = optuna.create_study(storage=st, study_name=exp.study_name(exp.points[0], exp.candidates[0]), direction="minimize")
@@ -114,21 +117,21 @@ def test_a_candidate_is_decided_in_the_order_of_k():
 
 
 def test_experiment_name_clash_and_missing_experiment_are_refused(tmp_path):
-    st = sweep.open_storage(str(tmp_path / "s.db"))
-    sweep.publish(st, small_experiment("x"))
-    sweep.publish(st, small_experiment("x"))  # the same experiment again: fine
+    st = open_storage(str(tmp_path / "s.db"))
+    search.publish(st, small_experiment("x"))
+    search.publish(st, small_experiment("x"))  # the same experiment again: fine
     with pytest.raises(ValueError, match="different experiment"):
-        sweep.publish(st, replace(small_experiment("x"), n_trials=3))
+        search.publish(st, replace(small_experiment("x"), n_trials=3))
     with pytest.raises(ValueError, match="no experiment 'y'.*x"):
-        sweep.work(st, "y")
+        search.work(st, "y")
 
 
 @pytest.mark.skipif(not (os.environ.get("MEMCAP_PG_URL")), reason="set MEMCAP_PG_URL (.ci/run starts a server when PostgreSQL is installed)")
 def test_two_workers_share_a_postgresql_sweep_without_duplicates():
     url = os.environ["MEMCAP_PG_URL"]
     exp = small_experiment(f"pg{int(time.time() * 1000)}")
-    st = sweep.open_storage(url, heartbeat=1)
-    sweep.publish(st, exp)
-    sweep.run_local(url, exp.name, 2, heartbeat=1, poll=0.2)
+    st = open_storage(url, heartbeat=1)
+    search.publish(st, exp)
+    search.run_local(url, exp.name, 2, heartbeat=1, poll=0.2)
     _assert_no_duplicates(st, exp)
-    assert all(r["done"] for r in sweep.table(st, exp))
+    assert all(r["done"] for r in sweep.answers(st, exp))

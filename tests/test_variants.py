@@ -229,15 +229,16 @@ def test_variant_report_sections(tmp_path):
 def test_trained_architectures_run_and_report(tmp_path, figure_layout):
     from memcap.reports.trained import architectures as report
     from memcap.train.experiments import architectures
-    from memcap.train.sweep import open_storage, publish, table, work
+    from memcap.train.storage import open_storage
+    from memcap.train.sweep import BOUNDARY_SEARCH, answers
 
     exps = architectures((4,), N=12, archs=("gru", "mlp"), n_trials=1, epochs=60)
     st = open_storage(f"sqlite:///{tmp_path / 's.db'}")
     runs = []
     for exp in exps:
-        publish(st, exp)
-        work(st, exp.name, poll=0.01)
-        runs.append((exp, table(st, exp)))
+        BOUNDARY_SEARCH.publish(st, exp)
+        BOUNDARY_SEARCH.work(st, exp.name, poll=0.01)
+        runs.append((exp, answers(st, exp)))
     assert all(r["done"] for _, rows in runs for r in rows)
     text = report(runs, tmp_path / "t").read_text()
     assert "| gru | 4 | width |" in text and "| mlp | 4 | width |" in text and (tmp_path / "t" / "architectures.png").exists()

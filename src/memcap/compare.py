@@ -15,7 +15,9 @@ from pathlib import Path
 from .data import Dataset, save
 from .pipeline import build
 from .train import sweep, tasks
-from .train.experiments import Experiment
+from .train.experiment import Experiment
+from .train.storage import open_storage
+from .train.workers import finished_trials
 from .vocab import Setting
 
 
@@ -60,12 +62,12 @@ def compare(ds: Dataset, name: str, storage: str, workers: int = 2, m: int = 4, 
                                                                           arch="paper", m=m, q=8), axis="N", points=(ds.N,), size="blocks",
                      candidates=tuple(range(1, max_blocks + 1)), n_trials=n_trials, epochs=epochs, seed=seed)
     t1 = time.perf_counter()
-    st_ = sweep.open_storage(storage)
-    sweep.publish(st_, exp)
+    st_ = open_storage(storage)
+    sweep.BOUNDARY_SEARCH.publish(st_, exp)
     progress(f"training the paper's architecture (m={m}) with {workers} worker(s); trials are counted as they finish")
-    sweep.run_local(storage, exp.name, workers, on_poll=_changes(lambda k: progress(f"trained: {k} trial(s) finished")))
-    progress(f"trained: {sweep.finished_trials(st_, exp.name)} trial(s) finished in all")
-    trained = _trained_row(sweep.table(st_, exp)[0], sweep.best_trial(st_, exp, ds.N), m, max_blocks)
+    sweep.BOUNDARY_SEARCH.run_local(storage, exp.name, workers, on_poll=_changes(lambda k: progress(f"trained: {k} trial(s) finished")))
+    progress(f"trained: {finished_trials(st_, exp.name)} trial(s) finished in all")
+    trained = _trained_row(sweep.answers(st_, exp)[0], sweep.best_trial(st_, exp, ds.N), m, max_blocks)
     trained["seconds"] = round(time.perf_counter() - t1, 2)
     bpp, source = measured_bits_per_param(capacity_csv)
     estimate = {"model": f"capacity estimate: N log2 C / {bpp:g} bits per param ({source})", "params": math.ceil(task.bits / bpp),

@@ -15,20 +15,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from .data import Dataset
 from .ir.fileformat import to_json
 from .ir.layers import ExactModel
+from .jsonrecord import JsonRecord
 from .verify import Verification, verify_arrays
 
 MAX_MISSES = 10
 
 
 @dataclass(frozen=True)
-class Shard:
+class Shard(JsonRecord):
+    """One contiguous slice's verification, written as JSON by `memcap verify --shard`."""
+
     start: int  # first example checked
     stop: int  # one past the last
     N: int  # examples in the whole dataset
@@ -37,14 +40,6 @@ class Shard:
     misses: tuple[tuple[int, int], ...]  # (example, position), global indices
     model_sha256: str
     data_sha256: str
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @staticmethod
-    def from_json(text: str) -> Shard:
-        d = json.loads(text)
-        return Shard(**{**d, "misses": tuple(tuple(m) for m in d["misses"])})
 
 
 def model_sha256(model: ExactModel) -> str:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import typer
 
-from .common import OutDir, Seed, Storage, Workers, err, fail, need_train_extra, progress_bar, repro_app, results_dir, show
+from .common import SWEEPS_DB, OutDir, Seed, Storage, Workers, err, fail, need_train_extra, progress_bar, repro_app, results_dir, show
 
 
 @repro_app.command("capacity")
 def capacity_cmd(
     quick: bool = typer.Option(False, "--quick", help="one small model family, fewer steps (about 5 minutes on 2 cores)"),
-    storage: Storage = "out/trained/sweeps.db",
+    storage: Storage = SWEEPS_DB,
     workers: Workers = 2,
     out: OutDir = Path("out/trained"),
     save: Path = typer.Option(None, "--save", help="folder: keep each run's data.npz and trained model in DIR/<run>/"),
@@ -27,7 +27,7 @@ def capacity_cmd(
     need_train_extra()
     from ..reports import capacity as report
     from ..train import capacity_sweep as cs
-    from ..train import sweep
+    from ..train.storage import open_storage
     from ..train.trainer import pick_device
 
     try:
@@ -36,9 +36,9 @@ def capacity_cmd(
         fail(str(e))
     results_dir(out)
     spec = cs.profile(quick=quick, gpu=dev.type == "cuda", steps=steps, lr=lr, seed=seed)
-    st = sweep.open_storage(storage)
+    st = open_storage(storage)
     try:
-        cs.publish(st, spec)
+        cs.CAPACITY_GRID.publish(st, spec)
     except ValueError as e:
         fail(str(e))
     if save is not None and (missing := cs.unsaved(st, spec, save)):
@@ -52,9 +52,9 @@ def capacity_cmd(
     if workers:
         prog, bar = progress_bar(n_runs, "runs finished")
         with prog:
-            cs.run_local(storage, spec.name, workers, save=save, device=str(dev),
-                         on_poll=lambda k: prog.update(bar, completed=k))
-    rows = cs.table(st, spec)
+            cs.CAPACITY_GRID.run_local(storage, spec.name, workers, on_poll=lambda k: prog.update(bar, completed=k),
+                                       save=save, device=str(dev))
+    rows = cs.run_rows(st, spec)
     err.print(f"{len(rows)}/{n_runs} runs in the storage; this run {time.perf_counter() - t0:.0f} s"
               + (f"; models and data in {save}" if save else ""))
     show(report.write(spec, rows, out))

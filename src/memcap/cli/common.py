@@ -184,6 +184,7 @@ Force = Annotated[bool, typer.Option("--force", help="replace an existing output
 
 # options that every sweep command takes, written once
 STORAGE_HELP = "Optuna storage: an SQLite file path (default) or any SQLAlchemy URL, e.g. postgresql://user@host/db"
+SWEEPS_DB = "out/trained/sweeps.db"  # the default Storage: every sweep command shares one file
 Epochs = Annotated[int, typer.Option(min=1, help="most epochs per training run")]
 Storage = Annotated[str, typer.Option(help=STORAGE_HELP)]
 Workers = Annotated[int, typer.Option(min=0, help="local worker processes (0: only publish the sweep for `memcap worker`)")]

@@ -12,6 +12,7 @@ import typer
 
 from .common import (
     STORAGE_HELP,
+    SWEEPS_DB,
     Arch,
     ArchOrBoth,
     CommaList,
@@ -105,12 +106,14 @@ def _run_sweep(
     out: Path,
     heartbeat: int = 10,
 ):
-    from ..train import sweep
+    from ..train.storage import open_storage
+    from ..train.sweep import BOUNDARY_SEARCH, answers
+    from ..train.workers import finished_trials
 
     results_dir(out)
-    st = sweep.open_storage(storage, heartbeat)
+    st = open_storage(storage, heartbeat)
     try:
-        sweep.publish(st, exp)
+        BOUNDARY_SEARCH.publish(st, exp)
     except ValueError as e:
         fail(str(e))
     t0 = time.perf_counter()
@@ -121,9 +124,9 @@ def _run_sweep(
     if workers:
         prog, bar = progress_bar(None, "trials finished")
         with prog:
-            sweep.run_local(storage, exp.name, workers, heartbeat, on_poll=lambda k: prog.update(bar, completed=k))
-    rows = sweep.table(st, exp)
-    err.print(f"{sweep.finished_trials(st, exp.name)} trials in the storage; this run {time.perf_counter() - t0:.0f} s")
+            BOUNDARY_SEARCH.run_local(storage, exp.name, workers, heartbeat, on_poll=lambda k: prog.update(bar, completed=k))
+    rows = answers(st, exp)
+    err.print(f"{finished_trials(st, exp.name)} trials in the storage; this run {time.perf_counter() - t0:.0f} s")
     return rows
 
 
@@ -135,7 +138,7 @@ def fig3_cmd(
     trials: int = typer.Option(4, help="Optuna trials per candidate (the paper used 10)"),
     epochs: Epochs = 1000,
     max_blocks: MaxBlocks = 16,
-    storage: Storage = "out/trained/sweeps.db",
+    storage: Storage = SWEEPS_DB,
     workers: Workers = 2,
     out: OutDir = Path("out/trained"),
     seed: Seed = 0,
@@ -166,7 +169,7 @@ def nindep_cmd(
     epochs: Epochs = 1000,
     max_blocks: MaxBlocks = 8,
     m: int = typer.Option(2, help="embedding width (the paper's: 2)"),
-    storage: Storage = "out/trained/sweeps.db",
+    storage: Storage = SWEEPS_DB,
     workers: Workers = 2,
     out: OutDir = Path("out/trained"),
     seed: Seed = 0,
@@ -201,7 +204,7 @@ def curves_cmd(
     from ..reports import trained as report_trained
     from ..train import tasks
     from ..train.experiments import curves
-    from ..train.sweep import set_threads
+    from ..train.workers import set_threads
 
     set_threads(1)
     results_dir(out)
@@ -227,7 +230,7 @@ def bpp_cmd(
     step: int = typer.Option(25, min=1, help="spacing of the N grid"),
     trials: Trials = 2,
     epochs: Epochs = 1000,
-    storage: Storage = "out/trained/sweeps.db",
+    storage: Storage = SWEEPS_DB,
     workers: Workers = 2,
     out: OutDir = Path("out/trained"),
     seed: Seed = 0,
@@ -265,7 +268,7 @@ def architectures_cmd(
                                    help=f"comma-separated: {', '.join(TrainedArch)}"),
     trials: Trials = 2,
     epochs: Epochs = 500,
-    storage: Storage = "out/trained/sweeps.db",
+    storage: Storage = SWEEPS_DB,
     workers: Workers = 2,
     out: OutDir = Path("out/trained"),
     seed: Seed = 0,
@@ -296,25 +299,20 @@ def worker_cmd(
     need_train_extra()
     if "://" not in storage and not Path(storage).exists():
         fail(f"--storage {storage}: no such SQLite file; start the sweep first (it prints the worker command to run)")
-    from ..train import capacity_sweep, sweep
+    from ..train.capacity_sweep import CAPACITY_GRID
+    from ..train.storage import open_storage
+    from ..train.sweep import BOUNDARY_SEARCH
+    from ..train.workers import find_sweep, set_threads
 
-    sweep.set_threads(1)
-    st = sweep.open_storage(storage, heartbeat)
+    set_threads(1)
+    st = open_storage(storage, heartbeat)
     try:
-        if capacity_sweep.load_spec(st, experiment) is not None:
-            ran = capacity_sweep.work(st, experiment, save=save, on_run=lambda r: err.print(
-                f"{capacity_sweep.run_name((r['arch'], r['depth'], r['width']), r['N'])}: {r['memorized_bits']:.0f} bits {r['seconds']:.1f}s"))
-            console.print(f"this worker ran {ran} runs")
-            return
-        ran = sweep.work(
-            st,
-            experiment,
-            max_trials=max_trials,
-            on_trial=lambda r: err.print(f"{r.point}/{r.candidate} k={r.k}: memorized={r.memorized} error={r.error:.4f} {r.seconds:.1f}s"),
-        )
+        kind = find_sweep(st, experiment, (CAPACITY_GRID, BOUNDARY_SEARCH))
+        options = {"save": save} if kind is CAPACITY_GRID else {}
+        ran = kind.work(st, experiment, max_trials=max_trials, on_trial=lambda r: err.print(kind.describe(r)), **options)
     except ValueError as e:
         fail(str(e))
-    console.print(f"this worker ran {ran} trials")
+    console.print(f"this worker ran {ran} {kind.unit}")
 
 
 @app.command("compare")
@@ -324,7 +322,7 @@ def compare_cmd(
     trials: Trials = 4,
     epochs: Epochs = 1000,
     max_blocks: MaxBlocks = 32,
-    storage: Storage = "out/trained/sweeps.db",
+    storage: Storage = SWEEPS_DB,
     workers: Workers = 2,
     seed: Seed = 0,
     capacity: Path = typer.Option(Path("out/trained/capacity_models.csv"), help="bits/param from `memcap repro capacity` "
@@ -377,7 +375,7 @@ def ablation_cmd(
     need_train_extra()
     from ..reports import trained as report_trained
     from ..train.ablation import trainer_ablation
-    from ..train.sweep import set_threads
+    from ..train.workers import set_threads
 
     if width % 2:
         fail(f"--width {width}: the model has 2 heads, so the width must be even")

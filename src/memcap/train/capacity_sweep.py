@@ -4,45 +4,58 @@ recording its memorized bits.
 
 Invariants: a run's data, model and training depend only on the spec and the run's index, not on which
 worker takes it or when, so the table is the same however many workers share the storage and however often
-they are killed (a killed run stops sending heartbeats and is queued again, as in `sweep.py`). Runs are
-claimed under the experiment's lock with the search sweeps' claim, orphan and heartbeat rules (`sweep.take`,
-`sweep.recover`, `sweep.heartbeat`), one Optuna trial each, enqueued once.
+they are killed (a killed run stops sending heartbeats and is queued again). The grid is a kind of sweep of
+the worker framework (workers.py, `CAPACITY_GRID`): its runs are one Optuna trial each, enqueued once when
+the spec is published, and claimed under the experiment's lock like the search sweeps' trials.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import math
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
+from ..jsonrecord import Named, named, tuples
 from ..nn.model import GPTConfig, paper_config
 from . import capacity
-from .storage import open_storage, sweep_lock
-from .sweep import finished_trials, heartbeat, recover, run_processes, set_threads, take
-from .trainer import TrainConfig, save_trained, train
+from .trainer import Callback, TrainConfig, save_trained, train
+from .workers import Busy, Claim, Sweep, take_queued
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-# arch "gpt": (layers, width) of the GPT-style model; arch "paper": (blocks, m) of the paper's model, causal
-Model = tuple[str, int, int]
+class ModelShape(NamedTuple):
+    """A model of the grid: arch "gpt" with `depth` layers of `width`, or arch "paper" with `depth` blocks
+    of embedding width m = `width` (causal)."""
+
+    arch: str
+    depth: int
+    width: int
+
+
+class Run(NamedTuple):
+    """One run of the grid: its index (the order of the costliest first), its model and its dataset size."""
+
+    index: int
+    model: ModelShape
+    N: int
 
 
 @dataclass(frozen=True)
-class CapacitySpec:
+class CapacitySpec(Named):
+    """A capacity experiment: the data (V tokens, sequences of S), the models with the dataset sizes N of
+    each, and the training every run shares."""
+
     name: str
     V: int
     S: int
-    models: tuple[Model, ...]
+    models: tuple[ModelShape, ...]
     Ns: tuple[tuple[int, ...], ...]  # dataset sizes per model, around its expected capacity
     steps: int = 4000
     lr: float = 0.05
@@ -51,26 +64,18 @@ class CapacitySpec:
     seed: int = 0
     mlp: int = 4  # the GPT models' feed-forward width, in multiples of the model width
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> CapacitySpec:
+        fields = {"mlp": 4, **fields}  # experiments stored before the MLP width was a setting
+        return cls(**{**{k: tuples(v) for k, v in fields.items()}, "models": tuple(ModelShape(*m) for m in fields["models"])})
 
-    @staticmethod
-    def from_json(text: str) -> CapacitySpec:
-        d = json.loads(text)
-        d.setdefault("mlp", 4)  # experiments stored before the MLP width was a setting
-        return CapacitySpec(**{**d, "models": tuple(tuple(m) for m in d["models"]), "Ns": tuple(tuple(n) for n in d["Ns"])})
+    def runs(self) -> list[Run]:
+        """Every run, the costliest first: two workers taking them in this order finish together (a run's
+        result does not depend on the order)."""
+        grid = [(ModelShape(*model), N) for model, Ns in zip(self.models, self.Ns, strict=True) for N in Ns]
+        return [Run(i, model, N) for i, (model, N) in enumerate(sorted(grid, key=lambda r: (-_cost(*r), r)))]
 
-    @property
-    def study(self) -> str:
-        return f"{self.name}/runs"
-
-    def runs(self) -> list[tuple[int, Model, int]]:
-        """(index, model, N) of every run, the costliest first: two workers taking them in this order finish
-        together (a run's result does not depend on the order)."""
-        grid = [(model, N) for model, Ns in zip(self.models, self.Ns, strict=True) for N in Ns]
-        return [(i, model, N) for i, (model, N) in enumerate(sorted(grid, key=lambda r: (-_cost(*r), r)))]
-
-    def model_config(self, model: Model):
+    def model_config(self, model: ModelShape):
         arch, depth, width = model
         if arch == "gpt":
             return GPTConfig(vocab=self.V, seq_len=self.S - 1, width=width, layers=depth, mlp=self.mlp)
@@ -84,45 +89,17 @@ class CapacitySpec:
                            seed=self.seed, device=device)
 
 
-def _cost(model: Model, N: int) -> int:
+def _cost(model: ModelShape, N: int) -> int:
     """Relative time of a run: the V-wide logits of every position dominate, N x width x (depth + 1)."""
-    return N * model[2] * (model[1] + 1)
+    return N * model.width * (model.depth + 1)
 
 
-def named(spec: CapacitySpec) -> CapacitySpec:
-    """The name carries a hash of every setting: rerunning resumes, changing a setting starts a new one."""
-    digest = hashlib.sha256(replace(spec, name="").to_json().encode()).hexdigest()[:6]
-    return replace(spec, name=f"{spec.name}-{digest}")
+def run_name(model: ModelShape, N: int) -> str:
+    arch, depth, width = model
+    return f"{arch}-L{depth}-d{width}-N{N}"
 
 
-def publish(storage: RDBStorage, spec: CapacitySpec) -> None:
-    with sweep_lock(storage, spec.name):
-        study = optuna.create_study(storage=storage, study_name=spec.study, load_if_exists=True, direction="maximize")
-        old = study.user_attrs.get("capacity")
-        if old is not None and old != spec.to_json():
-            raise ValueError(f"storage already holds a different capacity experiment named {spec.name!r}")
-        study.set_user_attr("capacity", spec.to_json())
-        planned = {t.user_attrs.get("run") for t in study.get_trials(deepcopy=False)}
-        for i, _, _ in spec.runs():
-            if i not in planned:
-                study.enqueue_trial({}, user_attrs={"run": i})
-
-
-def load_spec(storage: RDBStorage, name: str) -> CapacitySpec | None:
-    """The capacity experiment of this name, or None when the storage has none (e.g. a search sweep)."""
-    try:
-        study = optuna.load_study(storage=storage, study_name=f"{name}/runs")
-    except KeyError:
-        return None
-    text = study.user_attrs.get("capacity")
-    return CapacitySpec.from_json(text) if text else None
-
-
-def run_name(model: Model, N: int) -> str:
-    return f"{model[0]}-L{model[1]}-d{model[2]}-N{N}"
-
-
-def measure(spec: CapacitySpec, model: Model, N: int, device: str = "auto", save: Path | None = None,
+def measure(spec: CapacitySpec, model: ModelShape, N: int, device: str = "auto", save: Path | None = None,
             on_step: Callable[[int, float, float], None] | None = None) -> dict:
     """Train one run and measure it: memorized bits, the data's ceiling, the strict criterion."""
     tokens = capacity.random_tokens(N, spec.S, spec.V, spec.seed)
@@ -143,46 +120,57 @@ def measure(spec: CapacitySpec, model: Model, N: int, device: str = "auto", save
             "loss": round(res.loss, 5), "steps": res.epochs, "seconds": res.seconds, "device": res.device}
 
 
-def work(storage: RDBStorage, name: str, save: Path | None = None, device: str = "auto", poll: float = 1.0,
-         on_run: Callable[[dict], None] | None = None) -> int:
-    """Take runs of capacity experiment `name` until none is left; returns how many this worker ran."""
-    spec = load_spec(storage, name)
-    if spec is None:
-        raise ValueError(f"no capacity experiment {name!r} in this storage")
-    runs = dict((i, (model, N)) for i, model, N in spec.runs())
-    ran = 0
-    while True:
-        with sweep_lock(storage, spec.name):
-            study = optuna.load_study(storage=storage, study_name=spec.study)
-            recover(storage, study)
-            waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-            trial = take(storage, study) if waiting else None
-        if trial is None:
-            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                return ran
-            time.sleep(poll)
-            continue
-        model, N = runs[trial.user_attrs["run"]]
-        row = measure(spec, model, N, device=device, save=save, on_step=heartbeat(storage, trial._trial_id))
-        trial.set_user_attr("row", row)
-        study.tell(trial, row["memorized_bits"])
-        ran += 1
-        if on_run:
-            on_run(row)
+# the study holding a capacity experiment's spec and its runs, named after the experiment
+HOME = "/runs"
 
 
-def table(storage: RDBStorage, spec: CapacitySpec) -> list[dict]:
+def _plan(study: optuna.Study, spec: CapacitySpec) -> None:
+    """Under the lock: enqueue every run not yet enqueued (a worker killed while planning leaves the rest)."""
+    planned = {t.user_attrs.get("run") for t in study.get_trials(deepcopy=False)}
+    for run in spec.runs():
+        if run.index not in planned:
+            study.enqueue_trial({}, user_attrs={"run": run.index})
+
+
+def _claim(storage: RDBStorage, spec: CapacitySpec) -> Claim[Run] | Busy | None:
+    study = optuna.load_study(storage=storage, study_name=spec.name + HOME)
+    trial = take_queued(storage, study)
+    if trial is None or isinstance(trial, str):
+        return trial
+    return Claim(study, trial, spec.runs()[trial.user_attrs["run"]])
+
+
+def _measure(storage: RDBStorage, spec: CapacitySpec, claim: Claim[Run], beat: Callback, save: Path | None = None,
+             device: str = "auto") -> dict:
+    """Train and measure the claimed run, and record its row."""
+    row = measure(spec, claim.job.model, claim.job.N, device=device, save=save, on_step=beat)
+    claim.trial.set_user_attr("row", row)
+    claim.study.tell(claim.trial, row["memorized_bits"])
+    return row
+
+
+def _describe(row: dict) -> str:
+    return f"{run_name(ModelShape(row['arch'], row['depth'], row['width']), row['N'])}: {row['memorized_bits']:.0f} bits {row['seconds']:.1f}s"
+
+
+# every (model, N) of the grid trained once and measured
+CAPACITY_GRID: Sweep[CapacitySpec, Run, dict] = Sweep(
+    label="capacity experiment", key="capacity", home=HOME, direction="maximize", unit="runs", decode=CapacitySpec.from_json,
+    claim=_claim, run=_measure, describe=_describe, plan=_plan)
+
+
+def run_rows(storage: RDBStorage, spec: CapacitySpec) -> list[dict]:
     """One row per finished run, in run order (timings aside, the same for any number of workers)."""
-    study = optuna.load_study(storage=storage, study_name=spec.study)
+    study = optuna.load_study(storage=storage, study_name=spec.name + HOME)
     done = {(r["arch"], r["depth"], r["width"], r["N"]): r
             for r in (t.user_attrs["row"] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))}
-    return [done[(*model, N)] for _, model, N in spec.runs() if (*model, N) in done]
+    return [done[(*run.model, run.N)] for run in spec.runs() if (*run.model, run.N) in done]
 
 
 def unsaved(storage: RDBStorage, spec: CapacitySpec, save: Path) -> list[str]:
     """The finished runs in the storage whose folder under `save` is missing: a sweep saves only the runs
     it trains, so these would never be saved there."""
-    names = [run_name((r["arch"], r["depth"], r["width"]), r["N"]) for r in table(storage, spec)]
+    names = [run_name(ModelShape(r["arch"], r["depth"], r["width"]), r["N"]) for r in run_rows(storage, spec)]
     return [name for name in names if not (Path(save) / name).is_dir()]
 
 
@@ -224,19 +212,6 @@ def slope(summ: list[dict], arch: str) -> float | None:
     return round(float(np.polyfit(x, y, 1)[0]), 3)
 
 
-def _worker_main(url: str, name: str, heartbeat: int, save: str | None, device: str) -> None:
-    set_threads(1)
-    work(open_storage(url, heartbeat), name, save=Path(save) if save else None, device=device)
-
-
-def run_local(url: str, name: str, workers: int = 2, heartbeat: int = 10, save: Path | None = None, device: str = "auto",
-              on_poll: Callable[[int], None] | None = None, poll: float = 2.0) -> None:
-    """`workers` local processes taking runs until none is left; more may join through `memcap worker`."""
-    storage = open_storage(url, heartbeat)
-    run_processes(_worker_main, (url, name, heartbeat, str(save) if save else None, device), workers,
-                  lambda: finished_trials(storage, name), on_poll, poll)
-
-
 def _around(params: int, S: int, V: int, factors: tuple[float, ...]) -> tuple[int, ...]:
     """Dataset sizes at `factors` times the N whose H equals 2.5 bits per parameter: below it a model
     memorizes nearly all, above it the total flattens at the model's capacity."""
@@ -254,9 +229,10 @@ def _around(params: int, S: int, V: int, factors: tuple[float, ...]) -> tuple[in
 # (1.0, 3.0) ran in 26.7 min end to end (GPT N = 128, 392: 2.44, 3.03; paper N = 80, 248: 2.41, 2.47); (1.5, 3.0) took 31.2.
 # --quick: 4000 steps at factors (1, 2, 3) took 10.2 min (GPT 2.70); 3500 steps at (1, 2) took 5.2 min (GPT 2.54, paper 2.58).
 PROFILES = {
-    "quick": ((("gpt", 1, 8), ("paper", 1, 4)), (1.0, 2.0), 3500, 4),
-    "cpu": ((("gpt", 2, 8), ("paper", 1, 4)), (1.0, 3.0), 12_000, 8),
-    "gpu": ((("gpt", 1, 8), ("gpt", 2, 8), ("gpt", 2, 16), ("gpt", 2, 32), ("gpt", 4, 32), ("paper", 1, 8)), (0.5, 1.0, 2.0, 3.0), 100_000, 4),
+    "quick": ((ModelShape("gpt", 1, 8), ModelShape("paper", 1, 4)), (1.0, 2.0), 3500, 4),
+    "cpu": ((ModelShape("gpt", 2, 8), ModelShape("paper", 1, 4)), (1.0, 3.0), 12_000, 8),
+    "gpu": ((*(ModelShape("gpt", depth, width) for depth, width in ((1, 8), (2, 8), (2, 16), (2, 32), (4, 32))), ModelShape("paper", 1, 8)),
+            (0.5, 1.0, 2.0, 3.0), 100_000, 4),
 }
 
 

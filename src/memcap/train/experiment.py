@@ -1,4 +1,4 @@
-"""An experiment: what a capacity sweep measures, as a frozen, JSON-round-tripping spec, and the task and
+"""An experiment: what a search sweep (sweep.py) searches, as a frozen, JSON-round-tripping spec, and the task and
 model config of each (point, candidate). Invariant: the same spec gives the same tasks, model configs and
 trial plan on every worker (the plan is a fixed scrambled Sobol design seeded by the spec)."""
 
@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from scipy.stats import qmc
 
+from ..jsonrecord import Named
 from . import tasks
 
 
 @dataclass(frozen=True)
-class Experiment:
+class Experiment(Named):
     """A sweep. `spec` holds the task and model fields; each point sets spec[axis], each tested candidate
     sets spec[size]. size "blocks"/"layers"/"width" searches the smallest model ("min"); size "N" searches
     the largest dataset a fixed model memorizes ("max")."""
@@ -37,15 +38,6 @@ class Experiment:
     @property
     def direction(self) -> str:
         return "max" if self.size == "N" else "min"
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @staticmethod
-    def from_json(text: str) -> Experiment:
-        d = json.loads(text)
-        return Experiment(**{**d, "points": tuple(d["points"]), "candidates": tuple(d["candidates"]),
-                             "lr": tuple(d["lr"]), "warmup": tuple(d["warmup"])})
 
     def study_name(self, point: int, candidate: int) -> str:
         return f"{self.name}/{self.axis}={point}/{self.size}={candidate}"

@@ -8,10 +8,10 @@ the curves of Figs 1–2 are plain training runs recorded through a callback.
 
 from __future__ import annotations
 
-import hashlib
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+from ..jsonrecord import named
 from ..nn.model import paper_config
 from ..vocab import TrainedArch
 from . import tasks
@@ -30,13 +30,6 @@ FIG3_COMPARISON = (
     "error for 1-16 blocks (10 classes through a 2-dimensional stream); m = 4 needed 4 blocks up to N = 900 and 16 at "
     "N = 1000, its outcomes jumping with the learning rate more than with depth."
 )
-
-
-def _named(exp: Experiment) -> Experiment:
-    """The name carries a hash of every setting, so rerunning a command resumes its sweep and changing any
-    setting starts a new one beside it in the same storage."""
-    digest = hashlib.sha256(replace(exp, name="").to_json().encode()).hexdigest()[:6]
-    return replace(exp, name=f"{exp.name}-{digest}")
 
 
 def fig3(data: str = "digits", m: int = 8, q: int = 8, n_trials: int = 4, epochs: int = 1000, max_blocks: int = 16,
@@ -63,7 +56,7 @@ def fig3(data: str = "digits", m: int = 8, q: int = 8, n_trials: int = 4, epochs
         spec = dict(kind="random", n=8, d=8, C=10, seed=seed)
     else:
         raise ValueError(f"data must be digits, digits3, topics or random, got {data!r}")
-    return _named(Experiment(name=f"fig3-{data}-m{m}", spec={**spec, "arch": "paper", "m": m, "q": q}, axis="N", points=tuple(points),
+    return named(Experiment(name=f"fig3-{data}-m{m}", spec={**spec, "arch": "paper", "m": m, "q": q}, axis="N", points=tuple(points),
                       size="blocks", candidates=tuple(range(1, max_blocks + 1)), n_trials=n_trials, epochs=epochs, seed=seed,
                       lr=(5e-3, 5e-2), extra={"paper_min_blocks": {str(k): v for k, v in PAPER_FIG3.items()},
                                               "paper_data": "MultiNLI subsets", "comparison": FIG3_COMPARISON + ours}))
@@ -75,7 +68,7 @@ def n_independence(ns: tuple[int, ...] = (10, 100, 1000, 10_000), N: int = 500, 
     the paper found 4 blocks enough for every n in 10..10^4. Measured here at n = 10 after 3000 epochs (lr
     0.01-0.03, warm-up 50): m = 2 stayed at 12-26% training error at 4 blocks and 13-34% at 8; m = 8
     memorized at 4 blocks in 440 epochs."""
-    return _named(Experiment(name=f"n-independence-m{m}", spec=dict(kind="random", N=N, d=d, signs=True, seed=seed, arch="paper", m=m, q=8),
+    return named(Experiment(name=f"n-independence-m{m}", spec=dict(kind="random", N=N, d=d, signs=True, seed=seed, arch="paper", m=m, q=8),
                       axis="n", points=tuple(ns), size="blocks", candidates=tuple(range(1, max_blocks + 1)),
                       n_trials=n_trials, epochs=epochs, seed=seed,
                       extra={"paper_min_blocks": {str(n): 4 for n in ns}, "paper_data": "random, 4 blocks sufficed for every n",
@@ -97,7 +90,7 @@ def bits_per_param(arch: str = "paper", sizes: tuple[int, ...] = (1, 2, 4), C: i
     else:
         spec.update(layers=2, heads=2, mlp=4)
         axis = "width"
-    return _named(Experiment(name=f"bpp-{arch}-C{C}" + ("-exact" if exact else ""), spec=spec, axis=axis, points=tuple(sizes),
+    return named(Experiment(name=f"bpp-{arch}-C{C}" + ("-exact" if exact else ""), spec=spec, axis=axis, points=tuple(sizes),
                              size="N", candidates=tuple(range(step, max_N + 1, step)), n_trials=n_trials, epochs=epochs, seed=seed,
                              threshold=EXACT if exact else 0.01, lr=lr, extra={"anchors": ANCHORS}))
 
@@ -122,7 +115,7 @@ def architectures(ns: tuple[int, ...] = (10, 100, 1000), N: int = 500, d: int = 
     for arch in archs:
         fixed, size, cands = ARCHITECTURES[arch]
         spec = dict(kind="random", N=N, d=d, C=2, seed=seed, arch=arch, **fixed)
-        out.append(_named(Experiment(name=f"arch-{arch}", spec=spec, axis="n", points=tuple(ns), size=size, candidates=cands,
+        out.append(named(Experiment(name=f"arch-{arch}", spec=spec, axis="n", points=tuple(ns), size=size, candidates=cands,
                                      n_trials=n_trials, epochs=epochs, seed=seed, lr=(3e-3, 3e-2))))
     return out
 
