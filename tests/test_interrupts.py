@@ -82,6 +82,18 @@ def test_ctrl_c_is_one_line_and_leaves_nothing(big, command):
     assert sorted(p.name for p in big.iterdir()) == before  # nothing written, no temporary left
 
 
+def test_verification_workers_end_when_the_command_is_killed(big):
+    proc = _start([sys.executable, "-m", "memcap", "verify", "m.mc", "ds.npz"], big)
+    end = time.monotonic() + 60
+    while len(workers := _children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < end:
+        time.sleep(0.02)  # both of the pool's workers (the cores here: 2 or more)
+    assert len(workers) >= 2
+    time.sleep(0.3)  # busy with their slices by now
+    proc.kill()  # SIGKILL: the pool cannot terminate its workers; the kernel tells them (PR_SET_PDEATHSIG)
+    proc.communicate(timeout=60)
+    assert _gone(workers, within=0.5)  # at once, not when their slices are done
+
+
 SWEEP = textwrap.dedent("""
     import sys, time
     from memcap.interrupts import Interrupted, interruptible

@@ -67,7 +67,7 @@ def _outputs(model: ExactModel, inputs: np.ndarray, read: str, batch: int, worke
         return
     try:
         with sigint_blocked():  # the workers ignore Ctrl-C; the pool's exit terminates them
-            pool = mp.get_context("fork").Pool(min(workers, len(slices)), initializer=quiet_worker)
+            pool = mp.get_context("fork").Pool(min(workers, len(slices)), initializer=quiet_worker, initargs=(os.getpid(),))
         with pool:
             for b, (out, summary) in zip(slices, pool.imap(_run_slice, slices), strict=True):
                 yield b[0], out, summary
