@@ -81,7 +81,7 @@ def _is_model(path: Path) -> bool:
 
 
 def _is_lens(path: Path) -> bool:
-    return (_entries(path) <= {"config.json", "model.safetensors", "vocab.json"}
+    return (_entries(path) <= {"config.json", "model.safetensors", "vocab.json", "stream.json"}
             and "memcap" in _safetensors_metadata(path / "model.safetensors"))
 
 
