@@ -20,10 +20,10 @@ import time
 
 def one(N: int, objective: str) -> dict:
     from memcap import data
-    from memcap.compile import compile
+    from memcap.compiling import compile
     from memcap.construct import assemble, hashed
     from memcap.ir.stats import model_stats
-    from memcap.verify import verify
+    from memcap.verification import verify
 
     built = {}
     if objective == "bits":  # keep the hashed memorizer for its per-stage bits

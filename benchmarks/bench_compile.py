@@ -6,9 +6,9 @@ import sys
 import time
 
 from memcap import data
-from memcap.compile import compile
+from memcap.compiling import compile
 from memcap.ir.stats import model_stats
-from memcap.verify import verify
+from memcap.verification import verify
 
 big = "--no-big" not in sys.argv
 ds = data.random_ids(10_000, 32, 1000, 10, seed=0)

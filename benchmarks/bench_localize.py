@@ -8,7 +8,7 @@ import sys
 import time
 
 from memcap import data
-from memcap.compile import compile
+from memcap.compiling import compile
 from memcap.localize.truth import check, ground_truth
 
 for N in [int(a) for a in sys.argv[1:]] or [1000]:

@@ -8,7 +8,7 @@ import numpy as np
 
 from memcap.ir.executor import run
 from memcap.ir.stats import model_stats
-from memcap.memorize import memorize
+from memcap.point_memorizer import memorize
 
 N, d, C = 10_000, 16, 10
 rng = np.random.default_rng(0)

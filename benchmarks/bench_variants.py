@@ -6,9 +6,9 @@ import sys
 import time
 
 from memcap import data
-from memcap.compile import compile
+from memcap.compiling import compile
 from memcap.ir.stats import model_stats
-from memcap.verify import verify
+from memcap.verification import verify
 
 workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else None
 N, n = 10_000, 16

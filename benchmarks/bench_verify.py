@@ -18,11 +18,11 @@ import time
 import torch
 
 from memcap import data
-from memcap.compile import compile
+from memcap.compiling import compile
 from memcap.ir.executor import run
 from memcap.ir.stats import model_stats
 from memcap.nn.export import to_torch
-from memcap.verify import verify, verify_arrays, verify_torch
+from memcap.verification import verify, verify_arrays, verify_torch
 
 Ns = [] if "--float64" in sys.argv else [10_000, 100_000] + ([1_000_000] if "--big" in sys.argv else [])
 for N in Ns:

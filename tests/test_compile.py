@@ -4,12 +4,12 @@ import torch
 from hypothesis import given, settings
 
 from memcap import data
-from memcap.compile import compile
+from memcap.compiling import compile
 from memcap.ir.stats import model_stats
-from memcap.memorize import DataError
 from memcap.nn.export import NotFloatExact, to_torch
+from memcap.point_memorizer import DataError
 from memcap.testing.strategies import _make_consistent, id_datasets
-from memcap.verify import verify, verify_torch
+from memcap.verification import verify, verify_torch
 
 
 def check(ds, **kw):

@@ -11,7 +11,7 @@ from memcap.errors import DataError
 from memcap.ir.executor import read_positions
 from memcap.ir.float64 import float64_check
 from memcap.testing.strategies import id_datasets
-from memcap.verify import verify
+from memcap.verification import verify
 
 
 def _same(whole, sliced):

@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 import memcap
 from memcap import data
-from memcap.compile import compile
+from memcap.compiling import compile
 from memcap.construct import assemble, retrieval
 from memcap.construct.hashed import part_bounds
 from memcap.ir.executor import run
 from memcap.ir.layers import Unit
 from memcap.testing.strategies import id_datasets
-from memcap.verify import verify
+from memcap.verification import verify
 
 
 def _lookup(table: retrieval.Table, keys) -> np.ndarray:

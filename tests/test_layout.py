@@ -1,4 +1,5 @@
-"""The layout stays what the method is: no import circle, no module above 400 lines, a one-page driver."""
+"""The layout stays what the method is: no import circle, no module above 400 lines, a one-page driver,
+and no module hidden by an attribute of its package that has the module's name."""
 
 import ast
 import importlib
@@ -75,7 +76,7 @@ def test_every_module_imports_in_a_fresh_interpreter():
 def test_modules_are_small_and_the_driver_fits_a_page():
     for path in SRC.rglob("*.py"):
         assert len(path.read_text().splitlines()) <= 400, path
-    from memcap.compile import compile
+    from memcap.compiling import compile
 
     assert len(inspect.getsource(compile).splitlines()) <= 50
 
@@ -84,3 +85,18 @@ def test_public_api():
     from memcap import Dataset, compile, load, save, verify  # noqa: F401
 
     assert callable(memcap.export.to_transformer_lens)
+
+
+def test_no_module_is_hidden_by_a_package_attribute():
+    """`memcap.x` must be the module x wherever a module x exists: a function re-exported under the module's
+    name (as `compile` once hid compile.py) makes `import memcap.x` and `memcap.x` mean two things."""
+    hidden = []
+    for name in _modules():
+        package, _, leaf = name.rpartition(".")
+        if not package or leaf == "__main__":
+            continue
+        module = importlib.import_module(name)
+        attr = getattr(importlib.import_module(package), leaf, module)
+        if attr is not module:
+            hidden.append(f"{package}.{leaf} is {attr!r}, not the module")
+    assert not hidden, hidden

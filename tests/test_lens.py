@@ -11,7 +11,7 @@ from memcap import data
 from memcap.cli import app
 from memcap.nn.export import NotFloatExact
 from memcap.pipeline import build
-from memcap.verify import verify
+from memcap.verification import verify
 
 pytest.importorskip("transformer_lens")
 from memcap.nn.export import lens_form, lens_tokens, to_transformer_lens  # noqa: E402

@@ -11,7 +11,7 @@ from memcap.ir import fileformat
 from memcap.ir.executor import run
 from memcap.ir.layers import Block, ExactModel
 from memcap.ir.stats import model_stats
-from memcap.memorize import DataError, memorize
+from memcap.point_memorizer import DataError, memorize
 from memcap.testing.strategies import point_sets
 
 

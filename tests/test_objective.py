@@ -13,13 +13,13 @@ from typer.testing import CliRunner
 import memcap
 from memcap import data
 from memcap.cli import app
-from memcap.compile import compile
+from memcap.compiling import compile
 from memcap.errors import DataError
 from memcap.ir import fileformat
 from memcap.ir.layers import FFN, Block, Unit
 from memcap.ir.stats import model_stats
 from memcap.testing.strategies import id_datasets, multiset_datasets
-from memcap.verify import verify
+from memcap.verification import verify
 
 
 def _bits(ds, **kw):

@@ -18,7 +18,7 @@ from memcap.ir import fileformat
 from memcap.ir.float64 import float64_check
 from memcap.nn.export import NotFloatExact, to_torch
 from memcap.testing.strategies import sparse_id_datasets
-from memcap.verify import verify_torch
+from memcap.verification import verify_torch
 
 runner = CliRunner()
 

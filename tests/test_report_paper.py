@@ -35,8 +35,8 @@ TABLES = ("slopes", "checks", "bits_floor", "bits_objective", "models", "deep_se
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """The random-data report of CONFIGS, with the layout problems of every figure measured as it is saved."""
+    from memcap.experiments.grid import sweep
     from memcap.reports.built import write_report
-    from memcap.reports.sweep import sweep
 
     tmp = tmp_path_factory.mktemp("rep")
     rows = sweep(CONFIGS, tmp / "s.jsonl")

@@ -1,9 +1,9 @@
 import json
 
 from memcap.bounds import all_bounds, check_lower_bounds, thm43_min_params
+from memcap.experiments.grid import sweep
 from memcap.reports.built import write_report
 from memcap.reports.fits import fits
-from memcap.reports.sweep import sweep
 
 CONFIGS = [dict(setting="next-token", N=N, n=16, vocab=1000, C=10, mode="tight", bit_budget=None, seed=0)
            for N in (10, 30, 100, 300)] + [

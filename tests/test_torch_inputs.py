@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 import memcap  # noqa: E402
 from memcap.pipeline import build  # noqa: E402
-from memcap.verify import predict  # noqa: E402
+from memcap.verification import predict  # noqa: E402
 
 
 def _model(tmp_path, **opts):

@@ -16,7 +16,7 @@ from memcap.cli import app
 from memcap.ir.stats import model_stats
 from memcap.pipeline import build
 from memcap.testing.strategies import _make_consistent, id_datasets, multiset_datasets
-from memcap.verify import predict, verify_torch
+from memcap.verification import predict, verify_torch
 
 runner = CliRunner()
 
@@ -201,8 +201,8 @@ def test_float64_check_refuses_what_float64_rounds_differently():
 
 
 def test_variant_report_sections(tmp_path):
+    from memcap.experiments.grid import sweep
     from memcap.reports.built import write_report
-    from memcap.reports.sweep import sweep
 
     ids = dict(vocab=1000, C=10, mode="tight", bit_budget=None, seed=0)
     configs = [dict(setting="multiset", N=N, n=8, **ids, **a) for N in (30, 300) for a in ({"arch": "deep-sets"}, {})]

@@ -18,7 +18,7 @@ exact outputs of a model on any inputs of its shape; -1 where an id was never se
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from .compile import compile
+from .compiling import compile
 from .data import Dataset
 from .data import load as load_dataset
 from .data import save as save_dataset
@@ -26,11 +26,11 @@ from .errors import DataError
 from .ir.fileformat import load, save
 from .ir.layers import ExactModel
 from .ir.stats import model_stats as stats
-from .memorize import memorize
 from .nn import export
 from .nn.export import NotFloatExact, load_torch, to_torch
 from .outputs import OutputExists
-from .verify import predict, verify
+from .point_memorizer import memorize
+from .verification import predict, verify
 
 
 def load_trained(directory):

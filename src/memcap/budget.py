@@ -9,7 +9,7 @@ not a formula.
 
 from __future__ import annotations
 
-from .compile import compile
+from .compiling import compile
 from .construct.memorizer import BudgetError
 from .data import Dataset
 

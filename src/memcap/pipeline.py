@@ -12,14 +12,14 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-from .compile import Progress, compile
+from .compiling import Progress, compile
 from .data import Dataset
 from .ir.executor import read_positions
 from .ir.float64 import FloatCheck, float64_check
 from .ir.layers import ExactModel
 from .ir.stats import ModelStats, model_stats
-from .verify import Verification
-from .verify import verify as verify_exact
+from .verification import Verification
+from .verification import verify as verify_exact
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from .data import Dataset
 from .ir.fileformat import to_json
 from .ir.layers import ExactModel
 from .jsonrecord import JsonRecord
-from .verify import Verification, verify_arrays
+from .verification import Verification, verify_arrays
 
 MAX_MISSES = 10
 

@@ -59,7 +59,7 @@ def memorize_points(points: Path = typer.Argument(..., help="an .npz with `point
                     bit_budget: int = typer.Option(None, min=2, help=BUDGET_HELP), seed: int = typer.Option(0, help="random seed"),
                     force: Force = False):
     """Build the plain ReLU memorizer for a point set: every labelled point maps to its label, every extra point to -1."""
-    from ..memorize import memorize
+    from ..point_memorizer import memorize
 
     claim(output, "model", force)
     try:
@@ -75,7 +75,7 @@ def memorize_points(points: Path = typer.Argument(..., help="an .npz with `point
 def verify_points(model_path: Path = typer.Argument(..., help="a model written by memorize-points"),
                   points: Path = typer.Argument(..., help="the .npz point set (`points`, `labels`)")):
     """Run MODEL exactly on every point; exit 1 on any miss."""
-    from ..verify import verify_arrays
+    from ..verification import verify_arrays
 
     model = load_model(model_path)
     if model.setting != "points":
@@ -150,7 +150,7 @@ def predict_cmd(model_path: Path = typer.Argument(..., help="a model directory")
                 force: Force = False):
     """Exact outputs of MODEL on DATA: [N] for next-token, [N, n] for seq2seq. -1 = no label (an extra point, or
     an example with a token id the model never saw)."""
-    from ..verify import predict
+    from ..verification import predict
 
     model, ds = load_model(model_path), load_dataset(data)
     check_fits(model, ds, model_path, data)

@@ -13,7 +13,7 @@ from .. import data
 from ..bounds import all_bounds
 from ..ir import fileformat
 from ..pipeline import Built, build
-from ..verify import verify_torch
+from ..verification import verify_torch
 from .summary import ratio_line
 
 VARIANTS = [

@@ -32,7 +32,7 @@ def _describe(cfg: dict) -> str:
 def _run_sweep(configs, path: Path):
     """Run (or resume) the sweep under a progress bar that counts the models still to build; a rerun that
     finds them all in the file shows them all done."""
-    from ..reports.sweep import sweep
+    from ..experiments.grid import sweep
 
     resumes(path, "sweep")
     configs = list(configs)
@@ -55,7 +55,7 @@ DATA_HELP = ("your dataset (.npz or .jsonl): sweep nested random subsets of it (
 
 
 def _data_configs(data: Path, N, seeds: int, arch, quick: bool, baseline: bool = True) -> list[dict]:
-    from ..reports.userdata import configs
+    from ..experiments.userdata import configs
 
     try:
         return configs(data, list(N) if N else None, seeds=seeds, arch=arch.value, quick=quick, baseline=baseline)
@@ -79,7 +79,7 @@ def scale_cmd(out: Path = typer.Option(Path("out/sweep.jsonl"), "-o", help="JSON
               arch: BuiltArch = typer.Option(BuiltArch.transformer, help="with --data: the architecture (deep-sets for multiset data)"),
               baseline: bool = typer.Option(True, help="with --data: also sweep random data of the same shape")):
     """Compile and verify a sweep; one JSONL row per verified model; a rerun resumes."""
-    from ..reports.sweep import default_sweep
+    from ..experiments.grid import default_sweep
 
     if data is not None:
         configs = _data_configs(data, N, seeds, arch, quick, baseline)
@@ -110,7 +110,7 @@ def report_cmd(out: Path = typer.Option(Path("out/report"), "-o", help="folder f
                arch: BuiltArch = typer.Option(BuiltArch.transformer, help="with --data: the architecture (deep-sets for multiset data)")):
     """Run (or resume) the default sweep, or one on your --data, and write report.md / report.html with
     figures (PNG, SVG, PDF), tables (Markdown, CSV, LaTeX) and provenance.json."""
-    from ..reports.sweep import default_sweep
+    from ..experiments.grid import default_sweep
 
     if N and data is None:
         fail("--N chooses the subset sizes of --data; for a custom random sweep use memcap scale --N")

@@ -21,8 +21,8 @@ def verify_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
                force: Force = False):
     """Run MODEL exactly on every example of DATA; exit 1 on any miss (exact, or float64 with --torch)."""
     from ..nn.export import NotFloatExact
-    from ..verify import unseen_examples, verify_torch
-    from ..verify import verify as verify_ds
+    from ..verification import unseen_examples, verify_torch
+    from ..verification import verify as verify_ds
 
     if output is not None:
         if shard is None:

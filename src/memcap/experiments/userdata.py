@@ -48,7 +48,7 @@ def needs_positions(ds: data.Dataset, arch: str) -> bool:
     """Whether the construction needs each token's position joined to it for this data: it does when two
     sequences that are permutations of each other (with the same current token) carry different labels.
     Raises DataError when even positions cannot tell two examples apart (the labels contradict)."""
-    from ..compile import compile
+    from ..compiling import compile
 
     if arch == "deep-sets":  # a Deep Sets model sees the multiset only: positions would not reach it
         return False

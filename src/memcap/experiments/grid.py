@@ -21,9 +21,9 @@ from ..budget import smallest_bit_budget
 from ..construct.memorizer import BudgetError
 from ..errors import DataError
 from ..ir.stats import model_stats
-from ..memorize import memorize
 from ..pipeline import Built, build
-from ..verify import verify_arrays
+from ..point_memorizer import memorize
+from ..verification import verify_arrays
 
 
 def config_key(cfg: dict) -> str:
