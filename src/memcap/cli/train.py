@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -308,7 +309,7 @@ def worker_cmd(
     st = open_storage(storage, heartbeat)
     try:
         kind = find_sweep(st, experiment, (CAPACITY_GRID, BOUNDARY_SEARCH))
-        options = {"save": save} if kind is CAPACITY_GRID else {}
+        options: dict[str, Any] = {"save": save} if kind is CAPACITY_GRID else {}
         ran = kind.work(st, experiment, max_trials=max_trials, on_trial=lambda r: err.print(kind.describe(r)), **options)
     except ValueError as e:
         fail(str(e))

@@ -2,7 +2,7 @@
 shared by any number of workers, each run training one model on the first N sequences of one seed and
 recording its memorized bits.
 
-Invariants: a run's data, model and training depend only on the spec and the run's index, not on which
+Invariants: a run's data, model and training depend only on the spec and the run's number, not on which
 worker takes it or when, so the table is the same however many workers share the storage and however often
 they are killed (a killed run stops sending heartbeats and is queued again). The grid is a kind of sweep of
 the worker framework (workers.py, `CAPACITY_GRID`): its runs are one Optuna trial each, enqueued once when
@@ -40,9 +40,9 @@ class ModelShape(NamedTuple):
 
 
 class Run(NamedTuple):
-    """One run of the grid: its index (the order of the costliest first), its model and its dataset size."""
+    """One run of the grid: its number (in the order of the costliest first), its model and its dataset size."""
 
-    index: int
+    number: int
     model: ModelShape
     N: int
 
@@ -94,7 +94,8 @@ def _cost(model: ModelShape, N: int) -> int:
     return N * model.width * (model.depth + 1)
 
 
-def run_name(model: ModelShape, N: int) -> str:
+def run_name(model: ModelShape | tuple[str, int, int], N: int) -> str:
+    """The run's folder under --save, and its name in tables and logs."""
     arch, depth, width = model
     return f"{arch}-L{depth}-d{width}-N{N}"
 
@@ -128,8 +129,8 @@ def _plan(study: optuna.Study, spec: CapacitySpec) -> None:
     """Under the lock: enqueue every run not yet enqueued (a worker killed while planning leaves the rest)."""
     planned = {t.user_attrs.get("run") for t in study.get_trials(deepcopy=False)}
     for run in spec.runs():
-        if run.index not in planned:
-            study.enqueue_trial({}, user_attrs={"run": run.index})
+        if run.number not in planned:
+            study.enqueue_trial({}, user_attrs={"run": run.number})
 
 
 def _claim(storage: RDBStorage, spec: CapacitySpec) -> Claim[Run] | Busy | None:

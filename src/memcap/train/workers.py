@@ -130,7 +130,7 @@ class Sweep(Generic[S, J, T]):
     label: str  # how messages name one: "experiment", "capacity experiment"
     key: str
     home: str
-    direction: str  # of the home study
+    direction: Literal["minimize", "maximize"]  # of the home study
     unit: str  # what one claimed trial is called in messages: "trials", "runs"
     decode: Callable[[str], S]
     claim: Callable[[RDBStorage, S], Claim[J] | Busy | None]
