@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from memcap import data
 from memcap.cli import app
-from memcap.reports import userdata
+from memcap.experiments import userdata
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,6 +25,13 @@ from ..errors import DataError
 from ..interrupts import Interrupted, interruptible
 from ..ir import fileformat
 from ..outputs import OutputExists, check, holds, results_folder, resumable
+from ..vocab import Arch as BuiltArchitecture
+from ..vocab import Attention, TextUnit
+from ..vocab import DataSetting as DataSetting  # re-exported: the CLI's choices are the library's words
+from ..vocab import Mode as Mode
+from ..vocab import Objective as Objective
+from ..vocab import Setting as Setting
+from ..vocab import TrainedArch as TrainedArch
 from .wording import as_flags
 
 
@@ -160,25 +167,43 @@ def need_train_extra() -> None:
              "pip install 'memcap[train]' (from a checkout: pip install -e '.[train]')")
 
 
-def _choices(name: str, *values: str) -> type[enum.StrEnum]:
-    """An option's choices (typer lists them in --help and refuses others); members are the values with
-    '-' as '_'."""
-    return enum.StrEnum(name, {v.replace("-", "_"): v for v in values})
+# the options' choices (typer lists them in --help and refuses others): the library's own vocabularies,
+# and below them the few words only the command line speaks
+AttentionKind = Attention
+BuiltArch = BuiltArchitecture
+Unit = TextUnit
 
 
-Setting = _choices("Setting", "next-token", "seq2seq")
-DataSetting = _choices("DataSetting", "next-token", "seq2seq", "multiset")
-AttentionKind = _choices("AttentionKind", "softmax", "hardmax", "sparse")
-BuiltArch = _choices("BuiltArch", "transformer", "deep-sets", "rnn")
-Mode = _choices("Mode", "tight", "paper")
-Objective = _choices("Objective", "depth", "bits")
-Unit = _choices("Unit", "byte", "char")
-Arch = _choices("Arch", "paper", "standard")
-TrainedArch = _choices("TrainedArch", "paper", "standard", "gru", "lstm", "mlp")  # train.experiments.ARCHITECTURES
-ArchOrBoth = _choices("ArchOrBoth", "paper", "standard", "both")
-Criteria = _choices("Criteria", "both", "error", "exact")
-Target = _choices("Target", "transformer-lens", "torch")
-Fig3Data = _choices("Fig3Data", "digits", "digits3", "topics", "random")
+class Arch(enum.StrEnum):
+    """The two architectures of the paper's trained experiments."""
+
+    paper = "paper"
+    standard = "standard"
+
+
+class ArchOrBoth(enum.StrEnum):
+    paper = "paper"
+    standard = "standard"
+    both = "both"
+
+
+class Criteria(enum.StrEnum):
+    both = "both"
+    error = "error"
+    exact = "exact"
+
+
+class Target(enum.StrEnum):
+    transformer_lens = "transformer-lens"
+    torch = "torch"
+
+
+class Fig3Data(enum.StrEnum):
+    digits = "digits"
+    digits3 = "digits3"
+    topics = "topics"
+    random = "random"
+
 
 Force = Annotated[bool, typer.Option("--force", help="replace an existing output of the same kind (only one that memcap wrote)")]
 
