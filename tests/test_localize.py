@@ -77,7 +77,7 @@ def test_truth_file_names_units_that_zero_in_the_strictly_loaded_safetensors(tmp
     model, ds = _model(60, 48)
     fileformat.save(model, tmp_path / "m")
     gt = ground_truth(model, ds, np.arange(10))
-    doc = json.loads(json.dumps(truth_document(model, gt, (), 0.0)))
+    doc = json.loads(json.dumps(truth_document(model, gt, ())))
     net = load_torch(tmp_path / "m")  # plain MemTransformer, float64, load_state_dict strict
     target = doc["examples"][0]
     other = next(e for e in doc["examples"] if e["group"] != target["group"])

@@ -3,7 +3,8 @@ their scores, and the files: ground_truth.json, rankings_<method>.json, scores.c
 
 Stages: examples drawn (seeded) -> exact ground truth on them (construction record + causal map) ->
 float64 module refused unless float64-exact -> methods -> scores (DEL in the exact executor) -> files.
-Same inputs and seed give the same files, except the measured seconds.
+Same inputs and seed give the same files, except the measured seconds in scores.csv and scores.md
+(ground_truth.json and the rankings carry none).
 """
 
 from __future__ import annotations
@@ -121,13 +122,12 @@ def _one_thread():
     return lambda: torch.set_num_threads(old)
 
 
-def truth_document(model: ExactModel, gt: GroundTruth, problems, seconds: float) -> dict:
+def truth_document(model: ExactModel, gt: GroundTruth, problems) -> dict:
     names = unit_names(gt, tl_offset(model))
     return {
         "about": "exact ground truth of a compiled memcap model: units are F2 memorizer FFN units, named as memcap "
                  "(block, unit) and as TransformerLens neurons of the exported model",
         "stage2": gt.stage2, "units": names, "record_agrees": not problems, "problems": list(problems)[:20],
-        "seconds": round(seconds, 2),
         "examples": [{"example": int(e), "label": int(gt.labels[j]), "group": int(gt.group[j]), "chunk": int(gt.chunk[j]),
                       "store": gt.store(j).tolist(), "read": gt.read(j).tolist(), "causal": gt.causal(j).tolist()}
                      for j, e in enumerate(gt.examples)],
@@ -145,7 +145,7 @@ def save(out: Path, model: ExactModel, b: Bench) -> list[Path]:
     from .report import scores_csv, scores_markdown
 
     out.mkdir(parents=True, exist_ok=True)
-    files = {"ground_truth.json": json.dumps(truth_document(model, b.truth, b.problems, b.truth_seconds), sort_keys=True) + "\n",
+    files = {"ground_truth.json": json.dumps(truth_document(model, b.truth, b.problems), sort_keys=True) + "\n",
              "scores.csv": scores_csv(b.scores), "scores.md": scores_markdown(b.scores, b.truth, b.problems)}
     for m, rk in b.rankings.items():
         doc = {"method": m, "rankings": {str(int(e)): [[b.truth.units[i].block, b.truth.units[i].unit] for i in r[:100].tolist()]
