@@ -46,6 +46,7 @@ def test_telescoped_storage_is_distributed_and_float_safe_products_local():
     top = int(np.argmax(gt.group))
     steps_below = [i for i, u in enumerate(gt.units) if u.role == "step" and u.group < gt.group[top]]
     assert len(steps_below) >= 2 and np.isin(steps_below, gt.causal(top)).all()  # every lower step reaches it
+    assert np.isin(steps_below, gt.store_sum(top)).all() and np.isin(gt.store(top), gt.store_sum(top)).all()
     safe, ds = _model(40, 48)
     gt = ground_truth(safe, ds)
     for i, u in enumerate(gt.units):

@@ -129,7 +129,8 @@ def truth_document(model: ExactModel, gt: GroundTruth, problems) -> dict:
                  "(block, unit) and as TransformerLens neurons of the exported model",
         "stage2": gt.stage2, "units": names, "record_agrees": not problems, "problems": list(problems)[:20],
         "examples": [{"example": int(e), "label": int(gt.labels[j]), "group": int(gt.group[j]), "chunk": int(gt.chunk[j]),
-                      "store": gt.store(j).tolist(), "read": gt.read(j).tolist(), "causal": gt.causal(j).tolist()}
+                      "store": gt.store(j).tolist(), "store_sum": gt.store_sum(j).tolist(), "read": gt.read(j).tolist(),
+                      "causal": gt.causal(j).tolist()}
                      for j, e in enumerate(gt.examples)],
     }
 
