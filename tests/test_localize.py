@@ -142,3 +142,11 @@ def test_zero_out_in_float64_finds_exactly_the_causal_units():
     r = run_method("zero-out", net, torch.tensor(ds.inputs[:5]), torch.tensor(ds.labels[:5], dtype=torch.float64))
     for j in range(5):
         assert np.array_equal(np.flatnonzero(r.scores[j] != 0), gt.causal(j))
+
+
+def test_a_users_ranking_names_its_own_targets():
+    model, ds = _model(40, 48)
+    b = bench(model, ds, ["random"], examples=2, k=3, others=10, user={"rankings": {"7": [[1, 0]], "3": ["blocks.1.mlp.hook_post[..., 0]"]}})
+    assert b.truth.examples.tolist() == [3, 7] and [s.method for s in b.scores] == ["user", "random"]
+    with pytest.raises(Exception, match="dataset has 0..39"):
+        bench(model, ds, [], user={"rankings": {"40": []}})

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import Dataset
+from ..errors import DataError
 from ..ir.layers import ExactModel
 from .methods import METHODS, Net, run_method
 from .scores import Score, parse_rankings, random_ranking, ranking, score, tl_offset, unit_names
@@ -40,9 +41,24 @@ def draw(N: int, K: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(N, size=min(K, N), replace=False))
 
 
-def truth_for(model: ExactModel, ds: Dataset, examples: int, others: int, seed: int, progress=None):
-    """Ground truth on `examples` drawn examples, the record check, its seconds, and the DEL sample."""
-    ex = draw(ds.N, examples, seed)
+def user_examples(doc, N: int) -> np.ndarray:
+    """The examples a user's ranking document ranks (its keys), checked against the dataset's size."""
+    ranks = doc.get("rankings", doc) if isinstance(doc, dict) else None
+    if not isinstance(ranks, dict) or not ranks:
+        raise DataError("a ranking file is a JSON object: {\"rankings\": {\"<example>\": [unit, ...]}} with at least one example")
+    try:
+        ex = sorted({int(e) for e in ranks})
+    except ValueError:
+        raise DataError("the ranking file's keys must be example indices (\"0\", \"17\", ...)") from None
+    if ex[0] < 0 or ex[-1] >= N:
+        raise DataError(f"the ranking file names example {ex[0] if ex[0] < 0 else ex[-1]}; the dataset has 0..{N - 1}")
+    return np.array(ex, dtype=np.int64)
+
+
+def truth_for(model: ExactModel, ds: Dataset, examples: int | np.ndarray, others: int, seed: int, progress=None):
+    """Ground truth on `examples` (a count to draw, or the indices), the record check, its seconds, and
+    the DEL sample."""
+    ex = draw(ds.N, examples, seed) if isinstance(examples, int) else examples
     t0 = time.perf_counter()
     gt = ground_truth(model, ds, ex, progress)
     secs = time.perf_counter() - t0
@@ -51,10 +67,12 @@ def truth_for(model: ExactModel, ds: Dataset, examples: int, others: int, seed: 
 
 def bench(model: ExactModel, ds: Dataset, methods: list[str], examples: int = 20, k: int = 5, others: int = 200,
           seed: int = 0, user: dict | None = None, log=None) -> Bench:
-    """Score `methods` (of CHOICES) and, when given, a user's ranking document (`user`, name "user");
+    """Score `methods` (of CHOICES) and, when given, a user's ranking document (`user`, name "user", whose
+    examples are then the targets);
     `log` gets a line after each stage."""
     log = log or (lambda _: None)
-    gt, problems, secs, oth = truth_for(model, ds, examples, others, seed)
+    targets = examples if user is None else user_examples(user, ds.N)  # a user's ranking names its targets
+    gt, problems, secs, oth = truth_for(model, ds, targets, others, seed)
     log(f"ground truth: {len(gt.units)} units x {len(gt.examples)} examples in {secs:.1f} s")
     ranks: dict[str, list[np.ndarray]] = {}
     results = []
