@@ -24,16 +24,20 @@ from memcap.pipeline import build
 runner = CliRunner()
 
 
-def _model(N, budget, seed=3):
+def _model(N, budget, seed=3, **opts):
     ds = random_ids(N, 6, 50, 10, seed=seed)
-    return build(ds, bit_budget=budget, seed=seed).model, ds  # verified, float64 verdict recorded
+    return build(ds, bit_budget=budget, seed=seed, **opts).model, ds  # verified, float64 verdict recorded
 
 
-@pytest.mark.parametrize("budget", [48, None])  # float-safe Stage II (local products) and telescoped (differences)
-def test_causal_map_equals_exhaustive_ablation(budget):
-    model, ds = _model(40, budget)
+SHAPES = {"float-safe": (48, {}), "telescoped": (None, {}), "stepped": (None, {"objective": "bits"}),
+          "trapezoid": (None, {"mode": "paper"})}
+
+
+@pytest.mark.parametrize("shape", SHAPES)  # every Stage II shape: local products, differences, shared steps, trapezoids
+def test_causal_map_equals_exhaustive_ablation(shape):
+    model, ds = _model(40, SHAPES[shape][0], **SHAPES[shape][1])
     gt = ground_truth(model, ds)
-    assert check(gt) == []
+    assert gt.stage2 == shape and check(gt) == []
     base = run(model, ds.inputs).numerators.ravel()
     for uid, u in enumerate(gt.units):
         out = run(zero_units(model, [(u.block, u.unit)]), ds.inputs).numerators.ravel()
