@@ -24,16 +24,20 @@ from memcap.pipeline import build
 runner = CliRunner()
 
 
-def _model(N, budget, seed=3):
+def _model(N, budget, seed=3, **opts):
     ds = random_ids(N, 6, 50, 10, seed=seed)
-    return build(ds, bit_budget=budget, seed=seed).model, ds  # verified, float64 verdict recorded
+    return build(ds, bit_budget=budget, seed=seed, **opts).model, ds  # verified, float64 verdict recorded
 
 
-@pytest.mark.parametrize("budget", [48, None])  # float-safe Stage II (local products) and telescoped (differences)
-def test_causal_map_equals_exhaustive_ablation(budget):
-    model, ds = _model(40, budget)
+SHAPES = {"float-safe": (48, {}), "telescoped": (None, {}), "stepped": (None, {"objective": "bits"}),
+          "trapezoid": (None, {"mode": "paper"})}
+
+
+@pytest.mark.parametrize("shape", SHAPES)  # every Stage II shape: local products, differences, shared steps, trapezoids
+def test_causal_map_equals_exhaustive_ablation(shape):
+    model, ds = _model(40, SHAPES[shape][0], **SHAPES[shape][1])
     gt = ground_truth(model, ds)
-    assert check(gt) == []
+    assert gt.stage2 == shape and check(gt) == []
     base = run(model, ds.inputs).numerators.ravel()
     for uid, u in enumerate(gt.units):
         out = run(zero_units(model, [(u.block, u.unit)]), ds.inputs).numerators.ravel()
@@ -46,6 +50,7 @@ def test_telescoped_storage_is_distributed_and_float_safe_products_local():
     top = int(np.argmax(gt.group))
     steps_below = [i for i, u in enumerate(gt.units) if u.role == "step" and u.group < gt.group[top]]
     assert len(steps_below) >= 2 and np.isin(steps_below, gt.causal(top)).all()  # every lower step reaches it
+    assert np.isin(steps_below, gt.store_sum(top)).all() and np.isin(gt.store(top), gt.store_sum(top)).all()
     safe, ds = _model(40, 48)
     gt = ground_truth(safe, ds)
     for i, u in enumerate(gt.units):
@@ -77,7 +82,7 @@ def test_truth_file_names_units_that_zero_in_the_strictly_loaded_safetensors(tmp
     model, ds = _model(60, 48)
     fileformat.save(model, tmp_path / "m")
     gt = ground_truth(model, ds, np.arange(10))
-    doc = json.loads(json.dumps(truth_document(model, gt, (), 0.0)))
+    doc = json.loads(json.dumps(truth_document(model, gt, ())))
     net = load_torch(tmp_path / "m")  # plain MemTransformer, float64, load_state_dict strict
     target = doc["examples"][0]
     other = next(e for e in doc["examples"] if e["group"] != target["group"])
@@ -141,3 +146,11 @@ def test_zero_out_in_float64_finds_exactly_the_causal_units():
     r = run_method("zero-out", net, torch.tensor(ds.inputs[:5]), torch.tensor(ds.labels[:5], dtype=torch.float64))
     for j in range(5):
         assert np.array_equal(np.flatnonzero(r.scores[j] != 0), gt.causal(j))
+
+
+def test_a_users_ranking_names_its_own_targets():
+    model, ds = _model(40, 48)
+    b = bench(model, ds, ["random"], examples=2, k=3, others=10, user={"rankings": {"7": [[1, 0]], "3": ["blocks.1.mlp.hook_post[..., 0]"]}})
+    assert b.truth.examples.tolist() == [3, 7] and [s.method for s in b.scores] == ["user", "random"]
+    with pytest.raises(Exception, match="dataset has 0..39"):
+        bench(model, ds, [], user={"rankings": {"40": []}})

@@ -23,7 +23,7 @@ def localize_cmd(
                                               help=f"methods to score: {', '.join(CHOICES)}")] = CommaList(("random",)),
     score_file: Annotated[Path, typer.Option("--score", help="score this ranking JSON too: {\"rankings\": {\"<example>\": "
                                              "[[block, unit] or \"blocks.L.mlp.hook_post[..., I]\", ...]}}")] = None,
-    examples: Annotated[int, typer.Option(min=1, help="target examples (drawn with --seed)")] = 20,
+    examples: Annotated[int, typer.Option(min=1, help="target examples (drawn with --seed; with --score, the ranked ones)")] = 20,
     k: Annotated[int, typer.Option(min=1, help="top-k units per example that the metrics read")] = 5,
     others: Annotated[int, typer.Option(min=1, help="other examples on which DEL measures collateral damage")] = 200,
     seed: Annotated[int, typer.Option(help="random seed (examples, random ranking, hard concrete)")] = 0,

@@ -3,7 +3,8 @@ their scores, and the files: ground_truth.json, rankings_<method>.json, scores.c
 
 Stages: examples drawn (seeded) -> exact ground truth on them (construction record + causal map) ->
 float64 module refused unless float64-exact -> methods -> scores (DEL in the exact executor) -> files.
-Same inputs and seed give the same files, except the measured seconds.
+Same inputs and seed give the same files, except the measured seconds in scores.csv and scores.md
+(ground_truth.json and the rankings carry none).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import Dataset
+from ..errors import DataError
 from ..ir.layers import ExactModel
 from .methods import METHODS, Net, run_method
 from .scores import Score, parse_rankings, random_ranking, ranking, score, tl_offset, unit_names
@@ -39,9 +41,24 @@ def draw(N: int, K: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(N, size=min(K, N), replace=False))
 
 
-def truth_for(model: ExactModel, ds: Dataset, examples: int, others: int, seed: int, progress=None):
-    """Ground truth on `examples` drawn examples, the record check, its seconds, and the DEL sample."""
-    ex = draw(ds.N, examples, seed)
+def user_examples(doc, N: int) -> np.ndarray:
+    """The examples a user's ranking document ranks (its keys), checked against the dataset's size."""
+    ranks = doc.get("rankings", doc) if isinstance(doc, dict) else None
+    if not isinstance(ranks, dict) or not ranks:
+        raise DataError("a ranking file is a JSON object: {\"rankings\": {\"<example>\": [unit, ...]}} with at least one example")
+    try:
+        ex = sorted({int(e) for e in ranks})
+    except ValueError:
+        raise DataError("the ranking file's keys must be example indices (\"0\", \"17\", ...)") from None
+    if ex[0] < 0 or ex[-1] >= N:
+        raise DataError(f"the ranking file names example {ex[0] if ex[0] < 0 else ex[-1]}; the dataset has 0..{N - 1}")
+    return np.array(ex, dtype=np.int64)
+
+
+def truth_for(model: ExactModel, ds: Dataset, examples: int | np.ndarray, others: int, seed: int, progress=None):
+    """Ground truth on `examples` (a count to draw, or the indices), the record check, its seconds, and
+    the DEL sample."""
+    ex = draw(ds.N, examples, seed) if isinstance(examples, int) else examples
     t0 = time.perf_counter()
     gt = ground_truth(model, ds, ex, progress)
     secs = time.perf_counter() - t0
@@ -50,10 +67,12 @@ def truth_for(model: ExactModel, ds: Dataset, examples: int, others: int, seed: 
 
 def bench(model: ExactModel, ds: Dataset, methods: list[str], examples: int = 20, k: int = 5, others: int = 200,
           seed: int = 0, user: dict | None = None, log=None) -> Bench:
-    """Score `methods` (of CHOICES) and, when given, a user's ranking document (`user`, name "user");
+    """Score `methods` (of CHOICES) and, when given, a user's ranking document (`user`, name "user", whose
+    examples are then the targets);
     `log` gets a line after each stage."""
     log = log or (lambda _: None)
-    gt, problems, secs, oth = truth_for(model, ds, examples, others, seed)
+    targets = examples if user is None else user_examples(user, ds.N)  # a user's ranking names its targets
+    gt, problems, secs, oth = truth_for(model, ds, targets, others, seed)
     log(f"ground truth: {len(gt.units)} units x {len(gt.examples)} examples in {secs:.1f} s")
     ranks: dict[str, list[np.ndarray]] = {}
     results = []
@@ -121,15 +140,15 @@ def _one_thread():
     return lambda: torch.set_num_threads(old)
 
 
-def truth_document(model: ExactModel, gt: GroundTruth, problems, seconds: float) -> dict:
+def truth_document(model: ExactModel, gt: GroundTruth, problems) -> dict:
     names = unit_names(gt, tl_offset(model))
     return {
         "about": "exact ground truth of a compiled memcap model: units are F2 memorizer FFN units, named as memcap "
                  "(block, unit) and as TransformerLens neurons of the exported model",
         "stage2": gt.stage2, "units": names, "record_agrees": not problems, "problems": list(problems)[:20],
-        "seconds": round(seconds, 2),
         "examples": [{"example": int(e), "label": int(gt.labels[j]), "group": int(gt.group[j]), "chunk": int(gt.chunk[j]),
-                      "store": gt.store(j).tolist(), "read": gt.read(j).tolist(), "causal": gt.causal(j).tolist()}
+                      "store": gt.store(j).tolist(), "store_sum": gt.store_sum(j).tolist(), "read": gt.read(j).tolist(),
+                      "causal": gt.causal(j).tolist()}
                      for j, e in enumerate(gt.examples)],
     }
 
@@ -145,7 +164,7 @@ def save(out: Path, model: ExactModel, b: Bench) -> list[Path]:
     from .report import scores_csv, scores_markdown
 
     out.mkdir(parents=True, exist_ok=True)
-    files = {"ground_truth.json": json.dumps(truth_document(model, b.truth, b.problems, b.truth_seconds), sort_keys=True) + "\n",
+    files = {"ground_truth.json": json.dumps(truth_document(model, b.truth, b.problems), sort_keys=True) + "\n",
              "scores.csv": scores_csv(b.scores), "scores.md": scores_markdown(b.scores, b.truth, b.problems)}
     for m, rk in b.rankings.items():
         doc = {"method": m, "rankings": {str(int(e)): [[b.truth.units[i].block, b.truth.units[i].unit] for i in r[:100].tolist()]

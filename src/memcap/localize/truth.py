@@ -66,6 +66,14 @@ class GroundTruth:
         g = int(self.group[j])
         return self._ids(lambda u: u.role in STORE_ROLES and u.group == g) if g >= 0 else np.zeros(0, np.int64)
 
+    def store_sum(self, j: int) -> np.ndarray:
+        """Unit ids whose writes add up to covered example j's crafted integers: telescoped, the step pairs
+        of its group and of every group below it (each writes a difference); otherwise `store`."""
+        g = int(self.group[j])
+        if self.stage2 != "telescoped" or g < 0:
+            return self.store(j)
+        return self._ids(lambda u: u.role == "step" and u.group <= g)
+
     def read(self, j: int) -> np.ndarray:
         """Unit ids of Stage III's gate and add of covered example j's chunk."""
         c = int(self.chunk[j])
