@@ -17,7 +17,7 @@ from memcap.ir import fileformat
 from memcap.ir.executor import run
 from memcap.localize.bench import bench, planted, truth_document
 from memcap.localize.scores import TL_NAME, random_ranking, score, zero_units
-from memcap.localize.truth import check, ground_truth
+from memcap.localize.truth import NoRecord, check, ground_truth
 from memcap.nn.export import load_torch
 from memcap.pipeline import build
 
@@ -29,11 +29,16 @@ def _model(N, budget, seed=3, **opts):
     return build(ds, bit_budget=budget, seed=seed, **opts).model, ds  # verified, float64 verdict recorded
 
 
-SHAPES = {"float-safe": (48, {}), "telescoped": (None, {}), "stepped": (None, {"objective": "bits"}),
-          "trapezoid": (None, {"mode": "paper"})}
+SHAPES = {"float-safe": (48, {}), "telescoped": (None, {}), "trapezoid": (None, {"mode": "paper"})}
 
 
-@pytest.mark.parametrize("shape", SHAPES)  # every Stage II shape: local products, differences, shared steps, trapezoids
+def test_a_bits_objective_model_is_refused_with_the_reason():
+    model, ds = _model(40, None, objective="bits")  # its retrieval table's slots are shared: no per-group units
+    with pytest.raises(NoRecord, match="three table slots"):
+        ground_truth(model, ds)
+
+
+@pytest.mark.parametrize("shape", SHAPES)  # every Stage II shape that has groups: local products, differences, trapezoids
 def test_causal_map_equals_exhaustive_ablation(shape):
     model, ds = _model(40, SHAPES[shape][0], **SHAPES[shape][1])
     gt = ground_truth(model, ds)
