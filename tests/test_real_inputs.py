@@ -104,9 +104,8 @@ def test_float64_is_decided_by_activations_not_weight_bits(tmp_path):
 
 def test_verify_torch_exits_1_on_a_float_miss(tmp_path, monkeypatch):
     # if the check ever judged a model exact that float64 gets wrong, verify --torch must still fail
-    import importlib
-
     import memcap.nn.export as export
+    import memcap.verification as verification
     from memcap.ir.float64 import FloatCheck
 
     ds = data.random_ids(1000, 5, 50, 10, seed=1)
@@ -115,9 +114,8 @@ def test_verify_torch_exits_1_on_a_float_miss(tmp_path, monkeypatch):
     pretend = FloatCheck(True, "pretend", 0, 0)
     monkeypatch.setattr(export, "float64_check", lambda *a, **k: pretend)
     # verify --torch measures the check inside its exact pass: pretend there too
-    verify_module = importlib.import_module("memcap.verify")  # the package's `verify` is the function
-    monkeypatch.setattr(verify_module, "weight_check", lambda *a, **k: None)
-    monkeypatch.setattr(verify_module, "verdict", lambda *a, **k: pretend)
+    monkeypatch.setattr(verification, "weight_check", lambda *a, **k: None)
+    monkeypatch.setattr(verification, "verdict", lambda *a, **k: pretend)
     r = runner.invoke(app, ["verify", str(tmp_path / "m"), str(tmp_path / "d.npz"), "--torch"])
     assert r.exit_code == 1 and "float64 torch:" in r.output and " 0 wrong of" not in r.output
 
