@@ -91,7 +91,7 @@ def hashed_memorizer(proj: Projection, form: tuple[tuple[int, int], ...], labels
     `den`: the executor's denominator at F2 (token vectors' dyadic scale times the attention's)."""
     form_int = tuple((coord, w * proj.den) for coord, w in form)
     coords = Coords(t=c["t"], X=c["i1"], D=c["D"], regs=(c["U"], c["W"]), slots=(c["cw0"], c["g"], c["cw1"], c["i0"]), y=c["y"])
-    return memorize_hashed(proj.values, form_int, [int(y) for y in labels], coords, seed, den)
+    return memorize_hashed(proj.values, form_int, [int(y) for y in labels], coords, seed, den, m=len(c))
 
 
 def context_memorizer(ctx: Contexts, F_num: tuple[int, ...], den: int, window_ids: tuple[int, ...], n: int, d: int, r: float,
