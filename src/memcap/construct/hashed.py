@@ -31,7 +31,7 @@ import numpy as np
 from ..ir.layers import FFN, Unit
 from .retrieval import Table, hash_width, multiplier_bits, segment_size, solve
 
-GROUP_CANDIDATES = (4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 224, 256, 320, 384, 512)
+GROUP_CANDIDATES = (4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 176, 192, 200, 208, 224, 240, 256, 320, 384, 512)
 
 
 @dataclass(frozen=True)
@@ -276,46 +276,51 @@ def estimate_blocks(n_keys: int, C: int, G: int, parts: int, key_bits: int, spar
     return {**{k: 3 * v for k, v in per_lookup.items()}, "line+combine": 2}, max(STAGE2_UNITS if n > 1 else 2, most, 4)
 
 
-def estimate_params(n_keys: int, C: int, G: int, parts: int, key_bits: int, m: int, spare: int = 0) -> dict[str, int]:
+def estimate_params(n_keys: int, C: int, G: int, parts: int, key_bits: int, m: int, spare: int = 0,
+                    other_blocks: int = 0) -> dict[str, int]:
     """Dense parameters per stage in the paper's every-entry convention: each block pays 4 m (an attention
     layer's entries, counted in every block) plus 2 (m + 1) q for its feed-forward layer, q the most units
-    in any block of the model, so a stage costs its blocks times that, whatever its own blocks hold."""
+    in any block of the model, so a stage costs its blocks times that, whatever its own blocks hold;
+    other_blocks (the rest of the model's, if any) are counted at the same cost as "other"."""
     blocks, q = estimate_blocks(n_keys, C, G, parts, key_bits, spare)
-    return {k: v * (4 * m + 2 * (m + 1) * q) for k, v in blocks.items()}
+    out = {k: v * (4 * m + 2 * (m + 1) * q) for k, v in blocks.items()}
+    return {**out, "other": other_blocks * (4 * m + 2 * (m + 1) * q)} if other_blocks else out
 
 
-def choose_plan(n_keys: int, C: int, key_bits: int, spare: int = 0, m: int = 0, max_params: int | None = None) -> tuple[int, int]:
+def choose_plan(n_keys: int, C: int, key_bits: int, spare: int = 0, m: int = 0, max_params: int | None = None,
+                other_blocks: int = 0) -> tuple[int, int]:
     """(G, parts) of the fewest estimated bits among the plans whose estimated dense parameters (m stream
-    coordinates) are at most max_params; where no plan is that small (or max_params is None), of the
-    fewest bits: the parameter budget shapes the plan only where it can be met."""
+    coordinates; other_blocks more blocks at the same cost) are at most max_params; where no plan is that
+    small (or max_params is None), of the fewest bits: the budget shapes the plan only where it can be met."""
     if C == 1:
         return 1, 1
     cands = []
     for G in GROUP_CANDIDATES:
         for p in (1, 2):
             bits = sum(estimate_bits(n_keys, C, G, p, key_bits, spare).values())
-            params = sum(estimate_params(n_keys, C, G, p, key_bits, m, spare).values()) if max_params else 0
-            cands.append((bits, params, G, p))
-    if max_params:
+            params = estimate_params(n_keys, C, G, p, key_bits, m, spare, other_blocks) if max_params is not None else {}
+            cands.append((bits, sum(params.values()), G, p))
+    if max_params is not None:
         cands = [c for c in cands if c[1] <= max_params] or cands
     _, _, G, parts = min(cands)
     return G, parts
 
 
 def memorize_hashed(values: np.ndarray, form: tuple[tuple[int, int], ...], targets: list[int], c: Coords, seed: int,
-                    den: int = 1, group: int | None = None, parts: int | None = None, m: int = 0) -> HashedMemorizer:
+                    den: int = 1, group: int | None = None, parts: int | None = None, m: int = 0,
+                    max_params: int | None = None, other_blocks: int = 0) -> HashedMemorizer:
     """The hashed memorizer for points whose line values (exact ints, distinct) are `values` = form on the
     data, with targets >= 0 (y = target on each point; anything elsewhere). `den`: the denominator over
     which the executor will hold the stream there (the multipliers leave room for it). `m`: the model's
-    stream width; when given, the plan keeps the memorizer's dense parameters at most one per key where
-    some plan can (choose_plan), otherwise it takes the fewest bits."""
+    stream width; with it, the plan keeps the memorizer's dense parameters, and other_blocks more blocks
+    at the same cost each, at most max_params where some plan can (choose_plan), else the fewest bits."""
     vals = np.asarray(values, dtype=object)
     snap = -min(vals)
     keys = np.array([int(v) + snap for v in vals], dtype=object)
     key_bits = int(max(keys)).bit_length()
     C = max(targets) + 1
     spare = (den - 1).bit_length()
-    G0, p0 = choose_plan(len(keys), C, key_bits, spare, m, len(keys) if m else None)
+    G0, p0 = choose_plan(len(keys), C, key_bits, spare, m, max_params if m else None, other_blocks)
     G, parts = group or G0, parts or p0
     table = solve(keys, np.array(targets, dtype=np.int64), C, G, seed, spare=spare)
     blocks, names = build_blocks(c, form, snap, table, G, parts, key_bits)

@@ -57,17 +57,22 @@ def _values(model: ExactModel):
     yield 1  # E_out
 
 
+def input_params(layer, m: int) -> int:
+    """The input layer's entries in the every-entry convention: an id table's rows, or the m x d_in matrix
+    of token vectors (a position coordinate counted as one more input)."""
+    d_in = layer.dim + (1 if layer.positions and layer.kind == "vectors" else 0)
+    return len(layer.table) * m if layer.kind == "ids" else m * d_in
+
+
 def model_stats(model: ExactModel) -> ModelStats:
     m = len(model.coords)
     q = max((len(b.ffn.units) for b in model.blocks), default=0)
     H = s = 1 if model.has_attention else 0  # Deep Sets and plain ReLU networks have no attention
     layer = model.input
-    d_in = layer.dim + (1 if layer.positions and layer.kind == "vectors" else 0)
-    input_params = len(layer.table) * m if layer.kind == "ids" else m * d_in
     L = len(model.blocks)
     recurrent = sum(1 for b in model.blocks if b.recur)
     # an RNN cell's W_x and W_h (m x m each) in the same every-entry convention
-    params = input_params + L * (4 * m * s * H + 2 * (m + 1) * q) + m + recurrent * 2 * m * m
+    params = input_params(layer, m) + L * (4 * m * s * H + 2 * (m + 1) * q) + m + recurrent * 2 * m * m
     nz = [abs(int(v)) for v in _values(model) if v != 0]
     return ModelStats(
         m=m, q=q, H=H, s=s, depth=L, width=max(m, s * H, q), params=params, nonzero_params=len(nz),
