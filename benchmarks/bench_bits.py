@@ -7,9 +7,16 @@ example run through the real weights), peak memory (each run in its own process,
 and whether every example was memorized. For the bits objective it also prints where F2's bits are, stage by
 stage, measured on the built blocks beside the cost model's estimate (construct.hashed.estimate_bits).
 
-`python benchmarks/bench_bits.py [N ...]`
+For the bits objective it also prints F2's dense parameters by stage (the paper's every-entry convention:
+each block costs 4 m + 2 (m + 1) q, so a stage costs its blocks times that), measured on the built blocks
+beside the cost model's (construct.hashed.estimate_params).
+
+`python benchmarks/bench_bits.py [N ...] [--objective depth|bits|both] [--group G --parts P]`
+(--group / --parts force the bits objective's plan instead of the cost model's choice: a point of the
+bits / parameters front)
 """
 
+import argparse
 import json
 import math
 import resource
@@ -18,7 +25,7 @@ import sys
 import time
 
 
-def one(N: int, objective: str) -> dict:
+def one(N: int, objective: str, group: int = 0, parts: int = 0) -> dict:
     from memcap import data
     from memcap.compiling import compile
     from memcap.construct import assemble, hashed
@@ -28,7 +35,8 @@ def one(N: int, objective: str) -> dict:
     built = {}
     if objective == "bits":  # keep the hashed memorizer for its per-stage bits
         make = assemble.memorize_hashed
-        assemble.memorize_hashed = lambda *a, **k: built.setdefault("f2", make(*a, **k))
+        forced = {"group": group or None, "parts": parts or None}
+        assemble.memorize_hashed = lambda *a, **k: built.setdefault("f2", make(*a, **{**k, **forced}))
     ds = data.random_ids(N=N, n=16, vocab=1000, C=10, seed=0)
     t0 = time.perf_counter()
     model = compile(ds, objective=objective)
@@ -42,16 +50,24 @@ def one(N: int, objective: str) -> dict:
     if "f2" in built:
         f2 = built["f2"]
         row["stages"] = f2.stage_bits()
-        row["estimate"] = hashed.estimate_bits(int(model.meta["contexts"]), f2.table.modulus, f2.group, f2.parts, f2.key_bits)
+        args = (int(model.meta["contexts"]), f2.table.modulus, f2.group, f2.parts, f2.key_bits)
+        row["estimate"] = hashed.estimate_bits(*args)
+        per_block = 4 * st.m * st.H + 2 * (st.m + 1) * st.q
+        row["stage_params"] = {}
+        for name in f2.block_stage:
+            key = "line+combine" if name in ("line", "combine") else name
+            row["stage_params"][key] = row["stage_params"].get(key, 0) + per_block
+        row["estimate_params"] = hashed.estimate_params(*args, m=st.m)
     return row
 
 
-def main(Ns: list[int]) -> None:
+def main(Ns: list[int], objectives: tuple[str, ...], group: int, parts: int) -> None:
     for N in Ns:
         floor = N * math.log2(10)
         params = {}
-        for objective in ("depth", "bits"):
-            out = subprocess.run([sys.executable, __file__, "--one", str(N), objective], capture_output=True, text=True, check=True)
+        for objective in objectives:
+            cmd = [sys.executable, __file__, "--one", str(N), objective, str(group), str(parts)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             params[objective] = r["params"]
             print(f"N {N:>7}  {objective:5s}  bits {r['bits']:>9}  bits/floor {r['bits'] / floor:6.3f}  bits per weight bit "
@@ -64,11 +80,22 @@ def main(Ns: list[int]) -> None:
                       + f" (sum {sum(r['stages'].values())})")
                 print("          cost model's estimate:      " + ", ".join(f"{k} {v}" for k, v in r["estimate"].items())
                       + f" (sum {sum(r['estimate'].values())})")
-        print(f"N {N:>7}  params bits/depth objective: {params['bits'] / params['depth']:.3f}", flush=True)
+                print("          F2 dense params by stage, measured: " + ", ".join(f"{k} {v}" for k, v in r["stage_params"].items())
+                      + f" (sum {sum(r['stage_params'].values())}; params / N {r['params'] / N:.3f})")
+                print("          cost model's estimate:              " + ", ".join(f"{k} {v}" for k, v in r["estimate_params"].items())
+                      + f" (sum {sum(r['estimate_params'].values())})")
+        if len(params) == 2:
+            print(f"N {N:>7}  params bits/depth objective: {params['bits'] / params['depth']:.3f}", flush=True)
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--one"]:
-        print(json.dumps(one(int(sys.argv[2]), sys.argv[3])))
+        print(json.dumps(one(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))))
     else:
-        main([int(a) for a in sys.argv[1:]] or [10_000, 100_000])
+        ap = argparse.ArgumentParser(description="total parameter bits against N log2 C, both objectives")
+        ap.add_argument("N", type=int, nargs="*", default=[10_000, 100_000])
+        ap.add_argument("--objective", choices=("depth", "bits", "both"), default="both")
+        ap.add_argument("--group", type=int, default=0, help="the bits objective's group size G (default: its cost model's)")
+        ap.add_argument("--parts", type=int, default=0, choices=(0, 1, 2), help="register parts (default: the cost model's)")
+        a = ap.parse_args()
+        main(a.N, ("depth", "bits") if a.objective == "both" else (a.objective,), a.group, a.parts)

@@ -211,3 +211,31 @@ def test_the_cost_model_counts_the_built_bits_to_within_a_tenth():
     assert abs(sum(est.values()) - sum(measured.values())) < 0.1 * sum(measured.values()), (est, measured)
     assert sum(measured.values()) < memcap.ir.stats.model_stats(model).total_bits  # F2 is part of the model
     assert est["table"] >= measured["table"]  # slots that no key fixes hold 0: a top digit 0 costs nothing
+
+
+def test_the_cost_model_counts_the_built_blocks_and_dense_parameters_exactly():
+    from memcap.construct.hashed import estimate_blocks, estimate_params
+
+    ds = data.random_ids(3000, 16, vocab=1000, C=10, seed=0)
+    model, f2 = _built(ds)
+    args = (int(model.meta["contexts"]), f2.table.modulus, f2.group, f2.parts, f2.key_bits)
+    blocks, q = estimate_blocks(*args)
+    st = memcap.ir.stats.model_stats(model)
+    assert sum(blocks.values()) == len(f2.blocks) == st.depth
+    assert q == max(len(b.units) for b in f2.blocks) == st.q
+    for stage, count in blocks.items():  # each stage's block count, as built
+        assert count == sum(1 for name in f2.block_stage if name in stage.split("+")), stage
+    m = st.m
+    dense = sum(estimate_params(*args, m=m).values())
+    assert dense == st.depth * (4 * m + 2 * (m + 1) * st.q) == st.params - len(model.input.table) * m - m
+
+
+def test_the_plan_keeps_dense_parameters_within_the_budget_where_it_can():
+    from memcap.construct.hashed import choose_plan, estimate_bits, estimate_params
+
+    free = choose_plan(10**6, 10, 31, m=13)
+    G, parts = choose_plan(10**6, 10, 31, m=13, max_params=10**6)
+    assert sum(estimate_params(10**6, 10, G, parts, 31, m=13).values()) <= 10**6
+    assert sum(estimate_params(10**6, 10, *free, 31, m=13).values()) > 10**6  # the budget changed the plan
+    assert sum(estimate_bits(10**6, 10, G, parts, 31).values()) <= 2 * 10**6 * np.log2(10)
+    assert choose_plan(10**4, 10, 24, m=13, max_params=10**4) == choose_plan(10**4, 10, 24)  # out of reach: fewest bits

@@ -18,7 +18,7 @@ from .construct.f1 import token_layer
 from .construct.options import CompileOptions
 from .construct.tokens import choose_values, distinct_tokens
 from .data import Dataset
-from .ir.layers import ExactModel
+from .ir.layers import ExactModel, input_params
 from .vocab import InputKind
 
 Progress = Callable[[str], None]
@@ -51,10 +51,12 @@ def compile(ds: Dataset, options: CompileOptions | None = None, progress: Progre
     coords = coords_for(ds.kind, opts.float_safe, opts.sparse, opts.multiset, opts.slots, hashed=opts.objective == "bits")
     f1 = token_layer(ds.d, ds.n, toks, tv, coords, opts, read_tokens=ctx.ctx_token)
     lap("F1")
+    # what the rest of the model costs in dense parameters: the bits objective plans F2 around it
+    reserved = (input_params(f1.layer, len(coords)) + len(coords), len(f1.blocks))
     if opts.multiset:
-        f2 = multiset_memorizer(ctx, f1.den, tv.window_ids, ds.n, ds.d, f1.r, f1.delta, coords, opts)
+        f2 = multiset_memorizer(ctx, f1.den, tv.window_ids, ds.n, ds.d, f1.r, f1.delta, coords, opts, reserved)
     else:
-        f2 = context_memorizer(ctx, f1.F_num, f1.den, tv.window_ids, ds.n, ds.d, f1.r, f1.delta, coords, opts)
+        f2 = context_memorizer(ctx, f1.F_num, f1.den, tv.window_ids, ds.n, ds.d, f1.r, f1.delta, coords, opts, reserved)
     lap("F2")
     info = {"input": ds.kind, "N": ds.N, "n": ds.n, "d": ds.d, "C": ds.C, "distinct_tokens": len(toks),
             "key_tokens": int(len(tv.key_tokens)), "windows": len(ctx.windows), "contexts": len(ctx.ctx_label),

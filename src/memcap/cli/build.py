@@ -110,8 +110,8 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
                 mode: Mode = typer.Option(Mode.tight, help="tight: measured constants; paper: the paper's constants"),
                 bit_budget: int = typer.Option(None, min=2, help=BUDGET_HELP),
                 objective: Objective = typer.Option(Objective.depth, help="tight mode's plan: depth (fewest blocks) or bits "
-                                                    "(fewest parameter bits: F2 a retrieval table, 1.4-3x the information "
-                                                    "floor N log2 C, at 2-2.5x the parameters)"),
+                                                    "(fewest parameter bits: F2 a retrieval table, 1.7-3x the information "
+                                                    "floor N log2 C, at 2-2.3x the parameters, about N at N = 10^6)"),
                 seed: int = typer.Option(0, help="random seed (same inputs and seed: the same model, bit for bit)"),
                 verify: bool = typer.Option(True, help="verify every example (and check float64) before writing"),
                 force: Force = False):

@@ -13,10 +13,11 @@ Per lookup i = 1, 2, 3 (all in the same few coordinates, one after another):
             step's bias is 0, 1, -G or 1 - G instead of as wide as S. Invariant after it: U, W hold the
             registers of t's group, every slot is 0.
   mod G     D <- D mod G (step pairs at G 2^p): t's slot inside its group.
-  Stage III chunk c of the registers (top first) is read digit by digit, binary long division by
-            2^q C^p, into cw; a gate g = 2^r (relu(D - c) + relu(c - D)) is 0 only on chunk D, and
-            y += relu(cw - g) adds that chunk's value alone. Invariant after it: y gained T_i[h_i(t)],
-            U, W, cw, g, X and D are 0.
+  Stage III each register part is read in its own digit and gate coordinates, the two parts side by
+            side: chunk c of the part (top first) is read digit by digit, binary long division by 2^q C^p,
+            into cw; the part's gate g = 2^r |D - c| is 0 only on chunk D (set once, then stepped from c to
+            c + 1 by one step pair), and y += relu(cw - g) adds that chunk's value alone. Invariant after
+            it: y gained T_i[h_i(t)], U, W, the digits, the gates, X and D are 0.
 Combine: y in [0, 3C - 3] -> y mod C = y - C [y >= C] - C [y >= 2C] (two step pairs).
 """
 
@@ -30,20 +31,20 @@ import numpy as np
 from ..ir.layers import FFN, Unit
 from .retrieval import Table, hash_width, multiplier_bits, segment_size, solve
 
-GROUP_CANDIDATES = (4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 320, 384, 512)
+GROUP_CANDIDATES = (4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 176, 192, 200, 208, 224, 240, 256, 320, 384, 512)
 
 
 @dataclass(frozen=True)
 class Coords:
     """The stream coordinates the hashed memorizer uses (indices): t, X (hash scratch, cleared in Stage
     III's first block), D (slot index), registers U, W, four slots (Stage II's indicators; in Stage III
-    slots 0 and 2 are the digits of the two registers and slot 1 the gate), y."""
+    slots 0 and 2 are the digits of the two registers, slots 1 and 3 their gates), y."""
 
     t: int
     X: int
     D: int
     regs: tuple[int, ...]
-    slots: tuple[int, int, int, int]  # Stage II's; in Stage III slots 0 and 2 are the digits, slot 1 the gate
+    slots: tuple[int, int, int, int]  # Stage II's; in Stage III (digit, gate) of part 0, then of part 1
     y: int
 
     def cw(self, part: int) -> int:
@@ -51,9 +52,9 @@ class Coords:
         dictionary codes of a digit are those of its own register."""
         return self.slots[2 * part]
 
-    @property
-    def g(self) -> int:
-        return self.slots[1]
+    def gate(self, part: int) -> int:
+        """Stage III's gate of register part 0 (slot 1) or 1 (slot 3): the parts run side by side."""
+        return self.slots[2 * part + 1]
 
 
 @dataclass(frozen=True)
@@ -156,27 +157,40 @@ def _mod_blocks(c: Coords, G: int, groups: int) -> list[list[Unit]]:
     return [_pair(c.D, G << p, ((c.D, -(G << p)),)) for p in range((groups - 1).bit_length() - 1, -1, -1)]
 
 
-def _stage3_blocks(c: Coords, G: int, parts: int, C: int, r: int) -> list[list[Unit]]:
-    """Chunk by chunk, r blocks each, then one block that adds the last chunk; chunk c's gate is set in
-    its second block (its first when r = 1) and read, with its digit, in the next chunk's first block."""
+def _part_schedule(G: int, parts: int, r: int) -> list[tuple[int, int, int]]:
+    """(first chunk, end chunk, first block) of each register part in Stage III. Two parts run side by side,
+    the second r // 2 blocks later, so that each part's busy blocks (readout, gate step) fall on the other's
+    quiet ones: with r = 4 every block holds 6 units, as many as a Stage II block."""
     bounds = part_bounds(G, parts)
-    out: list[list[Unit]] = [[] for _ in range(G * r + 1)]
-    for k in range(parts):
-        reg = c.regs[k]
-        for ch in range(bounds[k], bounds[k + 1]):
-            p = bounds[k + 1] - 1 - ch
+    return [(bounds[k], bounds[k + 1], k * (r // 2)) for k in range(parts)]
+
+
+def _stage3_blocks(c: Coords, G: int, parts: int, C: int, r: int) -> tuple[list[list[Unit]], list[list[tuple[int, int]]]]:
+    """Per part: chunk by chunk, r blocks each, then one block that adds the part's last chunk. Chunk ch of
+    the part is read into cw(k) by binary long division; the part's gate g_k = 2^r |D - ch| is set in the
+    part's first block and stepped to the next chunk by 2^r - 2^(r + 1) [D >= ch + 1] (a step pair and a
+    constant), one block after each readout; y += relu(cw - g_k) adds chunk D's value alone."""
+    sched = _part_schedule(G, parts, r)
+    out: list[list[Unit]] = [[] for _ in range(max(start + (hi - lo) * r + 1 for lo, hi, start in sched))]
+    shifts: list[list[tuple[int, int]]] = [[] for _ in out]
+    for k, (lo, hi, start) in enumerate(sched):
+        reg, cw, g = c.regs[k], c.cw(k), c.gate(k)
+        out[start] += [Unit(reads=((c.D, 1),), bias=-lo, writes=((g, 1 << r),))]  # relu(D - lo)
+        if lo > 0:
+            out[start].append(Unit(reads=((c.D, -1),), bias=lo, writes=((g, 1 << r),)))  # relu(lo - D)
+        for ch in range(lo, hi):
+            at = start + (ch - lo) * r
             for i, q in enumerate(range(r - 1, -1, -1)):
-                thr = (1 << q) * C**p
-                out[ch * r + i] += _pair(reg, thr, ((reg, -thr), (c.cw(k), 1 << q)))
-            at = ch * r + min(1, r - 1)
-            if ch < G - 1:  # relu(D - c); at the last chunk it is 0 on every slot index
-                out[at].append(Unit(reads=((c.D, 1),), bias=-ch, writes=((c.g, 1 << r),)))
-            if ch > 0:  # relu(c - D); at the first chunk it is 0 on every slot index
-                out[at].append(Unit(reads=((c.D, -1),), bias=ch, writes=((c.g, 1 << r),)))
-            out[(ch + 1) * r] += [Unit(reads=((c.cw(k), 1), (c.g, -1)), bias=0, writes=((c.y, 1),)),
-                                  Unit(reads=((c.g, 1),), bias=0, writes=((c.g, -1),)),
-                                  Unit(reads=((c.cw(k), 1),), bias=0, writes=((c.cw(k), -1),))]
-    return out
+                thr = (1 << q) * C ** (hi - 1 - ch)
+                out[at + i] += _pair(reg, thr, ((reg, -thr), (cw, 1 << q)))
+            out[at + r] += [Unit(reads=((cw, 1), (g, -1)), bias=0, writes=((c.y, 1),)),
+                            Unit(reads=((cw, 1),), bias=0, writes=((cw, -1),))]
+            if ch < hi - 1:  # step the gate to chunk ch + 1 once the readout of ch has read it
+                step = at + r + min(1, r - 1)
+                out[step] += _pair(c.D, ch + 1, ((g, -(1 << (r + 1))),))
+                shifts[step].append((g, 1 << r))
+        out[start + (hi - lo) * r].append(Unit(reads=((g, 1),), bias=0, writes=((g, -1),)))
+    return [list(u) for u in out], shifts
 
 
 def _lookup(c: Coords, table: Table, i: int, G: int, parts: int, key_bits: int) -> list[tuple[str, list[Unit], list]]:
@@ -189,12 +203,12 @@ def _lookup(c: Coords, table: Table, i: int, G: int, parts: int, key_bits: int) 
     units, shifts = _stage2_blocks(c, registers(table.values[i], C, G, parts), G)
     out += [("groups", u, sh) for u, sh in zip(units, shifts, strict=True)]
     out += [("mod", u, []) for u in _mod_blocks(c, G, S // G)]
-    stage3 = _stage3_blocks(c, G, parts, C, r)
+    stage3, shifts3 = _stage3_blocks(c, G, parts, C, r)
     # the division's remainder (< 2^w) is cleared here, not in Stage II, whose units then read only D and
     # the slots: a function of D, which the executor evaluates piecewise
     stage3[0].append(Unit(reads=((c.X, 1),), bias=0, writes=((c.X, -1),)))
     stage3[-1].append(Unit(reads=((c.D, 1),), bias=0, writes=((c.D, -1),)))
-    return out + [("extraction", u, []) for u in stage3]
+    return out + [("extraction", u, sh) for u, sh in zip(stage3, shifts3, strict=True)]
 
 
 def build_blocks(c: Coords, form: tuple[tuple[int, int], ...], snap: int, table: Table, G: int, parts: int,
@@ -218,12 +232,26 @@ def _bits(x: int) -> int:
     return abs(int(x)).bit_length()
 
 
+_PLACES = Coords(t=0, X=1, D=2, regs=(3, 4), slots=(5, 6, 7, 8), y=9)  # any distinct indices: for counting
+STAGE2_UNITS = 6  # a Stage II block: two step pairs and two groups' product units
+
+
+def _stage3_shape(C: int, G: int, parts: int) -> tuple[int, int, int]:
+    """Stage III of one lookup as `_lookup` builds it: (bits, blocks, most units in a block), counted on the
+    built units (they depend on C, G and parts only), with the X and D clears and the next lookup's load."""
+    units, shifts = _stage3_blocks(_PLACES, G, parts, C, (C - 1).bit_length())
+    bits = sum(sum(_bits(w) for _, w in u.reads) + _bits(u.bias) + sum(_bits(w) for _, w in u.writes)
+               for block in units for u in block) + sum(_bits(w) for sh in shifts for _, w in sh)
+    most = max(len(units[0]) + 1, len(units[-1]) + 2, *(len(u) for u in units))
+    return bits + 4, len(units), most
+
+
 def estimate_bits(n_keys: int, C: int, G: int, parts: int, key_bits: int, spare: int = 0) -> dict[str, int]:
     """The cost model: parameter bits per stage for n_keys keys below 2^key_bits, counted unit by unit
     as `build_blocks` writes them, except the table, taken as log2 C bits per stored digit (its top digit
     is uniform in [0, C), so a register's bit length is about its digits times log2 C)."""
     S = segment_size(n_keys, G)
-    w, r, n = hash_width(S, key_bits), (C - 1).bit_length(), S // G
+    w, n = hash_width(S, key_bits), S // G
     A = multiplier_bits(w, key_bits, spare, S)
     pair = lambda thr, *ws: 2 * (1 + _bits(thr) + sum(_bits(x) for x in ws)) - (1 if thr == 0 else 0)  # noqa: E731
     hashing = (1 + A + 2 + sum(pair(1 << (w + p), 1 << (w + p)) for p in range(A + key_bits - w)) + 1 + _bits(S - 1)
@@ -232,35 +260,67 @@ def estimate_bits(n_keys: int, C: int, G: int, parts: int, key_bits: int, spare:
     groups = steps + n * (2 + parts) + ((n - 1) // 2 + 2) * _bits(2 * G) + 1
     table = round(S * math.log2(C)) if C > 1 else 0
     mod = sum(pair(G << p, G << p) for p in range((n - 1).bit_length()))
-    bounds = part_bounds(G, parts)
-    extraction = sum(pair((1 << q) * C ** (bounds[k + 1] - 1 - ch), (1 << q) * C ** (bounds[k + 1] - 1 - ch), 1 << q)
-                     for k in range(parts) for ch in range(bounds[k], bounds[k + 1]) for q in range(r))
-    extraction += sum(2 + _bits(ch) + r + 1 for ch in range(G)) * 2 + 8 * G + 2
-    per_lookup = {"hash": hashing, "groups": groups, "table": table, "mod": mod, "extraction": extraction}
+    per_lookup = {"hash": hashing, "groups": groups, "table": table, "mod": mod, "extraction": _stage3_shape(C, G, parts)[0]}
     return {**{k: 3 * v for k, v in per_lookup.items()}, "line+combine": 2 * (2 * 2 + _bits(C) + _bits(2 * C)) + 8}
 
 
-def choose_plan(n_keys: int, C: int, key_bits: int, spare: int = 0) -> tuple[int, int]:
-    """(G, parts) of the fewest estimated bits."""
+def estimate_blocks(n_keys: int, C: int, G: int, parts: int, key_bits: int, spare: int = 0) -> tuple[dict[str, int], int]:
+    """The cost model's depth: blocks per stage (exactly as `build_blocks` makes them), and the most units
+    in any block (the model's q, which every block pays for in the dense count)."""
+    S = segment_size(n_keys, G)
+    w, n = hash_width(S, key_bits), S // G
+    A = multiplier_bits(w, key_bits, spare, S)
+    _, stage3, most = _stage3_shape(C, G, parts)
+    per_lookup = {"hash": A + key_bits - w + 1 + (S - 1).bit_length(), "groups": (n - 1) // 2 + 2,
+                  "mod": (n - 1).bit_length(), "extraction": stage3}
+    return {**{k: 3 * v for k, v in per_lookup.items()}, "line+combine": 2}, max(STAGE2_UNITS if n > 1 else 2, most, 4)
+
+
+def estimate_params(n_keys: int, C: int, G: int, parts: int, key_bits: int, m: int, spare: int = 0,
+                    other_blocks: int = 0) -> dict[str, int]:
+    """Dense parameters per stage in the paper's every-entry convention: each block pays 4 m (an attention
+    layer's entries, counted in every block) plus 2 (m + 1) q for its feed-forward layer, q the most units
+    in any block of the model, so a stage costs its blocks times that, whatever its own blocks hold;
+    other_blocks (the rest of the model's, if any) are counted at the same cost as "other"."""
+    blocks, q = estimate_blocks(n_keys, C, G, parts, key_bits, spare)
+    out = {k: v * (4 * m + 2 * (m + 1) * q) for k, v in blocks.items()}
+    return {**out, "other": other_blocks * (4 * m + 2 * (m + 1) * q)} if other_blocks else out
+
+
+def choose_plan(n_keys: int, C: int, key_bits: int, spare: int = 0, m: int = 0, max_params: int | None = None,
+                other_blocks: int = 0) -> tuple[int, int]:
+    """(G, parts) of the fewest estimated bits among the plans whose estimated dense parameters (m stream
+    coordinates; other_blocks more blocks at the same cost) are at most max_params; where no plan is that
+    small (or max_params is None), of the fewest bits: the budget shapes the plan only where it can be met."""
     if C == 1:
         return 1, 1
-    cands = [(sum(estimate_bits(n_keys, C, G, p, key_bits, spare).values()), G, p) for G in GROUP_CANDIDATES for p in (1, 2) if p <= G]
-    _, G, parts = min(cands)
+    cands = []
+    for G in GROUP_CANDIDATES:
+        for p in (1, 2):
+            bits = sum(estimate_bits(n_keys, C, G, p, key_bits, spare).values())
+            params = estimate_params(n_keys, C, G, p, key_bits, m, spare, other_blocks) if max_params is not None else {}
+            cands.append((bits, sum(params.values()), G, p))
+    if max_params is not None:
+        cands = [c for c in cands if c[1] <= max_params] or cands
+    _, _, G, parts = min(cands)
     return G, parts
 
 
 def memorize_hashed(values: np.ndarray, form: tuple[tuple[int, int], ...], targets: list[int], c: Coords, seed: int,
-                    den: int = 1, group: int | None = None, parts: int | None = None) -> HashedMemorizer:
+                    den: int = 1, group: int | None = None, parts: int | None = None, m: int = 0,
+                    max_params: int | None = None, other_blocks: int = 0) -> HashedMemorizer:
     """The hashed memorizer for points whose line values (exact ints, distinct) are `values` = form on the
     data, with targets >= 0 (y = target on each point; anything elsewhere). `den`: the denominator over
-    which the executor will hold the stream there (the multipliers leave room for it)."""
+    which the executor will hold the stream there (the multipliers leave room for it). `m`: the model's
+    stream width; with it, the plan keeps the memorizer's dense parameters, and other_blocks more blocks
+    at the same cost each, at most max_params where some plan can (choose_plan), else the fewest bits."""
     vals = np.asarray(values, dtype=object)
     snap = -min(vals)
     keys = np.array([int(v) + snap for v in vals], dtype=object)
     key_bits = int(max(keys)).bit_length()
     C = max(targets) + 1
     spare = (den - 1).bit_length()
-    G0, p0 = choose_plan(len(keys), C, key_bits, spare)
+    G0, p0 = choose_plan(len(keys), C, key_bits, spare, m, max_params if m else None, other_blocks)
     G, parts = group or G0, parts or p0
     table = solve(keys, np.array(targets, dtype=np.int64), C, G, seed, spare=spare)
     blocks, names = build_blocks(c, form, snap, table, G, parts, key_bits)

@@ -228,13 +228,17 @@ class ExactModel:
                          int(d.get("digit", 1)))  # files written before the shape was recorded hold the paper's
 
 
+def input_params(layer: InputLayer, m: int) -> int:
+    """The input layer's entries in the every-entry convention: an id table's rows, or the m x d_in matrix
+    of token vectors (a position coordinate counted as one more input)."""
+    d_in = layer.dim + (1 if layer.positions and layer.kind == InputKind.vectors else 0)
+    return len(layer.table) * m if layer.kind == InputKind.ids else m * d_in
+
+
 def dense_params(model: ExactModel) -> int:
     """input + L * [4 m s H + 2 (m + 1) q] + m (+ an RNN cell's W_x and W_h, m x m each, per recurrence)."""
     m = len(model.coords)
     q = max((len(b.ffn.units) for b in model.blocks), default=0)
     H = s = 1 if model.has_attention else 0  # Deep Sets and plain ReLU networks have no attention
-    layer = model.input
-    d_in = layer.dim + (1 if layer.positions and layer.kind == "vectors" else 0)
-    input_params = len(layer.table) * m if layer.kind == "ids" else m * d_in
     recurrent = sum(1 for b in model.blocks if b.recur)
-    return input_params + len(model.blocks) * (4 * m * s * H + 2 * (m + 1) * q) + m + recurrent * 2 * m * m
+    return input_params(model.input, m) + len(model.blocks) * (4 * m * s * H + 2 * (m + 1) * q) + m + recurrent * 2 * m * m
