@@ -11,6 +11,7 @@ import json
 import zipfile
 from dataclasses import InitVar, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -210,7 +211,8 @@ def save(ds: Dataset, path: str | Path, setting: str | None = None, overwrite: b
     "multiset", which the labels' shape cannot tell from next-token) is recorded as a string array `setting`
     beside them. An existing `path` is refused with `OutputExists` unless `overwrite` is set and it is a
     dataset archive."""
-    arrays = {"labels": ds.labels, ("tokens" if ds.kind == InputKind.ids else "vectors"): ds.inputs}
+    # Any: mypy matches a ** dict against savez's own keyword allow_pickle: bool as well
+    arrays: dict[str, Any] = {"labels": ds.labels, ("tokens" if ds.kind == InputKind.ids else "vectors"): ds.inputs}
     if setting is not None:
         arrays["setting"] = np.array(setting)
     with outputs.writing_file(path, "dataset", overwrite) as tmp, tmp.open("wb") as f:

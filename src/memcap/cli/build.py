@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import typer
@@ -56,7 +57,7 @@ def _load_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def memorize_points(points: Path = typer.Argument(..., help="an .npz with `points` [V, d] and `labels` [V] (-1 = extra point)"),
                     output: Path = typer.Option(..., "-o", "--output", help="model directory to write"),
                     mode: Mode = typer.Option(Mode.tight, help="tight: measured constants; paper: the paper's group count"),
-                    bit_budget: int = typer.Option(None, min=2, help=BUDGET_HELP), seed: int = typer.Option(0, help="random seed"),
+                    bit_budget: int | None = typer.Option(None, min=2, help=BUDGET_HELP), seed: int = typer.Option(0, help="random seed"),
                     force: Force = False):
     """Build the plain ReLU memorizer for a point set: every labelled point maps to its label, every extra point to -1."""
     from ..point_memorizer import memorize
@@ -102,13 +103,13 @@ ARCH_HELP = ("deep-sets: rho(sum phi(x)), no attention, the label depends on the
 @app.command("compile")
 def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or vectors, labels) or .jsonl"),
                 output: Path = typer.Option(..., "-o", "--output", help="model directory to write"),
-                setting: Setting = typer.Option(None, help="default: from the labels' shape ([N]: next-token, [N, n]: seq2seq)"),
+                setting: Setting | None = typer.Option(None, help="default: from the labels' shape ([N]: next-token, [N, n]: seq2seq)"),
                 attention: AttentionKind = typer.Option(AttentionKind.softmax, help=ATTENTION_HELP),
                 arch: BuiltArch = typer.Option(BuiltArch.transformer, help=ARCH_HELP),
                 positions: bool = typer.Option(False, help="join each token's position to it: any distinct sequences can be memorized"),
                 causal: bool = typer.Option(False, help="position k averages its prefix (seq2seq language-model data)"),
                 mode: Mode = typer.Option(Mode.tight, help="tight: measured constants; paper: the paper's constants"),
-                bit_budget: int = typer.Option(None, min=2, help=BUDGET_HELP),
+                bit_budget: int | None = typer.Option(None, min=2, help=BUDGET_HELP),
                 objective: Objective = typer.Option(Objective.depth, help="tight mode's plan: depth (fewest blocks) or bits "
                                                     "(fewest parameter bits: F2 a retrieval table, 1.7-3x the information "
                                                     "floor N log2 C, at 2-2.3x the parameters, about N at N = 10^6)"),
@@ -120,7 +121,7 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
 
     claim(output, "model", force)
     ds = load_dataset(data)
-    options = dict(setting=value(setting), attention=attention.value, arch=arch.value, positions=positions, causal=causal,
+    options: dict[str, Any] = dict(setting=value(setting), attention=attention.value, arch=arch.value, positions=positions, causal=causal,
                    mode=mode.value, bit_budget=bit_budget, objective=objective.value, seed=seed)
     try:
         with stage_progress("compile") as done:
@@ -137,6 +138,7 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
         if not res.ok:
             fail(f"model does not memorize the data (first misses {list(res.misses)}); nothing written", 1)
         fc = built.float64
+        assert fc is not None  # build runs the float64 check whenever it verifies (check_float's default)
         console.print(f"float64: {'exact' if fc.exact else 'not exact'} ({fc.reason})")
     fileformat.save(built.model, output, overwrite=force)
     print_summary(built.model, ds)
@@ -146,7 +148,7 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
 @app.command("predict")
 def predict_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
                 data: Path = typer.Argument(..., help="sequences (.npz or .jsonl; labels are not needed but may be present)"),
-                output: Path = typer.Option(None, "-o", help="write the outputs: .npy, or .txt/.csv (one example a line)"),
+                output: Path | None = typer.Option(None, "-o", help="write the outputs: .npy, or .txt/.csv (one example a line)"),
                 force: Force = False):
     """Exact outputs of MODEL on DATA: [N] for next-token, [N, n] for seq2seq. -1 = no label (an extra point, or
     an example with a token id the model never saw)."""
@@ -198,8 +200,8 @@ def inspect_cmd(model_path: Path = typer.Argument(..., help="a model directory")
 @app.command("explain")
 def explain_cmd(model_path: Path = typer.Argument(..., help="a model directory"), data: Path = typer.Argument(..., help="its dataset"),
                 example: int = typer.Option(0, "--example", min=0, help="which example to follow"),
-                position: int = typer.Option(None, "--position", min=0, help="seq2seq: which position to follow (default 0)"),
-                plot: Path = typer.Option(None, help="also draw the stream's coordinates over depth to this PNG"),
+                position: int | None = typer.Option(None, "--position", min=0, help="seq2seq: which position to follow (default 0)"),
+                plot: Path | None = typer.Option(None, help="also draw the stream's coordinates over depth to this PNG"),
                 force: Force = False):
     """Follow one example through the construction: token values, sequence id, projected value, group, chunk, label."""
     from ..explain import explain
@@ -226,7 +228,7 @@ def explain_cmd(model_path: Path = typer.Argument(..., help="a model directory")
 def export_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
                to: Target = typer.Option(Target.transformer_lens, "--to", help="transformer-lens: a TransformerBridge folder"),
                output: Path = typer.Option(..., "-o", help="folder to write"),
-               data: Path = typer.Option(None, help="dataset to check float64 exactness on (default: the verdict recorded at compile)"),
+               data: Path | None = typer.Option(None, help="dataset to check float64 exactness on (default: the verdict recorded at compile)"),
                force: Force = False):
     """Write MODEL for another tool: TransformerLens 4 (config.json, model.safetensors, vocab.json)."""
     from ..nn.export import NotFloatExact
@@ -236,6 +238,7 @@ def export_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
         fail(f"{model_path} is a plain point memorizer, not a Transformer: nothing to export")
     ds = load_dataset(data) if data else None
     if ds is not None:
+        assert data is not None  # ds was loaded from it
         check_fits(model, ds, model_path, data)
     claim(output, "lens" if to is Target.transformer_lens else "model", force)
     try:
@@ -256,15 +259,15 @@ def export_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
 
 
 @app.command("bounds")
-def bounds_cmd(N: int = typer.Option(None, "--N", min=1, help="number of sequences (default: the --model's)"),
-               n: int = typer.Option(None, "--n", min=1, help="sequence length (default: the --model's, else 1)"),
-               d: int = typer.Option(None, "--d", min=1, help="token dimension (default: the --model's, else 1)"),
-               C: int = typer.Option(None, "--C", min=1, help="classes (default: the --model's, else 2)"),
+def bounds_cmd(N: int | None = typer.Option(None, "--N", min=1, help="number of sequences (default: the --model's)"),
+               n: int | None = typer.Option(None, "--n", min=1, help="sequence length (default: the --model's, else 1)"),
+               d: int | None = typer.Option(None, "--d", min=1, help="token dimension (default: the --model's, else 1)"),
+               C: int | None = typer.Option(None, "--C", min=1, help="classes (default: the --model's, else 2)"),
                r: float = typer.Option(1.0, min=0, help="largest token norm"), delta: float = typer.Option(1.0, min=0, help="token separation"),
-               vocab: int = typer.Option(None, min=1, help="vocabulary size (for token-id bounds)"),
-               setting: Setting = typer.Option(None, help="next-token or seq2seq (default: the --model's, else next-token)"),
-               model_path: Path = typer.Option(None, "--model", help="a built model to show beside the bounds; N, n, d, C "
-                                               "and the setting default to those it was built for")):
+               vocab: int | None = typer.Option(None, min=1, help="vocabulary size (for token-id bounds)"),
+               setting: Setting | None = typer.Option(None, help="next-token or seq2seq (default: the --model's, else next-token)"),
+               model_path: Path | None = typer.Option(None, "--model", help="a built model to show beside the bounds; N, n, d, C "
+                                                      "and the setting default to those it was built for")):
     """The theorem's upper bounds, the lower bounds and the paper's Table 1 for (N, n, d, C)."""
     model = load_model(model_path) if model_path else None
     sizes = model_sizes(model, model_path, N=N, n=n, d=d, C=C, setting=value(setting))

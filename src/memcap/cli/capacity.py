@@ -17,10 +17,10 @@ def capacity_cmd(
     storage: Storage = SWEEPS_DB,
     workers: Workers = 2,
     out: OutDir = Path("out/trained"),
-    save: Path = typer.Option(None, "--save", help="folder: keep each run's data.npz and trained model in DIR/<run>/"),
+    save: Path | None = typer.Option(None, "--save", help="folder: keep each run's data.npz and trained model in DIR/<run>/"),
     device: str = typer.Option("auto", help="auto (CUDA when present: larger models, more steps), cpu, cuda or cuda:N"),
-    steps: int = typer.Option(None, min=1, help="training steps per run (default: the profile's)"),
-    lr: float = typer.Option(None, min=0, help="peak learning rate (default: the profile's)"),
+    steps: int | None = typer.Option(None, min=1, help="training steps per run (default: the profile's)"),
+    lr: float | None = typer.Option(None, min=0, help="peak learning rate (default: the profile's)"),
     seed: Seed = 0,
 ):
     """Capacity of GPT-style (and the paper's) models in bits per parameter, measured by code length."""

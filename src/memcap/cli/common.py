@@ -7,17 +7,20 @@ import enum
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-try:  # typer >= 0.24 carries its own copy of click, whose exceptions these are
+if TYPE_CHECKING:  # the installed typer's: mypy would take the fallback for a second definition of the name
     from typer._click import exceptions as click
-except ImportError:  # pragma: no cover
-    import click
+else:
+    try:  # typer >= 0.24 carries its own copy of click, whose exceptions these are
+        from typer._click import exceptions as click
+    except ImportError:  # pragma: no cover
+        import click
 
 from .. import __version__
 from .. import data as data_mod
@@ -91,7 +94,7 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """Compile labelled sequences into Transformers that provably memorize them; verify; measure."""
 
 
-def fail(msg: str, code: int = 2) -> None:
+def fail(msg: str, code: int = 2) -> NoReturn:
     """One `error:` line on stderr and exit `code` (2: the input or the command was wrong). A library
     message's Python argument names become the flags that set them."""
     err.print(f"[bold red]error:[/] {as_flags(msg)}", soft_wrap=True, highlight=False, markup=True)

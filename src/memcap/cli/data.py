@@ -15,8 +15,8 @@ from .common import DataSetting, Force, Unit, claim, console, data_app, fail
 def data_random(output: Path = typer.Argument(..., help="the .npz file to write"),
                 N: int = typer.Option(1000, "--N", min=1, help="number of sequences"),
                 n: int = typer.Option(8, "--n", min=1, help="sequence length"),
-                vocab: int = typer.Option(None, min=1, help="token ids drawn from [0, vocab) (default 100)"),
-                d: int = typer.Option(None, "--d", min=1, help="token vectors in [0,1)^d instead of ids"),
+                vocab: int | None = typer.Option(None, min=1, help="token ids drawn from [0, vocab) (default 100)"),
+                d: int | None = typer.Option(None, "--d", min=1, help="token vectors in [0,1)^d instead of ids"),
                 C: int = typer.Option(10, "--C", min=1, help="number of classes; labels uniform in [0, C)"),
                 setting: DataSetting = typer.Option(DataSetting.next_token, help="next-token: one label per sequence; seq2seq: one "
                                                     "per token; multiset: one per sequence, shared by its permutations"),
@@ -39,12 +39,12 @@ def data_random(output: Path = typer.Argument(..., help="the .npz file to write"
 @data_app.command("text")
 def data_text(text: Path = typer.Argument(..., help="any text file (with --module: the .npz file to write)"),
               output: Path = typer.Argument(None, help="the .npz file to write"),
-              module: str = typer.Option(None, help="read the source file of this installed Python module instead of "
-                                         "FILE (e.g. this, or pydoc_data.topics): a text found wherever Python is"),
+              module: str | None = typer.Option(None, help="read the source file of this installed Python module instead of "
+                                                "FILE (e.g. this, or pydoc_data.topics): a text found wherever Python is"),
               n: int = typer.Option(8, "--n", min=1, help="window length"),
               unit: Unit = typer.Option(Unit.byte, help="byte: raw bytes (ids 0..255); char: the file's distinct characters"),
               stride: int = typer.Option(1, min=1, help="step between window starts"),
-              limit: int = typer.Option(None, min=1, help="keep at most this many windows"), force: Force = False):
+              limit: int | None = typer.Option(None, min=1, help="keep at most this many windows"), force: Force = False):
     """Next-token windows of length n from a text file (each labelled with the token after it):
     memcap data text FILE OUT.npz, or memcap data text --module NAME OUT.npz."""
     text, output = _text_source(text, output, module)

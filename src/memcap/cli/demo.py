@@ -5,6 +5,7 @@ lower bounds, with the ratios that place them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -16,7 +17,7 @@ from ..pipeline import Built, build
 from ..verification import verify_torch
 from .summary import ratio_line
 
-VARIANTS = [
+VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("tight", {}),
     ("paper", {"mode": "paper"}),
     ("bit budget 48", {"bit_budget": 48}),
@@ -51,6 +52,7 @@ def run_demo(N: int, n: int, seed: int, out: Path, console: Console) -> bool:
         fl, fl_ok = _float64(b, ds)
         st = b.stats
         fileformat.save(b.model, out / name.replace(" ", "-"), overwrite=True)  # the demo's own folder: a rerun replaces its models
+        assert b.verification is not None  # build verifies by default
         all_ok &= b.verification.ok and fl_ok
         table.add_row(name, f"{st.params:,}", f"{st.nonzero_params:,}", str(st.depth), str(st.width),
                       str(st.max_bits), f"{st.total_bits:,}", f"{b.compile_s:.2f}", f"{b.verify_s:.2f}", b.exact_text, fl)

@@ -21,7 +21,7 @@ def localize_cmd(
     output: Annotated[Path, typer.Option("-o", "--output", help="directory for ground_truth.json, rankings_*.json, scores.csv/.md")],
     method: Annotated[CommaList, typer.Option("--method", parser=names_of(CHOICES), metavar="M,M,...",
                                               help=f"methods to score: {', '.join(CHOICES)}")] = CommaList(("random",)),
-    score_file: Annotated[Path, typer.Option("--score", help="score this ranking JSON too: {\"rankings\": {\"<example>\": "
+    score_file: Annotated[Path | None, typer.Option("--score", help="score this ranking JSON too: {\"rankings\": {\"<example>\": "
                                              "[[block, unit] or \"blocks.L.mlp.hook_post[..., I]\", ...]}}")] = None,
     examples: Annotated[int, typer.Option(min=1, help="target examples (drawn with --seed; with --score, the ranked ones)")] = 20,
     k: Annotated[int, typer.Option(min=1, help="top-k units per example that the metrics read")] = 5,

@@ -66,15 +66,15 @@ def _data_configs(data: Path, N, seeds: int, arch, quick: bool, baseline: bool =
 @app.command("scale")
 def scale_cmd(out: Path = typer.Option(Path("out/sweep.jsonl"), "-o", help="JSONL file (a rerun resumes it)"),
               quick: bool = typer.Option(False, help="the small sweep (about 1 minute)"),
-              N: CommaList = typer.Option(None, "--N", parser=ints, metavar="N,N,...",
-                                          help="comma-separated N for a custom next-token sweep, e.g. 100,1000,10000"),
+              N: CommaList | None = typer.Option(None, "--N", parser=ints, metavar="N,N,...",
+                                                 help="comma-separated N for a custom next-token sweep, e.g. 100,1000,10000"),
               n: int = typer.Option(16, "--n", min=1, help="sequence length of a custom sweep"),
               vocab: int = typer.Option(1000, min=1, help="vocabulary of a custom sweep"),
               C: int = typer.Option(10, "--C", min=1, help="classes of a custom sweep"),
               setting: Setting = typer.Option(Setting.next_token, help="setting of a custom sweep"),
               mode: Mode = typer.Option(Mode.tight, help="mode of a custom sweep"),
-              bit_budget: int = typer.Option(None, min=2, help=BUDGET_HELP),
-              data: Path = typer.Option(None, "--data", help=DATA_HELP),
+              bit_budget: int | None = typer.Option(None, min=2, help=BUDGET_HELP),
+              data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
               seeds: int = typer.Option(3, min=1, help="with --data: random subsets per N"),
               arch: BuiltArch = typer.Option(BuiltArch.transformer, help="with --data: the architecture (deep-sets for multiset data)"),
               baseline: bool = typer.Option(True, help="with --data: also sweep random data of the same shape")):
@@ -99,13 +99,13 @@ def scale_cmd(out: Path = typer.Option(Path("out/sweep.jsonl"), "-o", help="JSON
 
 @app.command("report")
 def report_cmd(out: Path = typer.Option(Path("out/report"), "-o", help="folder for report.md, report.html, figures, CSVs"),
-               sweep_file: Path = typer.Option(None, "--sweep", help="sweep JSONL to use (default: OUT/sweep.jsonl; resumed)"),
+               sweep_file: Path | None = typer.Option(None, "--sweep", help="sweep JSONL to use (default: OUT/sweep.jsonl; resumed)"),
                quick: bool = typer.Option(False, help="the small sweep (about 1 minute instead of about 10)"),
                trained: Path = typer.Option(Path("out/trained"), help="where memcap repro architectures wrote its results "
                                             "(its table and figure join the report when present)"),
-               data: Path = typer.Option(None, "--data", help=DATA_HELP + "; the report is then about your data"),
-               N: CommaList = typer.Option(None, "--N", parser=ints, metavar="N,N,...", help="with --data: the subset sizes "
-                                           "(default 100, 300, 1000, ... up to the data's size; --quick: 30, 100, 300)"),
+               data: Path | None = typer.Option(None, "--data", help=DATA_HELP + "; the report is then about your data"),
+               N: CommaList | None = typer.Option(None, "--N", parser=ints, metavar="N,N,...", help="with --data: the subset sizes "
+                                                  "(default 100, 300, 1000, ... up to the data's size; --quick: 30, 100, 300)"),
                seeds: int = typer.Option(3, min=1, help="with --data: random subsets per N"),
                arch: BuiltArch = typer.Option(BuiltArch.transformer, help="with --data: the architecture (deep-sets for multiset data)")):
     """Run (or resume) the default sweep, or one on your --data, and write report.md / report.html with
@@ -121,11 +121,11 @@ def report_cmd(out: Path = typer.Option(Path("out/report"), "-o", help="folder f
     # a data report reads its own rows; the random report every row but a data sweep's (a shared file)
     rows = [r for r in rows if (json.dumps(r["config"], sort_keys=True) in keys if data else "source" not in r["config"])]
     if data is not None:
-        from ..reports.datareport import write_report
+        from ..reports.datareport import write_report as write_data_report
 
-        md = write_report(rows, out)
+        md = write_data_report(rows, out)
     else:
-        from ..reports.built import write_report
+        from ..reports.built import write_report as write_built_report
 
-        md = write_report(rows, out, trained)
+        md = write_built_report(rows, out, trained)
     console.print(f"wrote {md} and {md.with_suffix('.html')}")

@@ -58,12 +58,12 @@ def train_cmd(
     lr: float = typer.Option(1e-2, min=0, help="peak learning rate (AdamW)"),
     warmup: int = typer.Option(50, min=0, help="epochs of linear warm-up"),
     epochs: int = typer.Option(1000, min=1, help="most epochs to run"),
-    batch_size: int = typer.Option(None, min=1, help="minibatch size (default: full batch)"),
+    batch_size: int | None = typer.Option(None, min=1, help="minibatch size (default: full batch)"),
     threshold: float = typer.Option(0.01, min=0, max=1, help="memorized when the training error is below this"),
     seed: Seed = 0,
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu, cuda or cuda:N"),
-    checkpoint: Path = typer.Option(None, help="directory: saved every 100 epochs; an existing one of the same run resumes"),
-    save: Path = typer.Option(None, "--save", help="directory to write the trained model (model.safetensors + config.json)"),
+    checkpoint: Path | None = typer.Option(None, help="directory: saved every 100 epochs; an existing one of the same run resumes"),
+    save: Path | None = typer.Option(None, "--save", help="directory to write the trained model (model.safetensors + config.json)"),
     force: Force = False,
 ):
     """Train one model on a dataset until its training error is below the threshold."""
@@ -143,7 +143,8 @@ def fig3_cmd(
     workers: Workers = 2,
     out: OutDir = Path("out/trained"),
     seed: Seed = 0,
-    N: CommaList = typer.Option(None, "--N", parser=ints, metavar="N,N,...", help="comma-separated N (default: the paper's 600,700,...,1700)"),
+    N: CommaList | None = typer.Option(None, "--N", parser=ints, metavar="N,N,...",
+                                       help="comma-separated N (default: the paper's 600,700,...,1700)"),
 ):
     """Fig 3: minimum #blocks that memorizes N = 600..1700 examples."""
     need_train_extra()
@@ -158,7 +159,7 @@ def fig3_cmd(
 
 @repro_app.command("n-independence")
 def nindep_cmd(
-    ns: CommaList = typer.Option(
+    ns: CommaList | None = typer.Option(
         None,
         "--n",
         parser=ints,
@@ -183,7 +184,7 @@ def nindep_cmd(
     from ..train.experiments import n_independence
 
     if ns is None:
-        ns = (10, 100, 1000, 10000) if torch.cuda.is_available() else (10, 100, 1000)
+        ns = CommaList((10, 100, 1000, 10000) if torch.cuda.is_available() else (10, 100, 1000))
         shown = ",".join(map(str, ns))
         err.print(f"n = {shown}" + ("" if torch.cuda.is_available() else " (no GPU: pass --n 10,100,1000,10000 to include 10^4)"))
     exp = n_independence(ns, n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed, m=m)
@@ -224,8 +225,8 @@ def curves_cmd(
 @repro_app.command("bits-per-param")
 def bpp_cmd(
     arch: ArchOrBoth = typer.Option(ArchOrBoth.both, help="paper, standard or both"),
-    sizes: CommaList = typer.Option(None, parser=ints, metavar="S,S,...",
-                                    help="one architecture: its sizes (paper: #blocks, default 1,2,4; standard: widths, default 4,8)"),
+    sizes: CommaList | None = typer.Option(None, parser=ints, metavar="S,S,...",
+                                           help="one architecture: its sizes (paper: #blocks, default 1,2,4; standard: widths, default 4,8)"),
     C: int = typer.Option(2, "--C", min=2, help="classes of the random labels"),
     max_N: int = typer.Option(4000, "--max-N", min=1, help="largest N the search tries"),
     step: int = typer.Option(25, min=1, help="spacing of the N grid"),
@@ -262,8 +263,8 @@ def bpp_cmd(
 
 @repro_app.command("architectures")
 def architectures_cmd(
-    ns: CommaList = typer.Option(None, "--n", parser=ints, metavar="n,n,...",
-                                 help="comma-separated sequence lengths (default 10,100,1000; 10^4 added on a GPU)"),
+    ns: CommaList | None = typer.Option(None, "--n", parser=ints, metavar="n,n,...",
+                                        help="comma-separated sequence lengths (default 10,100,1000; 10^4 added on a GPU)"),
     N: int = typer.Option(500, "--N", min=1, help="random sequences to memorize"),
     archs: CommaList = typer.Option(",".join(TrainedArch), "--archs", parser=names_of(tuple(TrainedArch)), metavar="A,A,...",
                                    help=f"comma-separated: {', '.join(TrainedArch)}"),
@@ -282,7 +283,7 @@ def architectures_cmd(
     from ..train.experiments import architectures
 
     if ns is None:
-        ns = (10, 100, 1000, 10000) if torch.cuda.is_available() else (10, 100, 1000)
+        ns = CommaList((10, 100, 1000, 10000) if torch.cuda.is_available() else (10, 100, 1000))
     runs = [(exp, _run_sweep(exp, storage, workers, out))
             for exp in architectures(ns, N=N, archs=tuple(archs), n_trials=trials, epochs=epochs, seed=seed)]
     show(report_trained.architectures(runs, out))
@@ -293,8 +294,8 @@ def worker_cmd(
     storage: str = typer.Option(..., help=STORAGE_HELP),
     experiment: str = typer.Option(..., help="the experiment's name"),
     heartbeat: int = typer.Option(10, min=1, help="seconds between a trial's heartbeats; a silent trial is retried"),
-    max_trials: int = typer.Option(None, help="stop after this many trials"),
-    save: Path = typer.Option(None, "--save", help="capacity experiments: keep each run's data and model in DIR/<run>/"),
+    max_trials: int | None = typer.Option(None, help="stop after this many trials"),
+    save: Path | None = typer.Option(None, "--save", help="capacity experiments: keep each run's data and model in DIR/<run>/"),
 ):
     """Join a sweep: take trials from the shared storage until every search is done."""
     need_train_extra()

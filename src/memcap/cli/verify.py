@@ -13,11 +13,11 @@ from .common import Force, app, check_fits, check_labels, claim, console, err, f
 @app.command("verify")
 def verify_cmd(model_path: Path = typer.Argument(..., help="a model directory"), data: Path = typer.Argument(..., help="its dataset"),
                torch: bool = typer.Option(False, help="also run the float64 PyTorch module (where the float64 check allows)"),
-               shard: str = typer.Option(None, help="I/K: check only the I-th of K slices (0-based) and write the part "
-                                         "for memcap verify-combine"),
-               output: Path = typer.Option(None, "-o", help="with --shard: the part's JSON file (default: print it)"),
+               shard: str | None = typer.Option(None, help="I/K: check only the I-th of K slices (0-based) and write the part "
+                                                "for memcap verify-combine"),
+               output: Path | None = typer.Option(None, "-o", help="with --shard: the part's JSON file (default: print it)"),
                dask: bool = typer.Option(False, help="spread the examples over a Dask LocalCluster (needs memcap[dask])"),
-               scheduler: str = typer.Option(None, help="spread them over the Dask scheduler at this address instead"),
+               scheduler: str | None = typer.Option(None, help="spread them over the Dask scheduler at this address instead"),
                force: Force = False):
     """Run MODEL exactly on every example of DATA; exit 1 on any miss (exact, or float64 with --torch)."""
     from ..nn.export import NotFloatExact

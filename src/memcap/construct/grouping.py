@@ -91,7 +91,7 @@ def choose_group_size(floors: list[int], label_bits: int, mode: str, bit_budget:
     if mode == "paper" and bit_budget is None:
         m = max(1, math.ceil(math.sqrt(n * math.log2(n))))
         return math.ceil(n / m), int(gb.max())
-    best = None
+    best: tuple[int, int, int] | None = None
     for k in range(1, n + 1):
         inside = np.arange(1, n) % k != 0  # gap i sits between points i-1 and i
         a = int(gb[inside].max()) if k > 1 and inside.any() else 0
@@ -102,6 +102,7 @@ def choose_group_size(floors: list[int], label_bits: int, mode: str, bit_budget:
             best = (cost, k, a)
         if bit_budget is None and k > 4 * math.isqrt(n) + 4:
             break
+    assert best is not None  # n >= 2, and k = 1 never breaks, so the first pass sets it
     return best[1], best[2]
 
 
@@ -129,7 +130,7 @@ def choose_for_depth(floors: list[int], stored: list[int], label_bits: int, digi
         return plan_groups(floors, stored, 1, 0, label_bits, stage2="telescoped", digit=digit)
     gb = gap_bits(floors)
     ks = np.arange(1, min(n, 4 * math.isqrt(n) + 4) + 1)
-    best = None
+    best: tuple[int, int, int] | None = None
     for a in range(0, int(gb.max()) + 1):
         lengths, counts = np.unique(_segments(gb, a)[1], return_counts=True)
         groups = (-(-lengths[:, None] // ks[None, :]) * counts[:, None]).sum(axis=0)
@@ -138,6 +139,7 @@ def choose_for_depth(floors: list[int], stored: list[int], label_bits: int, digi
         i = int(np.argmin(depth))
         if best is None or depth[i] < best[0]:
             best = (int(depth[i]), int(ks[i]), a)
+    assert best is not None  # a = 0 is always tried, and the first pass sets it
     _, k, a = best
     starts = group_starts(gb, k, a)
     inside = np.ones(len(gb), dtype=bool)

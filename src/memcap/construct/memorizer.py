@@ -36,6 +36,7 @@ import numpy as np
 from ..errors import DataError
 from ..ir.layers import FFN, Unit
 from ..ir.layers import GroupPlan as IRGroupPlan
+from ..vocab import Stage2
 from .grouping import UNITS_PER_BLOCK, GroupPlan, choose_for_bits, choose_for_depth, choose_group_size, plan_groups, stage2_blocks, step_bounds
 from .projection import Projection
 
@@ -87,6 +88,7 @@ def _stepped_stage2(plan: GroupPlan, s: Scratch, tags: list) -> list[FFN]:
     are formed only there. Step j lives in slot j mod 4: a block clears exactly the slots its own new steps
     refill (every unit reads the stream before the block's additive writes), and step 3b carries over. The
     slots are Stage III's scratch (cw0, cw1, g) and i0: all four are 0 again when Stage II ends."""
+    assert s.i0 is not None  # memorize_on_line refuses the bits objective without the slot i0
     slots = (s.cw0, s.cw1, s.g, s.i0)
     per = len(slots) - 1
     bounds = step_bounds(plan)
@@ -159,6 +161,8 @@ def _stage2(plan: GroupPlan, s: Scratch, tags: list) -> list[FFN]:
             out.append(FFN(units=tuple(units)))
             tags.append([("indicator", g, -1) for g in range(b, min(b + 3, len(plan.groups))) for _ in range(4)])
         return out
+    # the float-safe shape comes only with a bit budget, and every caller's coords hold both indicator slots
+    assert s.i0 is not None and s.i1 is not None
     slots = (s.i0, s.i1)
     batches = [range(b, min(b + 2, len(plan.groups))) for b in range(0, len(plan.groups), 2)]
     for b in range(len(batches) + 1):
@@ -258,7 +262,7 @@ class LineMemorizer:
     def plan_record(self) -> dict:
         """The plan as the model's meta records it."""
         p = self.plan
-        return IRGroupPlan(p.k, len(p.groups), p.addr_bits, p.label_bits, p.stage2, p.digit).as_dict()
+        return IRGroupPlan(p.k, len(p.groups), p.addr_bits, p.label_bits, Stage2(p.stage2), p.digit).as_dict()
 
     @property
     def stage2(self) -> int:

@@ -122,6 +122,7 @@ def measure(cfg: dict) -> dict:
             # random data drawn to match a user's (a small vocabulary, short sequences) can hold two permuted
             # sequences with different labels: recorded as refused, the user's own series goes on
             return {"config": cfg, "refused": str(e)}
+    assert b.verification is not None  # build verifies by default, and _flat_ffn verifies too
     if not b.verification.ok:
         raise RuntimeError(f"model for {cfg} failed verification at {b.verification.misses}")
     st = b.stats.as_dict()

@@ -66,6 +66,7 @@ def describe(ds: data.Dataset) -> dict:
     number of distinct labels, and the setting."""
     out = {"setting": ds.setting, "n": ds.n, "C": int(len(np.unique(ds.labels)))}
     if ds.kind == "ids":
+        assert ds.tokens is not None  # the kind is ids exactly when tokens are held
         out["vocab"] = int(len(np.unique(ds.tokens)))
     else:
         out["d"] = ds.d

@@ -125,9 +125,13 @@ class Block(nn.Module):
 
 
 class MemTransformer(nn.Module):
+    id_map: torch.Tensor  # buffers, registered only when the config asks for them
+    pair_map: torch.Tensor
+
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.cfg = cfg
+        self.embed: nn.Embedding | nn.Linear
         if cfg.vocab:
             self.embed = nn.Embedding(cfg.vocab, cfg.m)
             if cfg.id_map:
@@ -287,6 +291,8 @@ class GPTConfig:
 
 
 class GPT(nn.Module):
+    mask: torch.Tensor  # a registered buffer
+
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.cfg = cfg

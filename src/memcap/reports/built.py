@@ -61,7 +61,8 @@ def params_vs_N(rows: list[dict], out: Path) -> list[str]:
             xs = sorted({r[1] for r in data_rows})
             ax.loglog(xs, xs, "k--", label="N (one parameter per example)")
             if tight:
-                a = fitted_constant(*zip(*tight, strict=True))
+                tight_n, tight_params = zip(*tight, strict=True)
+                a = fitted_constant(tight_n, tight_params)
                 ax.loglog(xs, [a * math.sqrt(x) for x in xs], color="0.5", lw=3, alpha=0.35, label=f"{a:.3g} sqrt(N), fitted to tight")
                 title += f" (next-token tight: {slope_text(*zip(*tight, strict=True))})"
             ax.loglog(xs, [math.sqrt(x) for x in xs], "k:", label="sqrt(N): lower bound, Thm 4.2, constant 1")
@@ -161,7 +162,7 @@ def write_report(rows: list[dict], out: Path, trained: Path | None = None, prov:
 
     prov = prov or provenance.collect(seeds=[r["config"].get("seed", 0) for r in rows])
     intro = [f"{len(measured(rows))} models, each verified exactly on every example before its row was written.", ""]
-    sections = [*SECTIONS, functools.partial(_weight_bits, trained), functools.partial(_trained, trained), _localization]
+    sections: list[page.Section] = [*SECTIONS, functools.partial(_weight_bits, trained), functools.partial(_trained, trained), _localization]
     return page.write(out, "memcap: measured capacity of built Transformers", intro, sections, rows, prov)
 
 

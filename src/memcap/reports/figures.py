@@ -15,6 +15,7 @@ import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -24,10 +25,13 @@ from matplotlib import ticker  # noqa: E402
 
 from .. import outputs  # noqa: E402
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 ONE_COLUMN = 3.4  # inches: one column of a two-column paper
 TWO_COLUMN = 7.0  # inches: the full text width
 FORMATS = ("png", "svg", "pdf")
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
     "ytick.labelsize": 7, "lines.linewidth": 1.2, "lines.markersize": 4, "axes.grid": True, "grid.alpha": 0.25,
     "grid.linewidth": 0.5, "legend.frameon": False, "savefig.dpi": 200,

@@ -120,7 +120,7 @@ def checks(fs: dict[str, dict]) -> list[dict]:
             if tail_name:
                 tail = fs.get(tail_name)
                 enough = tail is not None and tail.get("points", MIN_POINTS) >= MIN_POINTS
-                ci = f" [{tail['ci95'][0]:.3f}, {tail['ci95'][1]:.3f}]" if enough else ""
+                ci = f" [{tail['ci95'][0]:.3f}, {tail['ci95'][1]:.3f}]" if enough and tail is not None else ""
                 why += (f"; over the asymptotic rows alone the slope is {tail['slope']:.3f}{ci} ({tail.get('points', '?')} points)"
                         if tail else "; no asymptotic rows to compare")
                 if not enough:  # the rows that decide an asymptotic claim are too few to judge it

@@ -52,9 +52,9 @@ def sparse_attention(rows: list[dict], out: Path) -> list[str]:
             for n, (s, d) in zip(ns, pairs, strict=True)]
     header = ["n", "sparse connections", "dense connections", "sparse params", "dense params", "sparse / dense params"]
     with fg.plot(out / "sparse_attention_vs_n", cols=2, panels=2) as (fig, (a1, a2)):
-        for a, (sparse, dense) in ((a1, (1, 2)), (a2, (3, 4))):
-            a.loglog(ns, [b[sparse] for b in body], "o-", label="sparse (register)")
-            a.loglog(ns, [b[dense] for b in body], "s-", label="dense")
+        for a, (sparse_col, dense_col) in ((a1, (1, 2)), (a2, (3, 4))):  # body's columns of each panel
+            a.loglog(ns, [b[sparse_col] for b in body], "o-", label="sparse (register)")
+            a.loglog(ns, [b[dense_col] for b in body], "s-", label="dense")
             fg.ticks_at(a.xaxis, ns)
         fg.labels(a1, "n", "attention connections (query, key pairs)", "Attention connections vs n")
         fg.labels(a2, "n", "parameters (paper convention)", f"Parameters vs n (N = {N})")
