@@ -198,7 +198,7 @@ def _lookup(c: Coords, table: Table, i: int, G: int, parts: int, key_bits: int) 
     extraction's final add, which also clears D."""
     S, C, r = table.segment, table.modulus, (table.modulus - 1).bit_length()
     hashing = _hash_blocks(c, table.multipliers[i], S, table.w, key_bits)
-    out = [("hash", u, []) for u in hashing]
+    out: list[tuple[str, list[Unit], list]] = [("hash", u, []) for u in hashing]
     out[-1][2].append((c.D, -G))  # Stage II's entry offset (the hash always has its scaling block)
     units, shifts = _stage2_blocks(c, registers(table.values[i], C, G, parts), G)
     out += [("groups", u, sh) for u, sh in zip(units, shifts, strict=True)]

@@ -19,6 +19,7 @@ all of its units have read the stream.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -40,7 +41,8 @@ def is_zero(z) -> bool:
 
 def _scan(blocks, i: int, stream: list) -> tuple[int, int, set[int]] | None:
     """(key, end, read set) of the run from block i on, or None."""
-    key, reads, units, j = None, set(), 0, i
+    key, units, j = None, 0, i
+    reads: set[int] = set()
     while j < len(blocks):
         b = blocks[j]
         if b.mixes or any(len(u.reads) != 1 or u.reads[0][1] == 0 for u in b.ffn.units):
@@ -122,7 +124,7 @@ def _column(pieces: list[tuple[int, int, int, int]], xs: np.ndarray, inv: np.nda
     return Coded(inv, vals) if 2 * len(xs) <= size else fit(vals)[inv]
 
 
-def run(stream: list, blocks: list[Block], i: int, den: int, size: int, add) -> tuple[list, int] | None:
+def run(stream: list, blocks: Sequence[Block], i: int, den: int, size: int, add) -> tuple[list, int] | None:
     """The stream after the piecewise run from block i (and the block after it), or None if none starts."""
     found = _scan(blocks, i, stream)
     if found is None:

@@ -91,6 +91,7 @@ def bench(model: ExactModel, ds: Dataset, methods: list[str], examples: int = 20
                 ranks[m], secs_m, bad = planted(gt, seed), None, 0
             else:
                 x = torch_ids(ds, gt)
+                assert net is not None  # built above whenever a method needs it
                 r = run_method(m, net, x, _labels(gt), seed)
                 ranks[m], secs_m, bad = ranking(r.scores), r.seconds, r.nonfinite
                 log(f"{m}: {r.seconds:.1f} s")

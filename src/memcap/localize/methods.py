@@ -188,7 +188,7 @@ def hard_concrete(net: Net, x, y, steps: int = 100, lr: float = 0.05, lam: float
 def run_method(method: str, net: Net, x, y, seed: int = 0) -> MethodRun:
     """Scores [examples, units] of one method; x: token ids [K, n] (torch int64), y: labels [K] (float64)."""
     fns = {"zero-out": zero_out, "activations": activations, "ig": integrated_gradients, "slimming": slimming,
-           "hard-concrete": lambda *a: hard_concrete(*a, seed=seed)}
+           "hard-concrete": lambda net, x, y: hard_concrete(net, x, y, seed=seed)}
     t0 = time.perf_counter()
     scores = np.asarray(fns[method](net, x, y), dtype=np.float64)
     bad = ~np.isfinite(scores)

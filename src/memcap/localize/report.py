@@ -61,7 +61,7 @@ def report_hook(out) -> list[str]:
     md = ["## Localization against exact ground truth", "",
           "Methods that claim to localize memorized examples, scored against the construction's record and exact "
           "ablation (docs/localization.md).", ""]
-    lines = []
+    lines: list[str] = []
     for p in found:
         md += [f"### {p.parent.name}", "", p.read_text(), ""]
         body = (p.parent / "scores.csv").read_text().splitlines()

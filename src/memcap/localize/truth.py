@@ -108,6 +108,7 @@ def _group_and_chunk(model: ExactModel, rec: RoleRecord, start: CleanStart, exam
         for u, h in enumerate(hidden):
             if (b, u) in adds and h is not None:
                 chunk[np.flatnonzero(h)] = adds[(b, u)]
+    assert t_floor is not None, "the memorizer's first block reads t: the loop above met it"
     lo, hi = np.array(rec.group_lo, dtype=object), np.array(rec.group_hi, dtype=object)
     g = np.searchsorted(lo, t_floor, side="right") - 1
     inside = (g >= 0) & (t_floor < hi[np.maximum(g, 0)])
