@@ -169,6 +169,7 @@ def _memorizer_lines(model: ExactModel, rec: _Recorder, f2: int) -> list[str]:
     gate opened. The construction's record of its units' roles says which units those are; a model file
     written before the record existed is read by the units' shapes instead."""
     record = role_record(model.meta)
+    k: int | None
     if record is not None:
         matched, groups, k = _match_by_roles(model, rec, record)
         gates = _gates_by_roles(record)
