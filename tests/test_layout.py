@@ -1,5 +1,5 @@
-"""The layout stays what the method is: no import circle, no module above 400 lines, a one-page driver,
-and no module hidden by an attribute of its package that has the module's name."""
+"""The layout stays what the method is: no import circle, no module above 400 lines, no function above 60
+lines, a one-page driver, and no module hidden by an attribute of its package that has the module's name."""
 
 import ast
 import importlib
@@ -79,6 +79,32 @@ def test_modules_are_small_and_the_driver_fits_a_page():
     from memcap.compiling import compile
 
     assert len(inspect.getsource(compile).splitlines()) <= 50
+
+
+def _is_cli_command(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Decorated `@app.command(...)` or `@app.callback()`: its long parameter list is the CLI's options."""
+    for d in fn.decorator_list:
+        target = d.func if isinstance(d, ast.Call) else d
+        if isinstance(target, ast.Attribute) and target.attr in ("command", "callback"):
+            return True
+    return False
+
+
+def function_lengths() -> list[tuple[int, str]]:
+    """(lines, "path:line name") of every function in the package; a CLI command counts from its body."""
+    out = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                start = node.body[0].lineno if _is_cli_command(node) else node.lineno
+                out.append((node.end_lineno - start + 1, f"{path.relative_to(SRC.parent)}:{node.lineno} {node.name}"))
+    return out
+
+
+def test_no_function_over_60_lines():
+    long = sorted((f for f in function_lengths() if f[0] > 60), reverse=True)
+    assert not long, "functions over 60 lines (split them into helpers named for their step): " + "; ".join(
+        f"{where} ({lines} lines)" for lines, where in long)
 
 
 def test_public_api():

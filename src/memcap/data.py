@@ -146,64 +146,80 @@ def load(path: str | Path) -> Dataset:
     if path.is_dir():
         raise DataError(f"{path} is a directory; give a dataset file (.npz or .jsonl)")
     if path.suffix == ".npz":
-        if not zipfile.is_zipfile(path):  # np.load would try it as a pickle and blame object arrays
-            raise DataError(f"{path}: not an npz archive (an .npz file is a zip of numpy arrays); make one with "
-                            "numpy.savez or memcap data")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                keys = set(z.files)
-                if "labels" not in keys:
-                    raise DataError(f"{path}: missing array `labels` (found {sorted(keys)})")
-                arrays = {k: z[k] for k in ("labels", "tokens", "vectors") if k in keys}
-        except DataError:
-            raise
-        except ValueError as e:
-            if "pickle" in str(e).lower() or "object" in str(e).lower():
-                raise DataError(f"{path}: holds object arrays, which memcap never unpickles; save `tokens`/`vectors` "
-                                "and `labels` as numeric arrays (np.savez(path, tokens=np.asarray(t, dtype=np.int64), ...))") from None
-            raise DataError(f"{path}: not a readable .npz file ({e})") from None
-        except (OSError, EOFError, KeyError) as e:
-            raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e}); make one with numpy.savez "
-                            "or memcap data") from None
-        return validate(arrays["labels"], tokens=arrays.get("tokens"), vectors=arrays.get("vectors"), source=str(path))
+        return _load_npz(path)
     if path.suffix in (".jsonl", ".json"):
-        rows, labels = [], []
-        field = None
-        try:
-            text = path.read_text()
-        except UnicodeDecodeError:
-            raise DataError(f"{path}: not a text file; a .jsonl dataset has one JSON object per line") from None
-        for i, line in enumerate(text.splitlines()):
-            if not line.strip():
-                continue
-            try:
-                ex = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}: line {i + 1} is not JSON: {e}") from None
-            if not isinstance(ex, dict):
-                raise DataError(f"{path}: line {i + 1} is not a JSON object such as {{\"tokens\": [1, 2], \"label\": 0}}")
-            f = "tokens" if "tokens" in ex else "vectors" if "vectors" in ex else None
-            if f is None or not ({"label", "labels"} & ex.keys()):
-                raise DataError(f"{path}: line {i + 1} needs `tokens` or `vectors`, and `label` or `labels`")
-            if field is not None and f != field:
-                raise DataError(f"{path}: line {i + 1} has `{f}` but earlier lines have `{field}`")
-            field = f
-            rows.append(ex[f])
-            labels.append(ex["label"] if "label" in ex else ex["labels"])
-        if not rows:
-            raise DataError(f"{path}: no examples")
-        lengths = {len(r) for r in rows}
-        if len(lengths) > 1:
-            first = next(i for i, r in enumerate(rows) if len(r) != len(rows[0]))
-            raise DataError(f"{path}: ragged: example {first} has length {len(rows[first])}, example 0 has {len(rows[0])}")
-        try:
-            arr = np.array(rows, dtype=np.float64 if field == "vectors" else None)
-            lab = np.array(labels)
-        except (ValueError, TypeError) as e:
-            raise DataError(f"{path}: ragged or non-numeric examples: {e}") from None
-        return validate(lab, tokens=arr if field == "tokens" else None, vectors=arr if field == "vectors" else None,
-                        source=str(path))
+        return _load_jsonl(path)
     raise DataError(f"{path}: unknown format {path.suffix!r}; use .npz or .jsonl")
+
+
+def _load_npz(path: Path) -> Dataset:
+    """An .npz archive of numeric arrays, read without ever unpickling (object arrays are refused)."""
+    if not zipfile.is_zipfile(path):  # np.load would try it as a pickle and blame object arrays
+        raise DataError(f"{path}: not an npz archive (an .npz file is a zip of numpy arrays); make one with "
+                        "numpy.savez or memcap data")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = set(z.files)
+            if "labels" not in keys:
+                raise DataError(f"{path}: missing array `labels` (found {sorted(keys)})")
+            arrays = {k: z[k] for k in ("labels", "tokens", "vectors") if k in keys}
+    except DataError:
+        raise
+    except ValueError as e:
+        if "pickle" in str(e).lower() or "object" in str(e).lower():
+            raise DataError(f"{path}: holds object arrays, which memcap never unpickles; save `tokens`/`vectors` "
+                            "and `labels` as numeric arrays (np.savez(path, tokens=np.asarray(t, dtype=np.int64), ...))") from None
+        raise DataError(f"{path}: not a readable .npz file ({e})") from None
+    except (OSError, EOFError, KeyError) as e:
+        raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e}); make one with numpy.savez "
+                        "or memcap data") from None
+    return validate(arrays["labels"], tokens=arrays.get("tokens"), vectors=arrays.get("vectors"), source=str(path))
+
+
+def _load_jsonl(path: Path) -> Dataset:
+    """One JSON object per line, every line with the same input field; ragged examples are refused."""
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text file; a .jsonl dataset has one JSON object per line") from None
+    rows, labels, field = _jsonl_examples(path, text)
+    if not rows:
+        raise DataError(f"{path}: no examples")
+    lengths = {len(r) for r in rows}
+    if len(lengths) > 1:
+        first = next(i for i, r in enumerate(rows) if len(r) != len(rows[0]))
+        raise DataError(f"{path}: ragged: example {first} has length {len(rows[first])}, example 0 has {len(rows[0])}")
+    try:
+        arr = np.array(rows, dtype=np.float64 if field == "vectors" else None)
+        lab = np.array(labels)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{path}: ragged or non-numeric examples: {e}") from None
+    return validate(lab, tokens=arr if field == "tokens" else None, vectors=arr if field == "vectors" else None,
+                    source=str(path))
+
+
+def _jsonl_examples(path: Path, text: str) -> tuple[list, list, str | None]:
+    """The inputs, the labels and the input field (`tokens` or `vectors`) of every non-blank line."""
+    rows, labels = [], []
+    field = None
+    for i, line in enumerate(text.splitlines()):
+        if not line.strip():
+            continue
+        try:
+            ex = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}: line {i + 1} is not JSON: {e}") from None
+        if not isinstance(ex, dict):
+            raise DataError(f"{path}: line {i + 1} is not a JSON object such as {{\"tokens\": [1, 2], \"label\": 0}}")
+        f = "tokens" if "tokens" in ex else "vectors" if "vectors" in ex else None
+        if f is None or not ({"label", "labels"} & ex.keys()):
+            raise DataError(f"{path}: line {i + 1} needs `tokens` or `vectors`, and `label` or `labels`")
+        if field is not None and f != field:
+            raise DataError(f"{path}: line {i + 1} has `{f}` but earlier lines have `{field}`")
+        field = f
+        rows.append(ex[f])
+        labels.append(ex["label"] if "label" in ex else ex["labels"])
+    return rows, labels, field
 
 
 def save(ds: Dataset, path: str | Path, setting: str | None = None, overwrite: bool = False) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import outputs
+from .construct.roles import RoleRecord, UnitRole, role_record
 from .data import Dataset
 from .ir.columns import columns
 from .ir.executor import run, run_ffn, token_rows
@@ -94,90 +95,96 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
     reg = int(model.input.register)  # the register's column comes first
     att_at = [i for i, b in enumerate(model.blocks) if b.mixes]
     first_att = att_at[0] if att_at else len(model.blocks)
-    # before the attention the executor runs once per distinct token: the read position's token's column
-    rows = token_rows(model, x)
-    uniq = np.unique(rows, axis=0) if rows.ndim > 1 else np.unique(rows)
-    hit = (uniq == rows[pos + reg]).all(axis=1) if uniq.ndim > 1 else uniq == rows[pos + reg]
-    rec = _Recorder(model, first_att, pos + reg, int(np.flatnonzero(hit)[0]))
+    rec = _Recorder(model, first_att, pos + reg, _token_column(model, x, pos + reg))
     out = run(model, x, read=np.array([pos]), hook=rec)
     y = Fraction(int(out.numerators[0, 0]), out.den)
-    c = model.coord
-    label = ds.labels[example] if ds.labels.ndim == 1 else ds.labels[example, pos]
-    lines = [f"example {example}: {'token ids ' + str(ds.inputs[example].tolist()) if ds.kind == InputKind.ids else f'{n} token vectors'}"
-             f"; label {int(label)} ({model.setting}, read at position {pos})"]
+    label = int(ds.labels[example] if ds.labels.ndim == 1 else ds.labels[example, pos])
+    lines = _input_lines(model, ds, example, pos, label) + _mixing_lines(model, rec, first_att, n, pos, reg)
+    f2 = att_at[-1] if att_at else first_att
+    stage_t = rec.before.get(f2 + 1)
+    if stage_t is not None:
+        t = stage_t[model.coord("t")]
+        what = "the multiset's SID" if model.setting == ModelSetting.multiset else "the context (F, SID)"
+        lines.append(f"3. F2 Stage I: {what} projected to one line: t = {_fmt(t)}, floor(t) = {t.numerator // t.denominator}")
+    plan = model.group_plan
+    if plan and plan.stage2 == Stage2.hashed and stage_t is not None:
+        lines += _hashed_lines(model, rec, f2, stage_t[model.coord("t")])
+        y = rec.last[model.coord("y")]
+    else:
+        lines += _memorizer_lines(model, rec, f2)
+    lines.append(f"6. output y = {_fmt(y)} -> {'the label, exactly' if y == label else f'NOT the label {label}'}")
+    depth = [rec.before.get(b, [Fraction(0)] * len(model.coords)) for b in range(len(model.blocks))] + [rec.last]
+    return Trace(lines=tuple(lines), coords=model.coords, depth_values=np.array(depth, dtype=object))
+
+
+def _token_column(model: ExactModel, x: np.ndarray, col: int) -> int:
+    """Before the attention the executor runs once per distinct token: the column of the token at `col`."""
+    rows = token_rows(model, x)
+    uniq = np.unique(rows, axis=0) if rows.ndim > 1 else np.unique(rows)
+    hit = (uniq == rows[col]).all(axis=1) if uniq.ndim > 1 else uniq == rows[col]
+    return int(np.flatnonzero(hit)[0])
+
+
+def _input_lines(model: ExactModel, ds: Dataset, example: int, pos: int, label: int) -> list[str]:
+    """The example, and step 1: how its tokens entered the stream (the embedding table, or F1)."""
+    x = ds.inputs[example : example + 1]
+    what = "token ids " + str(ds.inputs[example].tolist()) if ds.kind == InputKind.ids else f"{x.shape[1]} token vectors"
+    lines = [f"example {example}: {what}; label {label} ({model.setting}, read at position {pos})"]
     if ds.kind == InputKind.ids:
         r = model.input.rows(x)[0]
         lines.append(f"1. embedding (Theorem E.1): table rows {r.tolist()} (0 = an id never seen)" +
                      (" of (token, position) pairs" if model.input.positions else ""))
     else:
         lines.append(f"1. F1 (Stage I + phi~ memorizer, {model.stages['phi']} blocks): token values from the stream")
-    if rec.positions:
-        phi, F = rec.positions.get("phi", [])[reg:], rec.positions.get("F", [])[reg:]
-        lines.append(f"   token values f (phi) per position: {[_fmt(v) for v in phi]}")
-        if model.setting != ModelSetting.multiset:
-            lines.append(f"   current-token ids F per position:  {[_fmt(v) for v in F]}")
-        first = model.blocks[first_att]
-        sid = sum(phi, Fraction(0)) / n
-        if first.pool:
-            lines.append(f"2. Deep Sets sum pooling (no attention): pooled phi = SID = sum of phi = {_fmt(sid * n)}")
-        elif first.recur:
-            lines.append(f"2. identity recurrence h_k = h_(k-1) + phi(x_k) over {n} sequential steps: h_n = SID = {_fmt(sid * n)}")
-        elif reg:
-            lines.append(f"2. sparse attention: the register averages the {n} tokens' phi ({2 * n} connections), then every "
-                         f"token reads the register ({n + 1}): sid = {_fmt(sid)}; sequence id SID = n * sid = {_fmt(sid * n)}")
-        elif first.attention is not None and not first.attention.causal:
-            lines.append(f"2. uniform attention (W_Q = 0, weight 1/{n} each): sid = mean of phi = {_fmt(sid)}; "
-                         f"sequence id SID = n * sid = {_fmt(sid * n)}")
-        else:
-            lines.append(f"2. causal uniform attention: position {pos} averages its prefix of {pos + 1} tokens")
-    f2 = att_at[-1] if att_at else first_att
-    t_name = "t"
-    stage_t = rec.before.get(f2 + 1)
-    if stage_t is not None:
-        t = stage_t[c(t_name)]
-        what = "the multiset's SID" if model.setting == ModelSetting.multiset else "the context (F, SID)"
-        lines.append(f"3. F2 Stage I: {what} projected to one line: t = {_fmt(t)}, floor(t) = {t.numerator // t.denominator}")
-    plan = model.group_plan
-    if plan and plan.stage2 == "hashed" and stage_t is not None:
-        lines += _hashed_lines(model, rec, f2, stage_t[c("t")])
-        y = rec.last[c("y")]
-        lines.append(f"6. output y = {_fmt(y)} -> {'the label, exactly' if y == int(label) else f'NOT the label {int(label)}'}")
-        depth = [rec.before.get(b, [Fraction(0)] * len(model.coords)) for b in range(len(model.blocks))] + [rec.last]
-        return Trace(lines=tuple(lines), coords=model.coords, depth_values=np.array(depth, dtype=object))
-    f2_blocks = range(f2, len(model.blocks))
-    W = c("W")
-    adders = [(b, u) for b in f2_blocks for u, unit in enumerate(model.blocks[b].ffn.units)
-              if any(cc == W for cc, _ in unit.writes) and all(cc != W for cc, _ in unit.reads)]
-    safe = "i0" in model.coords
-    per = 1 if safe else 4
-    matched = None
-    plan = model.group_plan
-    if plan and plan.stage2 == Stage2.telescoped:
-        # one step pair per group start: t's group is the last step that t reached (the end step: none)
-        steps = [(b, u) for b in f2_blocks for u, unit in enumerate(model.blocks[b].ffn.units) if unit.reads == ((c(t_name), 4),)]
-        on = [j for j in range(len(steps) // 2) if rec.hidden[steps[2 * j][0]][steps[2 * j][1]]
-              - rec.hidden[steps[2 * j + 1][0]][steps[2 * j + 1][1]] != 0]
-        if on and on[-1] < plan.groups:
-            matched = (on[-1], steps[2 * on[-1]][0], 1)
+    return lines
+
+
+def _mixing_lines(model: ExactModel, rec: _Recorder, first_att: int, n: int, pos: int, reg: int) -> list[str]:
+    """The token values at every position, and step 2: how the mixing step made the sequence id."""
+    if not rec.positions:
+        return []
+    phi, F = rec.positions.get("phi", [])[reg:], rec.positions.get("F", [])[reg:]
+    lines = [f"   token values f (phi) per position: {[_fmt(v) for v in phi]}"]
+    if model.setting != ModelSetting.multiset:
+        lines.append(f"   current-token ids F per position:  {[_fmt(v) for v in F]}")
+    first = model.blocks[first_att]
+    sid = sum(phi, Fraction(0)) / n
+    if first.pool:
+        lines.append(f"2. Deep Sets sum pooling (no attention): pooled phi = SID = sum of phi = {_fmt(sid * n)}")
+    elif first.recur:
+        lines.append(f"2. identity recurrence h_k = h_(k-1) + phi(x_k) over {n} sequential steps: h_n = SID = {_fmt(sid * n)}")
+    elif reg:
+        lines.append(f"2. sparse attention: the register averages the {n} tokens' phi ({2 * n} connections), then every "
+                     f"token reads the register ({n + 1}): sid = {_fmt(sid)}; sequence id SID = n * sid = {_fmt(sid * n)}")
+    elif first.attention is not None and not first.attention.causal:
+        lines.append(f"2. uniform attention (W_Q = 0, weight 1/{n} each): sid = mean of phi = {_fmt(sid)}; "
+                     f"sequence id SID = n * sid = {_fmt(sid * n)}")
     else:
-        for g in range(0, len(adders), per):
-            # the group's trapezoid (or, float-safe, its product unit) nets 1 where t lies in the group, else 0
-            net = sum((1 if dict(model.blocks[b].ffn.units[u].writes)[W] > 0 else -1) * rec.hidden[b][u]
-                      for b, u in adders[g : g + per] if b in rec.hidden)
-            if net != 0:
-                matched = (g // per, adders[g][0], net)
-                break
-    groups, k = (plan.groups, plan.k) if plan else (len(adders) // per, None)
+        lines.append(f"2. causal uniform attention: position {pos} averages its prefix of {pos + 1} tokens")
+    return lines
+
+
+def _memorizer_lines(model: ExactModel, rec: _Recorder, f2: int) -> list[str]:
+    """Steps 4-5 for a line memorizer: the group whose crafted integers were added, and the chunk whose
+    gate opened. The construction's record of its units' roles says which units those are; a model file
+    written before the record existed is read by the units' shapes instead."""
+    record = role_record(model.meta)
+    k: int | None
+    if record is not None:
+        matched, groups, k = _match_by_roles(model, rec, record)
+        gates = _gates_by_roles(record)
+    else:
+        matched, groups, k = _match_by_shapes(model, rec, f2)
+        gates = _gates_by_shapes(model, f2)
+    c = model.coord
     if matched:
-        gi, blk, net = matched
+        gi, blk, _ = matched
         after = rec.before.get(blk + 1, rec.last)
-        lines.append(f"4. F2 Stage II: group {gi} of {groups} (at most k = {k} points each) matched t in block {blk}: its crafted integers "
-                     f"U = {after[c('U')].numerator} ({after[c('U')].numerator.bit_length()} bits of address deltas) and "
-                     f"W = {after[c('W')].numerator} ({after[c('W')].numerator.bit_length()} bits of labels) were added")
+        lines = [f"4. F2 Stage II: group {gi} of {groups} (at most k = {k} points each) matched t in block {blk}: its crafted integers "
+                 f"U = {after[c('U')].numerator} ({after[c('U')].numerator.bit_length()} bits of address deltas) and "
+                 f"W = {after[c('W')].numerator} ({after[c('W')].numerator.bit_length()} bits of labels) were added"]
     else:
-        lines.append(f"4. F2 Stage II: no group of {groups} matched t: the output stays 'no label'")
-    gates = [b for b in f2_blocks if any(cc == c("g") for unit in model.blocks[b].ffn.units for cc, _ in unit.writes)
-             and any(cc == c("D") for unit in model.blocks[b].ffn.units for cc, _ in unit.reads)]
+        lines = [f"4. F2 Stage II: no group of {groups} matched t: the output stays 'no label'"]
     opened = [i for i, b in enumerate(gates) if (rec.before.get(b + 1, rec.last))[c("g")] == 1]
     if opened:
         i = opened[0]
@@ -185,10 +192,83 @@ def explain(model: ExactModel, ds: Dataset, example: int, position: int | None =
                      f"(D = t - floor(t_{i}) in [0, 1], gate opened in block {gates[i]}) and added its stored label")
     else:
         lines.append("5. F2 Stage III: no chunk's gate opened")
-    ok = y == int(label)
-    lines.append(f"6. output y = {_fmt(y)} -> {'the label, exactly' if ok else f'NOT the label {int(label)}'}")
-    depth = [rec.before.get(b, [Fraction(0)] * len(model.coords)) for b in range(len(model.blocks))] + [rec.last]
-    return Trace(lines=tuple(lines), coords=model.coords, depth_values=np.array(depth, dtype=object))
+    return lines
+
+
+Match = tuple[int, int, int] | None  # (group, block where its integers were added, net indicator), or None
+
+
+def _match_by_roles(model: ExactModel, rec: _Recorder, record: RoleRecord) -> tuple[Match, int, int]:
+    """The group whose crafted integers reached the stream, from the units the record says add them."""
+    units = record.units()
+    if record.stage2 == Stage2.telescoped:
+        # one step pair per group start: t's group is the last step that t reached (the end step: none)
+        pairs: dict[int, list[UnitRole]] = {}
+        for u in units:
+            if u.role == "step":
+                pairs.setdefault(u.group, []).append(u)
+        on = [g for g, (up, down) in sorted(pairs.items())
+              if rec.hidden[up.block][up.unit] - rec.hidden[down.block][down.unit] != 0]
+        return ((on[-1], pairs[on[-1]][0].block, 1) if on and on[-1] < record.groups else None), record.groups, record.k
+    # the group's trapezoid ramps (or, float-safe, its product unit) net 1 where t lies in the group, else 0
+    adds = "indicator" if record.stage2 == Stage2.trapezoid else "product"
+    per_group: dict[int, list[UnitRole]] = {}
+    for u in units:
+        if u.role == adds:
+            per_group.setdefault(u.group, []).append(u)
+    for g, group_units in sorted(per_group.items()):
+        net = sum(_w_sign(model, u.block, u.unit) * rec.hidden[u.block][u.unit] for u in group_units if u.block in rec.hidden)
+        if net != 0:
+            return (g, group_units[0].block, net), record.groups, record.k
+    return None, record.groups, record.k
+
+
+def _gates_by_roles(record: RoleRecord) -> list[int]:
+    """The block of each Stage III chunk's gate, chunk by chunk."""
+    block: dict[int, int] = {}
+    for u in record.units():
+        if u.role == "gate":
+            block.setdefault(u.chunk, u.block)
+    return [block[i] for i in sorted(block)]
+
+
+def _w_sign(model: ExactModel, b: int, u: int) -> int:
+    return 1 if dict(model.blocks[b].ffn.units[u].writes).get(model.coord("W"), 0) > 0 else -1
+
+
+def _match_by_shapes(model: ExactModel, rec: _Recorder, f2: int) -> tuple[Match, int, int | None]:
+    """A model file without a role record: the adding units found by their shapes (they write W and do
+    not read it; telescoped steps read t alone)."""
+    c = model.coord
+    f2_blocks = range(f2, len(model.blocks))
+    W = c("W")
+    adders = [(b, u) for b in f2_blocks for u, unit in enumerate(model.blocks[b].ffn.units)
+              if any(cc == W for cc, _ in unit.writes) and all(cc != W for cc, _ in unit.reads)]
+    per = 1 if "i0" in model.coords else 4
+    matched = None
+    plan = model.group_plan
+    if plan and plan.stage2 == Stage2.telescoped:
+        steps = [(b, u) for b in f2_blocks for u, unit in enumerate(model.blocks[b].ffn.units) if unit.reads == ((c("t"), 4),)]
+        on = [j for j in range(len(steps) // 2) if rec.hidden[steps[2 * j][0]][steps[2 * j][1]]
+              - rec.hidden[steps[2 * j + 1][0]][steps[2 * j + 1][1]] != 0]
+        if on and on[-1] < plan.groups:
+            matched = (on[-1], steps[2 * on[-1]][0], 1)
+    else:
+        for g in range(0, len(adders), per):
+            net = sum(_w_sign(model, b, u) * rec.hidden[b][u] for b, u in adders[g : g + per] if b in rec.hidden)
+            if net != 0:
+                matched = (g // per, adders[g][0], net)
+                break
+    groups, k = (plan.groups, plan.k) if plan else (len(adders) // per, None)
+    return matched, groups, k
+
+
+def _gates_by_shapes(model: ExactModel, f2: int) -> list[int]:
+    """A model file without a role record: the gate blocks are those that read D and write g."""
+    c = model.coord
+    return [b for b in range(f2, len(model.blocks))
+            if any(cc == c("g") for unit in model.blocks[b].ffn.units for cc, _ in unit.writes)
+            and any(cc == c("D") for unit in model.blocks[b].ffn.units for cc, _ in unit.reads)]
 
 
 def _hashed_lines(model: ExactModel, rec, f2: int, t: Fraction) -> list[str]:

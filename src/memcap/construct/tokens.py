@@ -110,8 +110,7 @@ def choose_values(ctx: Contexts, n_tokens: int, greedy: bool, mode: Mode, seed: 
     if not A.size:  # one window: nothing to tell apart, but phi~ needs one labelled token to exist
         A = np.arange(1)
     # repair only where each window is one context: where several contexts share a window (seq2seq, causal),
-    # F2's projection separates them through the current token anyway, and small window ids measured no
-    # better (seq2seq N = 500, n = 8: 2 address bits worse, 21 against 19)
+    # F2's projection separates them through the current token anyway (docs/construction.md, step 3)
     return token_values(ctx.windows, n_tokens, A, ctx.scale, mode, seed, repair=len(ctx.ctx_label) == len(ctx.windows))
 
 

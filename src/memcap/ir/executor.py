@@ -297,7 +297,6 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = ReadAt.l
     FFN: hook.after_ffn(block index, stream before, stream after, den, unit activations). It observes the run
     (magnitudes for the float64 check) and changes nothing.
     """
-    see = hook or (lambda *_: None)
     inputs = np.asarray(inputs)
     if model.setting == ModelSetting.points:
         inputs = inputs[:, None] if model.input.kind == InputKind.ids else inputs[:, None, :]
@@ -305,24 +304,39 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = ReadAt.l
     if model.input.positions and n != model.input.seq_len:
         raise ValueError(f"model was built for sequences of length {model.input.seq_len}, got {n}")
     rows = token_rows(model, inputs)
-    positions = (
-        np.array([n - 1]) if isinstance(read, str) and read == ReadAt.last
-        else np.arange(n) if isinstance(read, str) else np.asarray(read)
-    )
+    positions = _read_positions(read, n)
     if model.input.register:  # read positions count real tokens; the register sits in front
         positions, n = positions + 1, n + 1
     att_at = [i for i, b in enumerate(model.blocks) if b.mixes]
-    first_att = att_at[0] if att_at else len(model.blocks)
-    last_att = att_at[-1] if att_at else -1
+    first_att, last_att = (att_at[0], att_at[-1]) if att_at else (len(model.blocks), -1)
+    fast = fast and hook is None  # an observer sees plain arrays
+    stream, den = _token_prefix(model, rows, first_att, hook, fast)
+    stream, den = _mixing(model, stream, den, rows, range(first_att, last_att + 1), batch, n, hook)
+    cols = (np.arange(batch)[:, None] * n + positions[None, :]).reshape(-1)
+    stream = [take(z, cols) for z in stream]
+    stream = _read_suffix(model, stream, den, rows, max(last_att + 1, first_att), len(cols), hook, fast)
+    y = dense(stream[model.output])
+    y = np.zeros(len(cols), dtype=object) if y is None else y.astype(object)  # Python ints out, whatever the path
+    return ExactOutput(numerators=y.reshape(batch, len(positions)), den=den)
 
-    # token-wise prefix, once per distinct token
+
+def _read_positions(read: str | np.ndarray, n: int) -> np.ndarray:
+    """The positions `read` names among n tokens (before the register shifts them)."""
+    if isinstance(read, str):
+        return np.array([n - 1]) if read == ReadAt.last else np.arange(n)
+    return np.asarray(read)
+
+
+def _token_prefix(model: ExactModel, rows: np.ndarray, first_att: int, hook: Hook | None, fast: bool) -> tuple[list, int]:
+    """The blocks before the first mixing step, run once per distinct token, then spread to every
+    (example, position) column: a token's stream before any mixing depends on the token alone."""
+    see = hook or (lambda *_: None)
     if rows.ndim == 1:
         uniq, inverse = np.unique(rows, return_inverse=True)
     else:
         uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
     see(HookEvent.embed, -1, [], 1, uniq)
     stream, den = embed(model, uniq)
-    fast = fast and hook is None  # an observer sees plain arrays
     prefix = ramps.runs(model.blocks[:first_att], 0) if fast else {}
     i = 0
     while i < first_att:
@@ -334,10 +348,15 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = ReadAt.l
         stream = _ffn_observed(hook, i, stream, model.blocks[i].ffn, den, len(uniq))
         i += 1
     inverse = inverse.reshape(-1)
-    stream = [take(dense(z), inverse) for z in stream]  # the mixing layers take plain columns
-    size = batch * n
+    return [take(dense(z), inverse) for z in stream], den  # the mixing layers take plain columns
 
-    for i, block in enumerate(model.blocks[first_att : last_att + 1], start=first_att):
+
+def _mixing(model: ExactModel, stream: list, den: int, rows: np.ndarray, blocks: range, batch: int, n: int,
+            hook: Hook | None) -> tuple[list, int]:
+    """The blocks from the first mixing step to the last, on every (example, position) column."""
+    see = hook or (lambda *_: None)
+    for i in blocks:
+        block = model.blocks[i]
         if block.attention is not None:
             see(HookEvent.attention, i, stream, den, rows)
             stream, den = run_attention(stream, block.attention, den, batch, n)
@@ -348,12 +367,14 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = ReadAt.l
             see(HookEvent.recur, i, stream, den, rows)
             stream = run_recurrence(stream, block.recur, batch, n)
         see(HookEvent.ffn, i, stream, den, rows)
-        stream = _ffn_observed(hook, i, stream, block.ffn, den, size)
+        stream = _ffn_observed(hook, i, stream, block.ffn, den, batch * n)
+    return stream, den
 
-    cols = (np.arange(batch)[:, None] * n + positions[None, :]).reshape(-1)
-    stream = [take(z, cols) for z in stream]
-    size = len(cols)
-    start = max(last_att + 1, first_att)
+
+def _read_suffix(model: ExactModel, stream: list, den: int, rows: np.ndarray, start: int, size: int,
+                 hook: Hook | None, fast: bool) -> list:
+    """The blocks after the last mixing step, on the read columns only (nothing mixes them any more)."""
+    see = hook or (lambda *_: None)
     tried: dict[int, int] = {}  # coordinate -> id of the column that did not encode (not tried again)
     merged = ramps.runs(model.blocks, start) if fast else {}
     i = start
@@ -376,6 +397,4 @@ def run(model: ExactModel, inputs: np.ndarray, read: str | np.ndarray = ReadAt.l
                     stream[c] = encode(z)
                     tried[c] = id(z)
         stream = _ffn_observed(hook, i - 1, stream, block.ffn, den, size) if hook else run_ffn(stream, block.ffn, den, size, fast=fast)
-    y = dense(stream[model.output])
-    y = np.zeros(size, dtype=object) if y is None else y.astype(object)  # Python ints out, whatever the path
-    return ExactOutput(numerators=y.reshape(batch, len(positions)), den=den)
+    return stream

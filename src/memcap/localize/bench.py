@@ -131,9 +131,8 @@ def _labels(gt: GroundTruth):
 
 
 def _one_thread():
-    """torch on one thread, undone by the returned function: the memorizer's matrices are 13 x 12, and
-    threads cost more than they give (IG on a 60-example model: 4.0 s with the default threads, 0.1 s on one,
-    measured on a loaded 2-core machine)."""
+    """torch on one thread, undone by the returned function: the memorizer's matrices are a dozen rows by a
+    dozen columns, too small for threads to pay for their synchronisation."""
     import torch
 
     old = torch.get_num_threads()

@@ -220,15 +220,10 @@ def _around(params: int, S: int, V: int, factors: tuple[float, ...]) -> tuple[in
     return tuple(sorted({max(8, int(round(f * 2.5 * params / per_seq / 8)) * 8) for f in factors}))
 
 
-# (models, N factors, steps, GPT MLP width) per profile. Measured here (V = 512, S = 16, GPT 1 layer d 8, N = 192, 4000 steps):
-# lr 0.05 -> 2.50 bits/param, 0.1 -> 2.56, 0.2 -> 2.60, 0.4 -> 2.65, 1.0 -> 1.03 (diverged); 8000 steps at 0.05 -> 2.57;
-# d 4 -> 2.15, d 16 (lr 0.2, N = 384) -> 2.61; V = 128 (d 16, lr 0.05) -> 2.22; V = 32 -> 1.70. At lr 0.3, 8000 steps:
-# 1 layer d 8 -> 2.73, 2 layers d 8 -> 2.93, 3 layers d 8 -> 2.84, 1 layer d 12 -> 2.71; 2 layers d 8 at 12000 steps -> 3.00.
-# 2 layers d 8 at 14000 steps, N = 448: lr 0.3 -> 2.99, beta2 0.95 -> 2.98, lr 0.2 -> 2.96 (a plateau at this shape);
-# MLP width 8 d instead of 4 d (7,064 params) -> 3.13; at 12,000 steps, two workers: N = 264 -> 3.016 (966 s),
-# N = 456 -> 3.045 (1755 s). The CPU default keeps that model and the paper's at two N each, to fit 30 minutes: factors
-# (1.0, 3.0) ran in 26.7 min end to end (GPT N = 128, 392: 2.44, 3.03; paper N = 80, 248: 2.41, 2.47); (1.5, 3.0) took 31.2.
-# --quick: 4000 steps at factors (1, 2, 3) took 10.2 min (GPT 2.70); 3500 steps at (1, 2) took 5.2 min (GPT 2.54, paper 2.58).
+# (models, N factors, steps, GPT MLP width) per profile. The CPU profiles are the largest that fit their time on
+# two cores (--quick a few minutes, the default half an hour): a model of the shape that stored the most bits per
+# parameter in the trials, the paper's beside it, two N each, one below the plateau and one on it. The trials that
+# chose the shapes, learning rates and steps are in docs/trained.md (how the profiles were chosen).
 PROFILES = {
     "quick": ((ModelShape("gpt", 1, 8), ModelShape("paper", 1, 4)), (1.0, 2.0), 3500, 4),
     "cpu": ((ModelShape("gpt", 2, 8), ModelShape("paper", 1, 4)), (1.0, 3.0), 12_000, 8),
@@ -239,7 +234,7 @@ PROFILES = {
 
 def profile(quick: bool = False, gpu: bool = False, steps: int | None = None, lr: float | None = None, seed: int = 0) -> CapacitySpec:
     """The models, N grid and training of `repro capacity`: --quick (a few minutes on 2 cores), the CPU
-    default (about 27 minutes: one GPT model and the paper's, two N each), or larger models and many more steps when a GPU is present."""
+    default (under half an hour: one GPT model and the paper's, two N each), or larger models and many more steps when a GPU is present."""
     from ..nn.model import build, trainable_params
 
     V, S = 512, 16

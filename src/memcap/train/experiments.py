@@ -36,11 +36,10 @@ def fig3(data: str = "digits", m: int = 8, q: int = 8, n_trials: int = 4, epochs
          points: tuple[int, ...] = tuple(PAPER_FIG3), seed: int = 0) -> Experiment:
     """Minimum #blocks that memorizes the first N examples, N = 600..1700 (paper Fig 3).
 
-    m defaults to 8 (= d), not the paper's 2. Measured here at N = 600 (1000 epochs, lr 0.003–0.1): m = 2 with
-    10 digit classes stayed at 35–90% training error for 1–16 blocks (the paper's corpora had 2–3 classes);
-    m = 4 memorized at 4 blocks but its outcomes at N = 700 jumped with the learning rate and not with the
-    depth (2–25% error at 2–16 blocks); m = 8 memorized N = 1700 at 2 blocks. `m=2` runs the paper's width,
-    which trains on `data="topics"` (words through a trained embedding, 3 classes, `tasks.topics`)."""
+    m defaults to 8 (= d), not the paper's 2: ten digit classes do not pass through a 2-wide stream, and at
+    m = 4 the outcome follows the learning rate more than the depth (docs/trained.md, Fig 3's width).
+    `m=2` runs the paper's width, which trains on `data="topics"` (words through a trained embedding,
+    3 classes, `tasks.topics`)."""
     ours = {"random": " Ours: random tokens, random labels over 10 classes.", "digits": " Ours: scikit-learn digits, 10 classes.",
             "digits3": " Ours: scikit-learn digits in 3 classes (the digit mod 3), as many classes as MultiNLI.",
             "topics": " Ours: 8-word windows of CPython's help topics (pydoc_data.topics) in 3 topic groups, words as tokens "
@@ -65,9 +64,8 @@ def fig3(data: str = "digits", m: int = 8, q: int = 8, n_trials: int = 4, epochs
 def n_independence(ns: tuple[int, ...] = (10, 100, 1000, 10_000), N: int = 500, d: int = 6, n_trials: int = 2,
                    epochs: int = 1000, max_blocks: int = 8, seed: int = 0, m: int = 2) -> Experiment:
     """Minimum #blocks for N = 500 random sequences (tokens Uniform[0,1)^6, labels +-1, MSE) as n grows;
-    the paper found 4 blocks enough for every n in 10..10^4. Measured here at n = 10 after 3000 epochs (lr
-    0.01-0.03, warm-up 50): m = 2 stayed at 12-26% training error at 4 blocks and 13-34% at 8; m = 8
-    memorized at 4 blocks in 440 epochs."""
+    the paper found 4 blocks enough for every n in 10..10^4. m is a parameter because at the paper's m = 2
+    this protocol does not memorize even at n = 10 (docs/trained.md, Fig 3's width)."""
     return named(Experiment(name=f"n-independence-m{m}", spec=dict(kind="random", N=N, d=d, signs=True, seed=seed, arch="paper", m=m, q=8),
                       axis="n", points=tuple(ns), size="blocks", candidates=tuple(range(1, max_blocks + 1)),
                       n_trials=n_trials, epochs=epochs, seed=seed,
