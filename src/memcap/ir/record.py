@@ -146,7 +146,7 @@ class CompileChoices:
     @staticmethod
     def from_dict(d: dict) -> CompileChoices:
         def opt(key: str, kind):
-            return kind(d[key]) if key in d else None
+            return kind(d[key]) if d.get(key) is not None else None
 
         return CompileChoices(Mode(d.get("mode", Mode.tight)), int(d.get("seed", 0)), opt("bit_budget", int),
                               opt("positions", bool), opt("causal", bool), opt("attention", Attention),
