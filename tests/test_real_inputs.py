@@ -115,7 +115,7 @@ def test_verify_torch_exits_1_on_a_float_miss(tmp_path, monkeypatch):
     pretend = FloatCheck(True, "pretend", 0, 0)
     monkeypatch.setattr(export, "float64_check", lambda *a, **k: pretend)
     # verify --torch measures the check inside its exact pass: pretend there too
-    verify_module = importlib.import_module("memcap.verify")  # the package's `verify` is the function
+    verify_module = importlib.import_module("memcap.verification")
     monkeypatch.setattr(verify_module, "weight_check", lambda *a, **k: None)
     monkeypatch.setattr(verify_module, "verdict", lambda *a, **k: pretend)
     r = runner.invoke(app, ["verify", str(tmp_path / "m"), str(tmp_path / "d.npz"), "--torch"])
