@@ -148,7 +148,8 @@ def _mixing_name(opts: CompileOptions) -> str:
     return "pool" if opts.multiset else "recurrence" if opts.recurrent else "attention"
 
 
-def assemble(f1, f2: LineMemorizer | HashedMemorizer, coords: tuple[str, ...], setting: Setting, info: dict, opts: CompileOptions) -> ExactModel:
+def assemble(f1, f2: LineMemorizer | HashedMemorizer, coords: tuple[str, ...], setting: Setting, sizes: DataSummary,
+             opts: CompileOptions) -> ExactModel:
     """E_in, F1's blocks, the attention (sid <- mean phi) fused with F2's first block, F2, E_out = y.
     Deep Sets pools instead; sparse attention adds the register and a second attention layer."""
     c = {name: i for i, name in enumerate(coords)}
@@ -160,7 +161,7 @@ def assemble(f1, f2: LineMemorizer | HashedMemorizer, coords: tuple[str, ...], s
     record = ModelRecord(
         options=CompileChoices(opts.mode, opts.seed, opts.bit_budget, opts.positions, opts.causal, opts.attention,
                                opts.objective, opts.arch),
-        data=DataSummary(**info, r=f1.r, delta=f1.delta),
+        data=sizes,
         stages=StageDepths.of(phi=len(f1.blocks), **{_mixing_name(opts): len(mixing)}, F2=len(f2.blocks) - 1),
         plan=f2.plan_summary() if isinstance(f2, LineMemorizer) else PlanSummary.from_dict(f2.plan_record()),
         F1=f1.plan, roles=roles)
