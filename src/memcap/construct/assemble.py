@@ -159,8 +159,8 @@ def assemble(f1, f2: LineMemorizer | HashedMemorizer, coords: tuple[str, ...], s
                            [g.lo for g in f2.plan.groups], [g.hi for g in f2.plan.groups])
              if isinstance(f2, LineMemorizer) else None)  # the hashed memorizer's slots are shared: no per-group units
     record = ModelRecord(
-        options=CompileChoices(opts.mode, opts.seed, opts.bit_budget, opts.positions, opts.causal, opts.attention,
-                               opts.objective, opts.arch),
+        options=CompileChoices(mode=opts.mode, seed=opts.seed, bit_budget=opts.bit_budget, positions=opts.positions,
+                               causal=opts.causal, attention=opts.attention, objective=opts.objective, arch=opts.arch),
         data=sizes,
         stages=StageDepths.of(phi=len(f1.blocks), **{_mixing_name(opts): len(mixing)}, F2=len(f2.blocks) - 1),
         plan=f2.plan_summary() if isinstance(f2, LineMemorizer) else PlanSummary.from_dict(f2.plan_record()),
