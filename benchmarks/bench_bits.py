@@ -46,11 +46,11 @@ def one(N: int, objective: str, group: int = 0, parts: int = 0) -> dict:
     st = model_stats(model)
     row = {"N": N, "objective": objective, "bits": st.total_bits, "params": st.params, "nonzero": st.nonzero_params,
            "depth": st.depth, "compile_s": t1 - t0, "verify_s": t2 - t1, "memorized": ok,
-           "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "plan": model.meta["F2"]}
+           "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "plan": model.group_plan.as_dict()}
     if "f2" in built:
         f2 = built["f2"]
         row["stages"] = f2.stage_bits()
-        args = (int(model.meta["contexts"]), f2.table.modulus, f2.group, f2.parts, f2.key_bits)
+        args = (model.record.data.contexts, f2.table.modulus, f2.group, f2.parts, f2.key_bits)
         row["estimate"] = hashed.estimate_bits(*args)
         per_block = 4 * st.m * st.H + 2 * (st.m + 1) * st.q
         row["stage_params"] = {}

@@ -26,4 +26,4 @@ for mode in ("tight", "paper"):
     lemma_depth = 3 * m + 3 * k * max(math.log2(R), math.log2(C)) + k
     print(f"{mode:5s} build {t1 - t0:6.2f} s  verify(all {N}) {t2 - t1:6.2f} s  memorized {ok}  depth {st.depth} "
           f"(lemma ~{lemma_depth:.0f})  params {st.params} (nonzero {st.nonzero_params})  max bits {st.max_bits}  "
-          f"width {st.width}  k {model.meta['k']} groups {model.meta['groups']} addr_bits {model.meta['addr_bits']}")
+          f"width {st.width}  k {model.group_plan.k} groups {model.group_plan.groups} addr_bits {model.group_plan.addr_bits}")

@@ -42,7 +42,7 @@ def test_compile_reports_each_stage_on_a_long_run(tmp_path, monkeypatch):
 
 def test_bounds_reads_the_sizes_from_the_model(tmp_path):
     runner.invoke(app, ["compile", str(_data(tmp_path)), "-o", str(tmp_path / "m")])
-    C = memcap.load(tmp_path / "m").meta["C"]
+    C = memcap.load(tmp_path / "m").record.data.C
     r = runner.invoke(app, ["bounds", "--model", str(tmp_path / "m")])
     assert r.exit_code == 0, r.output
     assert f"bounds for N=40 n=4 d=1 C={C} (next-token)" in r.output

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from memcap.construct.roles import role_record
 from memcap.data import random_ids
 from memcap.explain import explain
 from memcap.pipeline import build
@@ -18,9 +17,9 @@ SHAPES = {"telescoped": {}, "float-safe": {"bit_budget": 48}, "trapezoid": {"mod
 def test_explain_reads_the_role_record_and_a_file_without_it_tells_the_same(shape):
     ds = random_ids(40, 6, 50, 10, seed=3)
     model = build(ds, seed=3, **SHAPES[shape]).model
-    record = role_record(model.meta)
+    record = model.record.roles
     assert record is not None and record.stage2 == shape
-    old = dataclasses.replace(model, meta={k: v for k, v in model.meta.items() if k != "roles"})
+    old = dataclasses.replace(model, record=dataclasses.replace(model.record, roles=None))  # as a file from before the record
     for example in range(0, 40, 3):
         lines = explain(model, ds, example).lines
         assert lines == explain(old, ds, example).lines

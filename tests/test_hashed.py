@@ -66,7 +66,7 @@ def test_a_model_whose_table_needed_retries_verifies_and_is_the_same_twice(monke
     monkeypatch.setattr(retrieval, "EXTRA_SLOTS", 0)
     ds = data.random_ids(150, 6, vocab=40, C=10, seed=3)
     model = compile(ds, objective="bits")
-    assert model.meta["F2"]["peel_attempts"] > 1
+    assert model.group_plan.table.peel_attempts > 1
     assert verify(model, ds).ok
     assert model == compile(ds, objective="bits")
 
@@ -77,7 +77,7 @@ def test_any_id_dataset_verifies_and_the_fast_path_equals_the_plain_one(ds, vari
     """(test_objective runs the bits objective on id datasets with sparse attention and the RNN, and on
     multisets; here positions, and every output of the fast executor against the plain path.)"""
     model = compile(ds, objective="bits", positions=variant == "positions")
-    assert model.meta["F2"]["stage2"] == "hashed"
+    assert model.group_plan.stage2 == "hashed"
     res = verify(model, ds)
     assert res.ok, (variant, res.misses)
     read = memcap.ir.executor.read_positions(model)
@@ -206,7 +206,7 @@ def test_the_cost_model_counts_the_built_bits_to_within_a_tenth():
     model, f2 = _built(ds)
     from memcap.construct.hashed import estimate_bits
 
-    est = estimate_bits(int(model.meta["contexts"]), f2.table.modulus, f2.group, f2.parts, f2.key_bits)
+    est = estimate_bits(model.record.data.contexts, f2.table.modulus, f2.group, f2.parts, f2.key_bits)
     measured = f2.stage_bits()
     assert abs(sum(est.values()) - sum(measured.values())) < 0.1 * sum(measured.values()), (est, measured)
     assert sum(measured.values()) < memcap.ir.stats.model_stats(model).total_bits  # F2 is part of the model
@@ -218,7 +218,7 @@ def test_the_cost_model_counts_the_built_blocks_and_dense_parameters_exactly():
 
     ds = data.random_ids(3000, 16, vocab=1000, C=10, seed=0)
     model, f2 = _built(ds)
-    args = (int(model.meta["contexts"]), f2.table.modulus, f2.group, f2.parts, f2.key_bits)
+    args = (model.record.data.contexts, f2.table.modulus, f2.group, f2.parts, f2.key_bits)
     blocks, q = estimate_blocks(*args)
     st = memcap.ir.stats.model_stats(model)
     assert sum(blocks.values()) == len(f2.blocks) == st.depth

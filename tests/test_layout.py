@@ -126,3 +126,15 @@ def test_no_module_is_hidden_by_a_package_attribute():
         if attr is not module:
             hidden.append(f"{package}.{leaf} is {attr!r}, not the module")
     assert not hidden, hidden
+
+
+def test_what_a_model_records_is_read_by_typed_fields_only():
+    """The model's record is typed (`memcap.ir.record`); only the file format and the record itself handle
+    its JSON form, so no other code reads `meta` by key."""
+    root = SRC.parent.parent
+    allowed = {SRC / "ir" / "fileformat.py", SRC / "ir" / "record.py", Path(__file__)}
+    files = [*SRC.rglob("*.py"), *(root / "tests").rglob("*.py"), *(root / "benchmarks").rglob("*.py")]
+    assert len(files) > 50  # the scan found the house
+    found = [f"{p.relative_to(root)}:{i}" for p in files if p not in allowed
+             for i, line in enumerate(p.read_text().splitlines(), 1) if "meta[" in line or "meta.get(" in line]
+    assert not found, f"meta read by key outside ir/fileformat.py: {found}"

@@ -10,11 +10,11 @@ import torch
 from typer.testing import CliRunner
 
 from memcap.cli import app
-from memcap.construct.roles import role_record
 from memcap.data import random_ids
 from memcap.data import save as save_data
 from memcap.ir import fileformat
 from memcap.ir.executor import run
+from memcap.ir.record import ModelRecord
 from memcap.localize.bench import bench, planted, truth_document
 from memcap.localize.scores import TL_NAME, random_ranking, score, zero_units
 from memcap.localize.truth import NoRecord, check, ground_truth
@@ -65,10 +65,10 @@ def test_telescoped_storage_is_distributed_and_float_safe_products_local():
 
 def test_record_lists_every_memorizer_unit_and_old_files_have_none():
     model, _ = _model(30, 48)
-    rec = role_record(model.meta)
+    rec = model.record.roles
     want = [(b, u) for b in range(rec.first_block, len(model.blocks)) for u in range(len(model.blocks[b].ffn.units))]
     assert [(u.block, u.unit) for u in rec.units()] == want
-    assert role_record({k: v for k, v in model.meta.items() if k != "roles"}) is None
+    assert ModelRecord.from_dict({k: v for k, v in model.record.as_dict().items() if k != "roles"}).roles is None
 
 
 def test_planted_ranking_scores_recall_one_and_random_near_k_over_units():

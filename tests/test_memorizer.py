@@ -73,7 +73,7 @@ def test_bit_budget_too_small_names_the_closest_pair():
 def _model_from_plan(plan, form_model):
     c = {n: i for i, n in enumerate(form_model.coords)}
     scratch = Scratch(**{n: c[n] for n in form_model.coords if n != "x"})
-    ffns = build_blocks(((c["x"], 1),), plan, scratch, -1, form_model.meta["snap"])
+    ffns = build_blocks(((c["x"], 1),), plan, scratch, -1, form_model.record.plan.snap)
     return ExactModel(coords=form_model.coords, input=form_model.input, blocks=tuple(Block(ffn=f) for f in ffns),
                       output=form_model.output, setting="points")
 
@@ -88,9 +88,10 @@ def test_changing_any_chunk_of_any_crafted_integer_breaks_verification():
     proj = project(num, den, seed=0, directions=4)
     fl = [int(v) for v in proj.floors()[proj.order]]
     stored = [int(y[i]) + 1 for i in proj.order]
-    k, ab, lb = model.meta["k"], model.meta["addr_bits"], model.meta["label_bits"]
+    summary = model.group_plan
+    k, ab, lb = summary.k, summary.addr_bits, summary.label_bits
     plan = choose_for_depth(fl, stored, lb, digit=2)
-    assert (plan.k, plan.addr_bits, plan.label_bits, len(plan.groups)) == (k, ab, lb, model.meta["groups"])
+    assert (plan.k, plan.addr_bits, plan.label_bits, len(plan.groups)) == (k, ab, lb, summary.groups)
     assert_memorizes(_model_from_plan(plan, model), x, y)  # the rebuilt plan is the model's plan
     checked = 0
     for gi, g in enumerate(plan.groups):

@@ -33,8 +33,8 @@ def test_any_id_dataset_compiles_and_verifies_with_the_bits_objective(ds):
         model = compile(ds, objective="bits", **kw)
         res = verify(model, ds)
         assert res.ok, (kw, res.misses)
-        assert model.meta["objective"] == "bits" and "i0" in model.coords and "i1" in model.coords
-        assert model.meta["F2"]["stage2"] == "hashed"
+        assert model.record.options.objective == "bits" and "i0" in model.coords and "i1" in model.coords
+        assert model.group_plan.stage2 == "hashed"
 
 
 @settings(max_examples=20)
@@ -69,17 +69,17 @@ def test_a_changed_crafted_integer_of_the_stepped_stage_is_caught(tmp_path):
     phi = model.stages["phi"]
     where = [(b, u) for b, blk in enumerate(model.blocks[:phi]) for u, unit in enumerate(blk.ffn.units)
              if len(unit.reads) == 2 and any(c == W for c, _ in unit.writes)]
-    assert len(where) == model.meta["F1"]["groups"]
+    assert len(where) == model.record.F1.groups
     rng = np.random.default_rng(0)
     for b, u in [where[i] for i in rng.choice(len(where), size=min(5, len(where)), replace=False)]:
         blk = model.blocks[b]
         unit = blk.ffn.units[u]
-        top = 1 << (model.meta["F1"]["label_bits"] * (model.meta["F1"]["k"] - 1))  # the group's first point, never padding
+        top = 1 << (model.record.F1.label_bits * (model.record.F1.k - 1))  # the group's first point, never padding
         writes = tuple((c, w + top if c == W else w) for c, w in unit.writes)
         units = (*blk.ffn.units[:u], Unit(reads=unit.reads, bias=unit.bias, writes=writes), *blk.ffn.units[u + 1:])
         blocks = (*model.blocks[:b], Block(ffn=FFN(units=units, shift=blk.ffn.shift), attention=blk.attention), *model.blocks[b + 1:])
         bad = model.__class__(coords=model.coords, input=model.input, blocks=blocks, output=model.output,
-                              setting=model.setting, meta=model.meta)
+                              setting=model.setting, record=model.record)
         assert not verify(bad, ds).ok
 
 
@@ -102,4 +102,4 @@ def test_bad_objective_combinations_get_one_clear_error(tmp_path):
     assert not (tmp_path / "m").exists()
     r = runner.invoke(app, ["compile", str(path), "-o", str(tmp_path / "m"), "--objective", "bits"])
     assert r.exit_code == 0, r.output
-    assert memcap.load(tmp_path / "m").meta["objective"] == "bits"
+    assert memcap.load(tmp_path / "m").record.options.objective == "bits"

@@ -19,6 +19,7 @@ from .construct.options import CompileOptions
 from .construct.tokens import choose_values, distinct_tokens
 from .data import Dataset
 from .ir.layers import ExactModel, input_params
+from .ir.record import DataSummary
 from .vocab import InputKind
 
 Progress = Callable[[str], None]
@@ -58,9 +59,9 @@ def compile(ds: Dataset, options: CompileOptions | None = None, progress: Progre
     else:
         f2 = context_memorizer(ctx, f1.F_num, f1.den, tv.window_ids, ds.n, ds.d, f1.r, f1.delta, coords, opts, reserved)
     lap("F2")
-    info = {"input": ds.kind, "N": ds.N, "n": ds.n, "d": ds.d, "C": ds.C, "distinct_tokens": len(toks),
-            "key_tokens": int(len(tv.key_tokens)), "windows": len(ctx.windows), "contexts": len(ctx.ctx_label),
-            "max_token_value": max(tv.values), "value_tries": tv.tries}
-    model = assemble(f1, f2, coords, ds.setting, info, opts)
+    sizes = DataSummary(N=ds.N, d=ds.d, C=ds.C, r=f1.r, delta=f1.delta, input=ds.kind, n=ds.n, distinct_tokens=len(toks),
+                        key_tokens=int(len(tv.key_tokens)), windows=len(ctx.windows), contexts=len(ctx.ctx_label),
+                        max_token_value=max(tv.values), value_tries=tv.tries)
+    model = assemble(f1, f2, coords, ds.setting, sizes, opts)
     lap("assemble")
     return model

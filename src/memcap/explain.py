@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import outputs
-from .construct.roles import RoleRecord, UnitRole, role_record
+from .construct.roles import RoleRecord, UnitRole
 from .data import Dataset
 from .ir.columns import columns
 from .ir.executor import run, run_ffn, token_rows
@@ -168,7 +168,7 @@ def _memorizer_lines(model: ExactModel, rec: _Recorder, f2: int) -> list[str]:
     """Steps 4-5 for a line memorizer: the group whose crafted integers were added, and the chunk whose
     gate opened. The construction's record of its units' roles says which units those are; a model file
     written before the record existed is read by the units' shapes instead."""
-    record = role_record(model.meta)
+    record = model.record.roles
     k: int | None
     if record is not None:
         matched, groups, k = _match_by_roles(model, rec, record)
@@ -274,12 +274,13 @@ def _gates_by_shapes(model: ExactModel, f2: int) -> list[int]:
 def _hashed_lines(model: ExactModel, rec, f2: int, t: Fraction) -> list[str]:
     """Steps 4-5 for the bits objective's hashed F2: the three slots that t hashes to (from the model's
     recorded multipliers) and the values the stream's y gained at each lookup, read from the stream."""
-    d = model.meta["F2"]
-    S, G, w, C = int(d["segment"]), int(d["k"]), int(d["hash_bits"]), int(d["modulus"])
+    plan = model.record.plan
+    assert plan is not None and plan.table is not None, "a hashed F2 records its table"
+    S, G, w, C = plan.table.segment, plan.k, plan.table.hash_bits, plan.table.modulus
     key = int(t)
-    slots = [(int(a) * key % (1 << w)) * S >> w for a in d["multipliers"]]
+    slots = [(int(a) * key % (1 << w)) * S >> w for a in plan.table.multipliers]
     y = model.coord("y")
-    after = [0] + [rec.before.get(f2 + end + 1, rec.last)[y] for end in d["lookup_ends"]]
+    after = [0] + [rec.before.get(f2 + end + 1, rec.last)[y] for end in plan.table.lookup_ends]
     gained = [int(b - a) for a, b in zip(after, after[1:], strict=False)]
     where = ", ".join(f"segment {i}: slot {h} (group {h // G}, chunk {h % G})" for i, h in enumerate(slots))
     return [f"4. F2 hashed retrieval: t = {key} is hashed (multiply-shift, w = {w}) to one slot in each of three segments of "

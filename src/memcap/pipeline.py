@@ -2,7 +2,7 @@
 the benchmarks take from a dataset to a model whose memorization is proved.
 
 Invariant of a Built with a verification: `verification.ok` says whether the model's actual weights
-output every label exactly, and `model.meta["float64"]` records the float64 check measured on the same
+output every label exactly, and `model.record.float64` records the float64 check measured on the same
 data (what `to_torch` and the model file's metadata report).
 """
 
@@ -56,5 +56,5 @@ def build(ds: Dataset, verify: bool = True, check_float: bool = True, progress: 
     if check_float:
         done("float64 check")
     if fc is not None:
-        model = dataclasses.replace(model, meta={**model.meta, "float64": fc.as_dict()})
+        model = dataclasses.replace(model, record=dataclasses.replace(model.record, float64=fc))
     return Built(model, model_stats(model), res, fc, round(t1 - t0, 4), round(t2 - t1, 4), round(time.perf_counter() - t2, 4))

@@ -6,6 +6,7 @@ Labels >= 0 are classes; -1 marks an extra point that must come out as "no label
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -13,8 +14,9 @@ import numpy as np
 from .construct.memorizer import BudgetError, Scratch, memorize_on_line
 from .construct.projection import paper_range, project, separation
 from .errors import DataError, rows_text
-from .ir.layers import Block, ExactModel, InputLayer, StageDepths
+from .ir.layers import Block, ExactModel, InputLayer
 from .ir.numbers import exact_dyadic
+from .ir.record import CompileChoices, DataSummary, ModelRecord, StageDepths
 from .vocab import InputKind, Mode, ModelSetting, choices_text, is_member
 
 NO_LABEL = -1
@@ -101,20 +103,19 @@ def memorize(points, labels, *, mode: str = Mode.tight, bit_budget: int | None =
             f"{e}, to keep rows {rows[i]} and {rows[j]} (distance {float(np.linalg.norm(x[i] - x[j])):.3g}, the closest "
             "pair on the line) 2 apart: raise bit_budget or spread those points"
         ) from None
-    plan, ffns = line.plan, line.blocks
+    ffns = line.blocks
     weights = tuple(tuple(proj.direction) if name == "x" else (0,) * x.shape[1] for name in names)
-    meta = {
-        "mode": mode, "seed": seed, "bit_budget": bit_budget, "N": len(labelled), "V": len(x), "d": x.shape[1],
-        "C": int(y.max()) + 1, "r": stats.r, "delta": stats.delta if math.isfinite(stats.delta) else None, "k": plan.k,
-        "groups": len(plan.groups), "addr_bits": plan.addr_bits, "label_bits": plan.label_bits, "stage2": plan.stage2, "digit": plan.digit,
-        "snap": line.snap,
-        "stages": StageDepths.of(projection=1, groups=line.stage2, extraction=len(ffns) - 1 - line.stage2).as_dict(),
-    }
+    record = ModelRecord(
+        options=CompileChoices(Mode(mode), seed, bit_budget),
+        data=DataSummary(N=len(labelled), d=x.shape[1], C=int(y.max()) + 1, r=stats.r,
+                         delta=stats.delta if math.isfinite(stats.delta) else None, V=len(x)),
+        stages=StageDepths.of(projection=1, groups=line.stage2, extraction=len(ffns) - 1 - line.stage2),
+        plan=dataclasses.replace(line.plan_summary(), snap=line.snap), points=True)
     return ExactModel(
         coords=names,
         input=InputLayer(kind=InputKind.vectors, dim=x.shape[1], weights=weights),
         blocks=tuple(Block(ffn=f) for f in ffns),
         output=c["y"],
         setting=ModelSetting.points,
-        meta=meta,
+        record=record,
     )

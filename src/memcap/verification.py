@@ -123,7 +123,7 @@ def unseen_examples(model: ExactModel, inputs: np.ndarray) -> np.ndarray:
 def expected_shape(model: ExactModel) -> tuple[str, ...]:
     """The shape of one batch of inputs that `model` was built for, trailing dimensions as numbers."""
     layer = model.input
-    n = layer.seq_len or int(model.meta.get("n", 0))
+    n = layer.seq_len or (model.record.data and model.record.data.n) or 0
     if model.setting == "points":
         return ("N", str(layer.dim))
     return ("N", str(n)) if layer.kind == "ids" else ("N", str(n), str(layer.dim))

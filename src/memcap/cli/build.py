@@ -189,12 +189,12 @@ def inspect_cmd(model_path: Path = typer.Argument(..., help="a model directory")
     model = load_model(model_path)
     st = model_stats(model).as_dict()
     st["setting"] = model.setting
-    st["meta"] = model.meta
+    st["meta"] = model.record.as_dict()
     if as_json:
         print(json.dumps(st, sort_keys=True))
     else:
         _print_stats(model)
-        console.print_json(json.dumps(model.meta))
+        console.print_json(json.dumps(st["meta"]))
 
 
 @app.command("explain")

@@ -115,7 +115,8 @@ def lower_bound_ratios(st: ModelStats, N: int, n: int, C: int, setting: str) -> 
 def model_sizes(model, model_path, **given) -> dict:
     """N, n, d, C and the setting: as given, else as the model was built (its recorded sizes), else the
     defaults; a missing N with no model is one `error:` line."""
-    built = dict(model.meta) if model is not None else {}
+    data = model.record.data if model is not None else None
+    built = {k: v for k in ("N", "n", "d", "C") if (v := getattr(data, k, None)) is not None}
     if model is not None and model.setting in ("next-token", "seq2seq"):
         built["setting"] = model.setting
     defaults = {"n": 1, "d": 1, "C": 2, "setting": "next-token"}

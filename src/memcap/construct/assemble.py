@@ -20,8 +20,9 @@ import math
 import numpy as np
 
 from ..bounds import theorem_R
-from ..ir.layers import FFN, Block, ExactModel, StageDepths, UniformAttention
-from ..vocab import Arch, InputKind, Mode, ModelSetting, Objective, Setting, WindowPattern
+from ..ir.layers import FFN, Block, ExactModel, UniformAttention
+from ..ir.record import CompileChoices, DataSummary, ModelRecord, StageDepths
+from ..vocab import InputKind, Mode, ModelSetting, Setting, WindowPattern
 from .context import Contexts
 from .hashed import Coords, HashedMemorizer, memorize_hashed
 from .memorizer import LineMemorizer, Scratch, memorize_on_line
@@ -152,24 +153,24 @@ def _mixing_name(opts: CompileOptions) -> str:
     return "pool" if opts.multiset else "recurrence" if opts.recurrent else "attention"
 
 
-def assemble(f1, f2: LineMemorizer | HashedMemorizer, coords: tuple[str, ...], setting: Setting, info: dict, opts: CompileOptions) -> ExactModel:
+def assemble(f1, f2: LineMemorizer | HashedMemorizer, coords: tuple[str, ...], setting: Setting, sizes: DataSummary,
+             opts: CompileOptions) -> ExactModel:
     """E_in, F1's blocks, the attention (sid <- mean phi) fused with F2's first block, F2, E_out = y.
     Deep Sets pools instead; sparse attention adds the register and a second attention layer."""
     c = {name: i for i, name in enumerate(coords)}
     mixing = _mixing(f2, c, opts)
     blocks = (*f1.blocks, *mixing, *(Block(ffn=f) for f in f2.blocks[1:]))
-    meta = {
-        "mode": opts.mode, "seed": opts.seed, "bit_budget": opts.bit_budget, "positions": opts.positions, "causal": opts.causal,
-        **({"objective": opts.objective} if opts.objective != Objective.depth else {}),
-        "attention": opts.attention, **({"arch": opts.arch} if opts.arch != Arch.transformer else {}),
-        **info, "r": f1.r, "delta": f1.delta, "F1": f1.meta,
-        "F2": f2.plan_record(),
-        "stages": StageDepths.of(phi=len(f1.blocks), **{_mixing_name(opts): len(mixing)}, F2=len(f2.blocks) - 1).as_dict(),
-        **({"roles": RoleRecord.of("F2", len(f1.blocks) + len(mixing) - 1, f2.plan.stage2, f2.plan.k, f2.tags,
-                                   [g.lo for g in f2.plan.groups], [g.hi for g in f2.plan.groups]).as_dict()}
-           if isinstance(f2, LineMemorizer) else {}),  # the hashed memorizer's slots are shared: no per-group units
-    }
+    roles = (RoleRecord.of("F2", len(f1.blocks) + len(mixing) - 1, f2.plan.stage2, f2.plan.k, f2.tags,
+                           [g.lo for g in f2.plan.groups], [g.hi for g in f2.plan.groups])
+             if isinstance(f2, LineMemorizer) else None)  # the hashed memorizer's slots are shared: no per-group units
+    record = ModelRecord(
+        options=CompileChoices(mode=opts.mode, seed=opts.seed, bit_budget=opts.bit_budget, positions=opts.positions,
+                               causal=opts.causal, attention=opts.attention, objective=opts.objective, arch=opts.arch),
+        data=sizes,
+        stages=StageDepths.of(phi=len(f1.blocks), **{_mixing_name(opts): len(mixing)}, F2=len(f2.blocks) - 1),
+        plan=f2.plan_summary(),
+        F1=f1.plan, roles=roles)
     layer = dataclasses.replace(f1.layer, register=True) if opts.sparse else f1.layer
     return ExactModel(coords=coords, input=layer, blocks=blocks, output=c["y"],
-                      setting=ModelSetting.multiset if opts.multiset else ModelSetting(setting), meta=meta)
+                      setting=ModelSetting.multiset if opts.multiset else ModelSetting(setting), record=record)
 

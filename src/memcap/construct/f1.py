@@ -15,6 +15,7 @@ each token that F2 reads as a current token, its rank + 1 among them (an integer
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..ir.layers import Block, InputLayer
 from ..ir.numbers import exact_dyadic
+from ..ir.record import F1Summary
 from ..vocab import InputKind, Mode, Objective
 from .assemble import embedding_table, shared_scratch
 from .memorizer import Scratch, memorize_on_line
@@ -38,7 +40,7 @@ class TokenLayer:
     den: int
     r: float  # largest token norm (ids: the largest F)
     delta: float  # smallest gap between distinct tokens
-    meta: dict  # the phi~ memorizer's plan (empty for ids)
+    plan: F1Summary | None  # the phi~ memorizer's plan (None for ids)
 
 
 def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: tuple[str, ...], opts: CompileOptions,
@@ -56,7 +58,7 @@ def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: t
         layer = InputLayer(kind=InputKind.ids, dim=len(table), table=table, positions=opts.positions, seq_len=n,
                            vocab=tuple(int(v) for v in toks.vocab),
                            pairs=tuple(int(p) for p in present) if opts.positions else ())
-        return TokenLayer(layer, (), tuple(F_rows), 1, float(max(F_rows)), 1.0, {})
+        return TokenLayer(layer, (), tuple(F_rows), 1, float(max(F_rows)), 1.0, None)
     num, den = exact_dyadic(present)
     proj = project(num, den, seed=opts.seed, directions=1 if opts.mode == Mode.paper else 4)
     sep = separation(present)
@@ -69,7 +71,7 @@ def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: t
     weights = tuple(tuple(proj.direction) if name == "x" else (0,) * present.shape[1] for name in coords)
     layer = InputLayer(kind=InputKind.vectors, dim=d, weights=weights, positions=opts.positions, seq_len=n,
                        position_scale=toks.position_scale)
-    plan = {"k": mem.plan.k, "groups": len(mem.plan.groups), "addr_bits": mem.plan.addr_bits, "label_bits": mem.plan.label_bits}
+    plan = F1Summary(mem.plan.k, len(mem.plan.groups), mem.plan.addr_bits, mem.plan.label_bits)
     blocks, F_num = mem.blocks, tuple(int(v) for v in proj.values)
     if "Fi" in c:
         read = np.unique(read_tokens) if read_tokens is not None else np.arange(len(present))
@@ -79,5 +81,5 @@ def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: t
         rank = np.zeros(len(present), dtype=np.int64)
         rank[read] = np.arange(1, len(read) + 1)
         blocks, F_num = (*blocks, *ids.blocks), tuple(int(r) * den for r in rank)
-        plan["id_blocks"] = len(ids.blocks)
+        plan = dataclasses.replace(plan, id_blocks=len(ids.blocks))
     return TokenLayer(layer, tuple(Block(ffn=f) for f in blocks), F_num, den, sep.r, delta, plan)

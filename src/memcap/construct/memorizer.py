@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..ir.layers import FFN, Unit
-from ..ir.layers import GroupPlan as IRGroupPlan
+from ..ir.record import PlanSummary
 from ..vocab import Stage2
 from .grouping import UNITS_PER_BLOCK, GroupPlan, choose_for_bits, choose_for_depth, choose_group_size, plan_groups, stage2_blocks, step_bounds
 from .projection import Projection
@@ -259,10 +259,10 @@ class LineMemorizer:
     snap: int
     tags: tuple[tuple[tuple[str, int, int], ...], ...] = ()  # per block, each unit's (role, group, chunk)
 
-    def plan_record(self) -> dict:
-        """The plan as the model's meta records it."""
+    def plan_summary(self) -> PlanSummary:
+        """The plan as the model records it."""
         p = self.plan
-        return IRGroupPlan(p.k, len(p.groups), p.addr_bits, p.label_bits, Stage2(p.stage2), p.digit).as_dict()
+        return PlanSummary(p.k, len(p.groups), p.addr_bits, p.label_bits, Stage2(p.stage2), p.digit)
 
     @property
     def stage2(self) -> int:

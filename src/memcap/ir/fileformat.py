@@ -15,9 +15,12 @@ from .. import outputs
 from ..vocab import Attention, InputKind, ModelSetting, WindowPattern, is_member
 from .dense import state_dict, torch_config
 from .layers import FFN, Block, ExactModel, InputLayer, UniformAttention, Unit
+from .record import ModelRecord
 
 FORMAT = "memcap-model"
-VERSION = 2
+VERSION = 3  # 3: the model's typed record; 2: the same JSON, read into the same record
+READABLE = (2, 3)
+WEIGHTS_VERSION = 2  # weights.safetensors' layout did not change with the record: its bytes stay the same
 
 
 class ModelFileError(ValueError):
@@ -47,7 +50,7 @@ def to_json(model: ExactModel) -> dict:
         })
     return {
         "format": FORMAT, "version": VERSION, "coords": list(model.coords), "output": model.output,
-        "setting": model.setting, "meta": model.meta,
+        "setting": model.setting, "meta": model.record.as_dict(),
         "input": {"kind": layer.kind, "dim": layer.dim, "weights": [[str(w) for w in r] for r in layer.weights],
                   "table": [[str(w) for w in r] for r in layer.table], "positions": layer.positions,
                   "seq_len": layer.seq_len, "position_scale": layer.position_scale,
@@ -69,8 +72,9 @@ def _pairs(raw, m: int, where: str):
 def from_json(doc: dict) -> ExactModel:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ModelFileError("not a memcap model file (missing format: memcap-model)")
-    if doc.get("version") != VERSION:
-        raise ModelFileError(f"unsupported model file version {doc.get('version')} (this memcap reads {VERSION}): "
+    if doc.get("version") not in READABLE:
+        raise ModelFileError(f"unsupported model file version {doc.get('version')} (this memcap reads "
+                             f"{', '.join(map(str, READABLE))}): "
                              "compile the model again with this memcap")
     try:
         coords = tuple(doc["coords"])
@@ -103,7 +107,7 @@ def from_json(doc: dict) -> ExactModel:
                                 pool=bool(b.get("pool", False)),
                                 recur=_pairs(b.get("recur", []), m, f"block {bi}")))
         return ExactModel(coords=coords, input=layer, blocks=tuple(blocks), output=int(doc["output"]),
-                          setting=ModelSetting(doc["setting"]), meta=doc.get("meta", {}))
+                          setting=ModelSetting(doc["setting"]), record=ModelRecord.from_dict(doc.get("meta", {})))
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, ModelFileError):
             raise
@@ -117,8 +121,9 @@ def save(model: ExactModel, path: str | Path, overwrite: bool = False) -> Path:
 
     doc = to_json(model)
     doc["sha256"] = _digest(doc)
+    verdict = model.record.float64
     # one metadata key: safetensors writes a map's keys in no fixed order, and the bytes must not vary
-    info = {"format": f"{FORMAT} v{VERSION}", "config": torch_config(model), "float64": model.meta.get("float64"),
+    info = {"format": f"{FORMAT} v{WEIGHTS_VERSION}", "config": torch_config(model), "float64": verdict and verdict.as_dict(),
             "note": "exact weights in model.json; load with memcap.load_torch or MemTransformer(TransformerConfig(**config))"}
     with outputs.writing_folder(path, "model", overwrite) as tmp:
         (tmp / "model.json").write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n")
@@ -141,7 +146,7 @@ def load(path: str | Path) -> ExactModel:
         doc = json.loads(f.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelFileError(f"{f} is not valid JSON: {e}") from None
-    if isinstance(doc, dict) and doc.get("format") == FORMAT and doc.get("version") == VERSION:
+    if isinstance(doc, dict) and doc.get("format") == FORMAT and doc.get("version") in READABLE:
         if doc.get("sha256") != _digest(doc):
             raise ModelFileError(f"{f} was changed after it was written (its SHA-256 does not match): compile the model again")
     return from_json(doc)

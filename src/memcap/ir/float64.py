@@ -21,7 +21,6 @@ example and counts every miss.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -29,20 +28,10 @@ from ..vocab import HookEvent, InputKind, ModelSetting, ReadAt, WindowPattern
 from .columns import absmax
 from .executor import run
 from .layers import ExactModel
+from .record import FloatCheck
 
 LIMIT = 1 << 53
 SNAP_MIN = 1 << 51
-
-
-@dataclass(frozen=True)
-class FloatCheck:
-    exact: bool
-    reason: str
-    max_magnitude_bits: int  # bits of the largest partial-sum bound met (real units, rounded up)
-    examples: int
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _twos(w: int) -> int:

@@ -26,11 +26,11 @@ FFNs are stored sparsely, unit by unit: a built memorizer touches a handful of c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from ..vocab import Attention, InputKind, ModelSetting, Stage2, WindowPattern
+from ..vocab import Attention, InputKind, ModelSetting, WindowPattern
+from .record import ModelRecord, PlanSummary, StageDepths
 
 Sparse = tuple[tuple[int, int], ...]  # (coordinate, integer weight) pairs
 
@@ -136,45 +136,6 @@ class InputLayer:
         return cache[name]
 
 
-STAGE_ORDER = ("phi", "attention", "pool", "recurrence", "F2", "projection", "groups", "extraction")
-
-
-@dataclass(frozen=True)
-class StageDepths:
-    """How many blocks each stage of the method took, in the model's order: (phi, attention | pool |
-    recurrence, F2) for a compiled Transformer, (projection, groups, extraction) for a plain memorizer."""
-
-    names: tuple[str, ...]
-    blocks: tuple[int, ...]
-
-    def __getitem__(self, name: str) -> int:
-        return dict(zip(self.names, self.blocks, strict=True)).get(name, 0)
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(zip(self.names, self.blocks, strict=True))
-
-    @staticmethod
-    def of(**blocks: int) -> StageDepths:
-        return StageDepths(tuple(blocks), tuple(blocks.values()))
-
-
-@dataclass(frozen=True)
-class GroupPlan:
-    """The memorizer's grouping of its points: k per group, how many groups, and the width in bits of each
-    point's address delta and label chunk in the crafted integers."""
-
-    k: int
-    groups: int
-    addr_bits: int
-    label_bits: int
-    stage2: Stage2 = Stage2.trapezoid  # Stage II's shape
-    digit: int = 1  # address bits Stage III reads per block
-
-    def as_dict(self) -> dict[str, int | str]:
-        return {"k": self.k, "groups": self.groups, "addr_bits": self.addr_bits, "label_bits": self.label_bits,
-                "stage2": self.stage2, "digit": self.digit}
-
-
 @dataclass(frozen=True, repr=False)  # the generated repr prints every weight (kilobytes for 5 examples)
 class ExactModel:
     coords: tuple[str, ...]
@@ -182,7 +143,7 @@ class ExactModel:
     blocks: tuple[Block, ...]
     output: int
     setting: ModelSetting = ModelSetting.points
-    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    record: ModelRecord = field(default_factory=ModelRecord, compare=False)  # how it was built
 
     @property
     def is_transformer(self) -> bool:
@@ -204,28 +165,20 @@ class ExactModel:
         what = ("Transformer" if self.has_attention else "RNN" if any(b.recur for b in self.blocks)
                 else "Deep Sets" if any(b.pool for b in self.blocks) else "ReLU network")
         on = f"token {self.input.kind}, n={self.input.seq_len}" if self.is_transformer else f"points, d={self.input.dim}"
-        data = f"N={self.meta['N']}, " if "N" in self.meta else ""
+        data = f"N={self.record.data.N}, " if self.record.data else ""
         setting = f"{self.setting} " if self.is_transformer else ""
         return (f"<ExactModel: {setting}{what} on {on}, {data}depth {len(self.blocks)}, "
                 f"{len(self.coords)} stream coordinates, {self.params:,} params>")
 
-    # The compiler records its stage results in `meta` (which the model file's sidecar carries); these are
-    # their typed views, the same for a model just compiled and one loaded from a file.
     @property
     def stages(self) -> StageDepths:
-        d = self.meta.get("stages", {})
-        names = sorted(d, key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else len(STAGE_ORDER))  # a sidecar sorts its keys
-        return StageDepths(tuple(names), tuple(int(d[s]) for s in names))
+        """The blocks each stage took (none recorded: empty)."""
+        return self.record.stages
 
     @property
-    def group_plan(self) -> GroupPlan | None:
-        """F2's grouping (a Transformer), or the plain memorizer's own; None when the model records none."""
-        d = self.meta.get("F2", self.meta)
-        if "addr_bits" not in d:
-            return None
-        return GroupPlan(int(d["k"]), int(d["groups"]), int(d["addr_bits"]), int(d["label_bits"]),
-                         Stage2(d.get("stage2", Stage2.trapezoid)),
-                         int(d.get("digit", 1)))  # files written before the shape was recorded hold the paper's
+    def group_plan(self) -> PlanSummary | None:
+        """F2's plan (a Transformer), or the plain memorizer's own; None when the model records none."""
+        return self.record.plan
 
 
 def input_params(layer: InputLayer, m: int) -> int:

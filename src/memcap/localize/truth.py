@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..construct.roles import RoleRecord, UnitRole, role_record
+from ..construct.roles import RoleRecord, UnitRole
 from ..data import Dataset
 from ..ir.layers import ExactModel
+from ..vocab import Objective
 from .causal import CleanStart, causal_pairs, stream_before
 
 STORE_ROLES = ("indicator", "step", "product")
@@ -31,8 +32,9 @@ class NoRecord(ValueError):
 
 
 def record_of(model: ExactModel) -> RoleRecord:
-    rec = role_record(model.meta)
-    if rec is None and model.meta.get("objective") == "bits":
+    rec = model.record.roles
+    opts = model.record.options
+    if rec is None and opts is not None and opts.objective == Objective.bits:
         raise NoRecord("a bits-objective model stores each label as a sum of three table slots shared with other "
                        "examples, with no per-group units to name: compile with the default objective (or a bit budget)")
     if rec is None:

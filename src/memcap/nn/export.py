@@ -32,6 +32,7 @@ from ..ir.dense import state_dict, torch_config
 from ..ir.executor import read_positions
 from ..ir.float64 import FloatCheck, float64_check
 from ..ir.layers import Block, ExactModel
+from ..ir.record import CompileChoices
 from ..vocab import InputKind, Mode
 from .stream import write_stream_names
 
@@ -44,8 +45,7 @@ def float_verdict(model: ExactModel, inputs: np.ndarray | None = None) -> FloatC
     """The float64 check measured on `inputs`, or the one recorded in the model, or None."""
     if inputs is not None:
         return float64_check(model, inputs, read_positions(model))
-    rec = model.meta.get("float64")
-    return FloatCheck(**rec) if rec else None
+    return model.record.float64
 
 
 def _refuse_unless_exact(model: ExactModel, inputs, force: bool, check: FloatCheck | None = None) -> None:
@@ -84,14 +84,14 @@ def load_torch(path: str | Path, force: bool = False):
     if not f.exists():
         raise fileformat.ModelFileError(f"no weights at {f}")
     with safe_open(str(f), "pt") as fh:
-        meta = json.loads((fh.metadata() or {}).get("memcap", "{}"))
-    if "config" not in meta:
+        info = json.loads((fh.metadata() or {}).get("memcap", "{}"))
+    if "config" not in info:
         raise fileformat.ModelFileError(f"{f} has no memcap configuration in its metadata (written by another tool?)")
-    verdict = meta.get("float64")
+    verdict = info.get("float64")
     if not force and not (verdict and verdict.get("exact")):
         why = verdict["reason"] if verdict else "never checked"
         raise NotFloatExact(f"{f}: not recorded as float64-exact ({why}); load it with force=True to study it anyway")
-    net = MemTransformer(TransformerConfig(**meta["config"])).double()
+    net = MemTransformer(TransformerConfig(**info["config"])).double()
     _load_strict(net, {k: v.numpy() for k, v in load_file(str(f)).items()})
     return net.eval()
 
@@ -128,17 +128,18 @@ def lens_form(model: ExactModel) -> ExactModel:
     keys = np.array([[layer.table[j + 1][F]] for j in range(len(layer.pairs))], dtype=object)
     values = [layer.table[j + 1][phi] for j in range(len(layer.pairs))]
     labelled = np.array([j for j, v in enumerate(values) if v > 0], dtype=np.int64)
-    seed, mode, budget = model.meta.get("seed", 0), model.meta.get("mode", "tight"), model.meta.get("bit_budget")
+    opts = model.record.options or CompileChoices()
+    seed, mode, budget = opts.seed, opts.mode, opts.bit_budget
     proj = project(keys, 1, seed=seed, directions=1 if mode == Mode.paper else 4)
     shared = {name: c[name] for name in ("U", "W", "cw0", "cw1", "g", "i0", "i1") if name in c}
     scratch = Scratch(t=c["T1"], D=c["D1"], y=phi, **shared)
     mem = memorize_on_line(proj, ((F, int(proj.direction[0])),), labelled, [values[j] for j in labelled], scratch,
                            0, mode, budget, math.ceil(math.log2(max(2, int(keys.max())) * 4)), "phi~ (token, position)",
-                           objective=model.meta.get("objective", "depth"))
+                           objective=opts.objective)
     inp = dataclasses.replace(layer, table=tuple(map(tuple, table)), pos_table=tuple(map(tuple, pos)), positions=False,
                               pairs=(), dim=len(table))
     return ExactModel(coords=coords, input=inp, blocks=(*(Block(ffn=f) for f in mem.blocks), *model.blocks), output=model.output,
-                      setting=model.setting, meta={**model.meta, "lens_phi_blocks": len(mem.blocks)})
+                      setting=model.setting, record=model.record)
 
 
 def lens_config(form: ExactModel) -> dict:
@@ -181,9 +182,9 @@ def _checked_form(model: ExactModel, inputs, force: bool) -> ExactModel:
     if force:
         return form
     if inputs is None:
-        rec = model.meta.get("float64")
-        if rec and not rec.get("exact"):  # measured at compile on the data it was built for: passing that data again cannot help
-            raise NotFloatExact(f"this model does not run exactly in float64 ({rec['reason']}): compile it with a bit "
+        rec = model.record.float64
+        if rec and not rec.exact:  # measured at compile on the data it was built for: passing that data again cannot help
+            raise NotFloatExact(f"this model does not run exactly in float64 ({rec.reason}): compile it with a bit "
                                 "budget (bit_budget=48) for a model that TransformerLens runs exactly")
         if not rec:
             raise NotFloatExact("this model's float64 behaviour was never checked: pass the dataset to check it on")

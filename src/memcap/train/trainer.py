@@ -139,9 +139,9 @@ def _load(ck: Checkpoint, net: nn.Module, opt: torch.optim.Optimizer, gen: torch
     tpath, jpath = _state_paths(ck.directory)
     if not (tpath.exists() and jpath.exists()):
         return 0
-    meta = json.loads(jpath.read_text())
-    if meta["key"] != key:
-        raise ValueError(f"checkpoint {ck.directory} is of another run ({_differences(meta['key'], key)}); "
+    saved = json.loads(jpath.read_text())
+    if saved["key"] != key:
+        raise ValueError(f"checkpoint {ck.directory} is of another run ({_differences(saved['key'], key)}); "
                          "give a fresh directory, or the same settings to resume")
     tensors = load_file(str(tpath))
     net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
@@ -150,9 +150,9 @@ def _load(ck: Checkpoint, net: nn.Module, opt: torch.optim.Optimizer, gen: torch
         if k.startswith("opt."):
             _, i, name = k.split(".", 2)
             state.setdefault(int(i), {})[name] = v
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
     gen.set_state(tensors["rng"])
-    return int(meta["epoch"])
+    return int(saved["epoch"])
 
 
 def _differences(old: str, new: str) -> str:
