@@ -154,7 +154,7 @@ def fig3_cmd(
     points = N or tuple(PAPER_FIG3)
     exp = fig3(data.value, m=m, n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed, points=points)
     rows = _run_sweep(exp, storage, workers, out)
-    show(report_trained.capacity(exp, rows, out))
+    show(report_trained.min_size_table(exp, rows, out))
 
 
 @repro_app.command("n-independence")
@@ -189,7 +189,7 @@ def nindep_cmd(
         err.print(f"n = {shown}" + ("" if torch.cuda.is_available() else " (no GPU: pass --n 10,100,1000,10000 to include 10^4)"))
     exp = n_independence(ns, n_trials=trials, epochs=epochs, max_blocks=max_blocks, seed=seed, m=m)
     rows = _run_sweep(exp, storage, workers, out)
-    show(report_trained.capacity(exp, rows, out))
+    show(report_trained.min_size_table(exp, rows, out))
 
 
 @repro_app.command("curves")

@@ -35,7 +35,7 @@ def _method(exp: Experiment) -> str:
             f"{exp.size} in {exp.candidates[0]}..{exp.candidates[-1]}. Model/task: {json.dumps(exp.spec, sort_keys=True)}.")
 
 
-def capacity(exp: Experiment, rows: list[dict], out: Path) -> Path:
+def min_size_table(exp: Experiment, rows: list[dict], out: Path) -> Path:
     """Minimum model size per point (Fig 3, n-independence), with the paper's numbers where it has them."""
     out.mkdir(parents=True, exist_ok=True)
     paper = dict(sorted((int(k), v) for k, v in exp.extra.get("paper_min_blocks", {}).items()))  # JSON keys sort as strings
