@@ -7,7 +7,7 @@ import enum
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, cast
 
 import typer
 from rich.console import Console
@@ -90,7 +90,9 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")):
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+):
     """Compile labelled sequences into Transformers that provably memorize them; verify; measure."""
 
 
@@ -228,6 +230,12 @@ def value(choice) -> str | None:
 
 class CommaList(tuple):
     """A comma-separated option's items, as its parser (`ints`, `names_of`, `float_pair`) hands them to a command."""
+
+
+def comma_default(text: str) -> CommaList:
+    """A comma option's default, kept as the text a user would type so that --help shows it that way; click runs
+    defaults through the option's parser, so the command still receives a CommaList."""
+    return cast(CommaList, text)
 
 
 def ints(text) -> CommaList:
