@@ -212,6 +212,13 @@ class Fig3Data(enum.StrEnum):
 
 Force = Annotated[bool, typer.Option("--force", help="replace an existing output of the same kind (only one that memcap wrote)")]
 
+# what the model commands share, written once
+BUDGET_HELP = "every crafted integer fits this many bits (48 gives models that run exactly in float64, as the check measures); default: none"
+BitBudget = Annotated[int | None, typer.Option(min=2, help=BUDGET_HELP)]
+ModelDir = Annotated[Path, typer.Argument(help="a model directory")]
+ModelOutput = Annotated[Path, typer.Option("-o", "--output", help="model directory to write")]
+ItsDataset = Annotated[Path, typer.Argument(help="its dataset")]
+
 # options that every sweep command takes, written once
 STORAGE_HELP = "Optuna storage: an SQLite file path (default) or any SQLAlchemy URL, e.g. postgresql://user@host/db"
 SWEEPS_DB = "out/trained/sweeps.db"  # the default Storage: every sweep command shares one file
