@@ -10,8 +10,7 @@ from typing import Annotated
 import typer
 
 from ..errors import DataError
-from .build import BUDGET_HELP
-from .common import BuiltArch, CommaList, Mode, Setting, app, built_report, console, err, fail, ints, results_dir, resumes
+from .common import BitBudget, BuiltArch, CommaList, Mode, Setting, app, built_report, console, err, fail, ints, results_dir, resumes
 
 
 def _sweep_progress():
@@ -75,7 +74,7 @@ def scale_cmd(
     C: Annotated[int, typer.Option("--C", min=1, help="classes of a custom sweep")] = 10,
     setting: Annotated[Setting, typer.Option(help="setting of a custom sweep")] = Setting.next_token,
     mode: Annotated[Mode, typer.Option(help="mode of a custom sweep")] = Mode.tight,
-    bit_budget: Annotated[int | None, typer.Option(min=2, help=BUDGET_HELP)] = None,
+    bit_budget: BitBudget = None,
     data: Annotated[Path | None, typer.Option("--data", help=DATA_HELP)] = None,
     seeds: Annotated[int, typer.Option(min=1, help="with --data: random subsets per N")] = 3,
     arch: Annotated[BuiltArch, typer.Option(help="with --data: the architecture (deep-sets for multiset data)")] = BuiltArch.transformer,
