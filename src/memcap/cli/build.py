@@ -19,10 +19,15 @@ from ..ir import fileformat
 from ..ir.stats import model_stats
 from .common import (
     AttentionKind,
+    BitBudget,
     BuiltArch,
     Force,
+    ItsDataset,
     Mode,
+    ModelDir,
+    ModelOutput,
     Objective,
+    Seed,
     Setting,
     Target,
     app,
@@ -36,8 +41,6 @@ from .common import (
     value,
 )
 from .summary import LEGEND, budget_refusal, lower_bound_ratios, model_sizes, print_summary, stage_progress, stats_table
-
-BUDGET_HELP = "every crafted integer fits this many bits (48 gives models that run exactly in float64, as the check measures); default: none"
 
 
 def _load_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -56,10 +59,10 @@ def _load_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
 @app.command("memorize-points")
 def memorize_points(
     points: Annotated[Path, typer.Argument(help="an .npz with `points` [V, d] and `labels` [V] (-1 = extra point)")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="model directory to write")],
+    output: ModelOutput,
     mode: Annotated[Mode, typer.Option(help="tight: measured constants; paper: the paper's group count")] = Mode.tight,
-    bit_budget: Annotated[int | None, typer.Option(min=2, help=BUDGET_HELP)] = None,
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    bit_budget: BitBudget = None,
+    seed: Seed = 0,
     force: Force = False,
 ):
     """Build the plain ReLU memorizer for a point set: every labelled point maps to its label, every extra point to -1."""
@@ -108,14 +111,14 @@ ARCH_HELP = ("deep-sets: rho(sum phi(x)), no attention, the label depends on the
 @app.command("compile")
 def compile_cmd(
     data: Annotated[Path, typer.Argument(help="dataset: .npz (tokens or vectors, labels) or .jsonl")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="model directory to write")],
+    output: ModelOutput,
     setting: Annotated[Setting | None, typer.Option(help="default: from the labels' shape ([N]: next-token, [N, n]: seq2seq)")] = None,
     attention: Annotated[AttentionKind, typer.Option(help=ATTENTION_HELP)] = AttentionKind.softmax,
     arch: Annotated[BuiltArch, typer.Option(help=ARCH_HELP)] = BuiltArch.transformer,
     positions: Annotated[bool, typer.Option(help="join each token's position to it: any distinct sequences can be memorized")] = False,
     causal: Annotated[bool, typer.Option(help="position k averages its prefix (seq2seq language-model data)")] = False,
     mode: Annotated[Mode, typer.Option(help="tight: measured constants; paper: the paper's constants")] = Mode.tight,
-    bit_budget: Annotated[int | None, typer.Option(min=2, help=BUDGET_HELP)] = None,
+    bit_budget: BitBudget = None,
     objective: Annotated[Objective, typer.Option(help="tight mode's plan: depth (fewest blocks) or bits "
                                                  "(fewest parameter bits: F2 a retrieval table, 1.7-3x the information "
                                                  "floor N log2 C, at 2-2.3x the parameters, about N at N = 10^6)")] = Objective.depth,
@@ -154,7 +157,7 @@ def compile_cmd(
 
 @app.command("predict")
 def predict_cmd(
-    model_path: Annotated[Path, typer.Argument(help="a model directory")],
+    model_path: ModelDir,
     data: Annotated[Path, typer.Argument(help="sequences (.npz or .jsonl; labels are not needed but may be present)")],
     output: Annotated[Path | None, typer.Option("-o", help="write the outputs: .npy, or .txt/.csv (one example a line)")] = None,
     force: Force = False,
@@ -193,7 +196,7 @@ def _print_stats(model) -> None:
 
 @app.command("inspect")
 def inspect_cmd(
-    model_path: Annotated[Path, typer.Argument(help="a model directory")],
+    model_path: ModelDir,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object (sizes, setting, construction details)")] = False,
 ):
     """Sizes of MODEL: params (paper convention), nonzero params, depth, width, bits; float64 verdict."""
@@ -210,8 +213,8 @@ def inspect_cmd(
 
 @app.command("explain")
 def explain_cmd(
-    model_path: Annotated[Path, typer.Argument(help="a model directory")],
-    data: Annotated[Path, typer.Argument(help="its dataset")],
+    model_path: ModelDir,
+    data: ItsDataset,
     example: Annotated[int, typer.Option("--example", min=0, help="which example to follow")] = 0,
     position: Annotated[int | None, typer.Option("--position", min=0, help="seq2seq: which position to follow (default 0)")] = None,
     plot: Annotated[Path | None, typer.Option(help="also draw the stream's coordinates over depth to this PNG")] = None,
@@ -240,7 +243,7 @@ def explain_cmd(
 
 @app.command("export")
 def export_cmd(
-    model_path: Annotated[Path, typer.Argument(help="a model directory")],
+    model_path: ModelDir,
     *,
     to: Annotated[Target, typer.Option("--to", help="transformer-lens: a TransformerBridge folder")] = Target.transformer_lens,
     output: Annotated[Path, typer.Option("-o", help="folder to write")],
@@ -310,7 +313,7 @@ def bounds_cmd(
 def demo_cmd(
     N: Annotated[int, typer.Option("--N", min=1, help="number of random sequences")] = 2000,
     n: Annotated[int, typer.Option("--n", min=1, help="sequence length")] = 16,
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    seed: Seed = 0,
     out: Annotated[Path, typer.Option(help="where the demo's models go")] = Path("out/demo"),
 ):
     """The main job: generate data, compile it five ways, verify every example exactly, report."""
