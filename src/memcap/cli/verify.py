@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 
 from ..outputs import write_text
-from .common import Force, app, check_fits, check_labels, claim, console, err, fail, load_dataset, load_model
+from .common import Force, ItsDataset, ModelDir, app, check_fits, check_labels, claim, console, err, fail, load_dataset, load_model
 
 
 @app.command("verify")
 def verify_cmd(
-    model_path: Annotated[Path, typer.Argument(help="a model directory")],
-    data: Annotated[Path, typer.Argument(help="its dataset")],
+    model_path: ModelDir,
+    data: ItsDataset,
     torch: Annotated[bool, typer.Option(help="also run the float64 PyTorch module (where the float64 check allows)")] = False,
     shard: Annotated[str | None, typer.Option(help="I/K: check only the I-th of K slices (0-based) and write the part "
                                               "for memcap verify-combine")] = None,
