@@ -9,7 +9,7 @@ import typer
 
 from .. import data as data_mod
 from ..errors import DataError
-from .common import DataSetting, Force, Unit, claim, console, data_app, fail
+from .common import DataSetting, Force, Seed, Unit, claim, console, data_app, fail
 
 
 @data_app.command("random")
@@ -22,7 +22,7 @@ def data_random(
     C: Annotated[int, typer.Option("--C", min=1, help="number of classes; labels uniform in [0, C)")] = 10,
     setting: Annotated[DataSetting, typer.Option(help="next-token: one label per sequence; seq2seq: one "
                                                  "per token; multiset: one per sequence, shared by its permutations")] = DataSetting.next_token,
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    seed: Seed = 0,
     force: Force = False,
 ):
     """Random dataset: ids (--vocab) or vectors (--d), uniform labels."""
