@@ -138,3 +138,29 @@ def test_what_a_model_records_is_read_by_typed_fields_only():
     found = [f"{p.relative_to(root)}:{i}" for p in files if p not in allowed
              for i, line in enumerate(p.read_text().splitlines(), 1) if "meta[" in line or "meta.get(" in line]
     assert not found, f"meta read by key outside ir/fileformat.py: {found}"
+
+
+def _old_style_defaults(source: str, where: str) -> list[str]:
+    """Parameters whose default is a `typer.Option(...)` / `typer.Argument(...)` call: the CLI declares them as
+    `Annotated[T, typer.Option(...)] = default`, so the type, the flag and the default read in one place."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for default in [*node.args.defaults, *node.args.kw_defaults]:
+            func = default.func if isinstance(default, ast.Call) else None
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+            if name in ("Option", "Argument"):
+                found.append(f"{where}:{default.lineno} {node.name}")
+    return found
+
+
+def test_cli_parameters_use_annotated():
+    old = "def f(x: int = typer.Option(0, help='x'), y: str = Argument(...)):\n    pass\n"
+    assert _old_style_defaults(old, "sample") == ["sample:1 f", "sample:1 f"]  # the check can fail
+    new = "def f(x: Annotated[int, typer.Option(help='x')] = 0, y: Annotated[str, typer.Argument()] = 'a'):\n    pass\n"
+    assert _old_style_defaults(new, "sample") == []
+    found = [hit for path in sorted((SRC / "cli").glob("*.py"))
+             for hit in _old_style_defaults(path.read_text(), str(path.relative_to(SRC.parent)))]
+    assert not found, "CLI parameters with a typer.Option/Argument default (use Annotated[T, typer.Option(...)] = default): " + (
+        "; ".join(found))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -19,10 +19,15 @@ from ..ir import fileformat
 from ..ir.stats import model_stats
 from .common import (
     AttentionKind,
+    BitBudget,
     BuiltArch,
     Force,
+    ItsDataset,
     Mode,
+    ModelDir,
+    ModelOutput,
     Objective,
+    Seed,
     Setting,
     Target,
     app,
@@ -36,8 +41,6 @@ from .common import (
     value,
 )
 from .summary import LEGEND, budget_refusal, lower_bound_ratios, model_sizes, print_summary, stage_progress, stats_table
-
-BUDGET_HELP = "every crafted integer fits this many bits (48 gives models that run exactly in float64, as the check measures); default: none"
 
 
 def _load_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -54,11 +57,14 @@ def _load_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 @app.command("memorize-points")
-def memorize_points(points: Path = typer.Argument(..., help="an .npz with `points` [V, d] and `labels` [V] (-1 = extra point)"),
-                    output: Path = typer.Option(..., "-o", "--output", help="model directory to write"),
-                    mode: Mode = typer.Option(Mode.tight, help="tight: measured constants; paper: the paper's group count"),
-                    bit_budget: int | None = typer.Option(None, min=2, help=BUDGET_HELP), seed: int = typer.Option(0, help="random seed"),
-                    force: Force = False):
+def memorize_points(
+    points: Annotated[Path, typer.Argument(help="an .npz with `points` [V, d] and `labels` [V] (-1 = extra point)")],
+    output: ModelOutput,
+    mode: Annotated[Mode, typer.Option(help="tight: measured constants; paper: the paper's group count")] = Mode.tight,
+    bit_budget: BitBudget = None,
+    seed: Seed = 0,
+    force: Force = False,
+):
     """Build the plain ReLU memorizer for a point set: every labelled point maps to its label, every extra point to -1."""
     from ..point_memorizer import memorize
 
@@ -73,8 +79,10 @@ def memorize_points(points: Path = typer.Argument(..., help="an .npz with `point
 
 
 @app.command("verify-points")
-def verify_points(model_path: Path = typer.Argument(..., help="a model written by memorize-points"),
-                  points: Path = typer.Argument(..., help="the .npz point set (`points`, `labels`)")):
+def verify_points(
+    model_path: Annotated[Path, typer.Argument(help="a model written by memorize-points")],
+    points: Annotated[Path, typer.Argument(help="the .npz point set (`points`, `labels`)")],
+):
     """Run MODEL exactly on every point; exit 1 on any miss."""
     from ..verification import verify_arrays
 
@@ -101,21 +109,23 @@ ARCH_HELP = ("deep-sets: rho(sum phi(x)), no attention, the label depends on the
 
 
 @app.command("compile")
-def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or vectors, labels) or .jsonl"),
-                output: Path = typer.Option(..., "-o", "--output", help="model directory to write"),
-                setting: Setting | None = typer.Option(None, help="default: from the labels' shape ([N]: next-token, [N, n]: seq2seq)"),
-                attention: AttentionKind = typer.Option(AttentionKind.softmax, help=ATTENTION_HELP),
-                arch: BuiltArch = typer.Option(BuiltArch.transformer, help=ARCH_HELP),
-                positions: bool = typer.Option(False, help="join each token's position to it: any distinct sequences can be memorized"),
-                causal: bool = typer.Option(False, help="position k averages its prefix (seq2seq language-model data)"),
-                mode: Mode = typer.Option(Mode.tight, help="tight: measured constants; paper: the paper's constants"),
-                bit_budget: int | None = typer.Option(None, min=2, help=BUDGET_HELP),
-                objective: Objective = typer.Option(Objective.depth, help="tight mode's plan: depth (fewest blocks) or bits "
-                                                    "(fewest parameter bits: F2 a retrieval table, 1.7-3x the information "
-                                                    "floor N log2 C, at 2-2.3x the parameters, about N at N = 10^6)"),
-                seed: int = typer.Option(0, help="random seed (same inputs and seed: the same model, bit for bit)"),
-                verify: bool = typer.Option(True, help="verify every example (and check float64) before writing"),
-                force: Force = False):
+def compile_cmd(
+    data: Annotated[Path, typer.Argument(help="dataset: .npz (tokens or vectors, labels) or .jsonl")],
+    output: ModelOutput,
+    setting: Annotated[Setting | None, typer.Option(help="default: from the labels' shape ([N]: next-token, [N, n]: seq2seq)")] = None,
+    attention: Annotated[AttentionKind, typer.Option(help=ATTENTION_HELP)] = AttentionKind.softmax,
+    arch: Annotated[BuiltArch, typer.Option(help=ARCH_HELP)] = BuiltArch.transformer,
+    positions: Annotated[bool, typer.Option(help="join each token's position to it: any distinct sequences can be memorized")] = False,
+    causal: Annotated[bool, typer.Option(help="position k averages its prefix (seq2seq language-model data)")] = False,
+    mode: Annotated[Mode, typer.Option(help="tight: measured constants; paper: the paper's constants")] = Mode.tight,
+    bit_budget: BitBudget = None,
+    objective: Annotated[Objective, typer.Option(help="tight mode's plan: depth (fewest blocks) or bits "
+                                                 "(fewest parameter bits: F2 a retrieval table, 1.7-3x the information "
+                                                 "floor N log2 C, at 2-2.3x the parameters, about N at N = 10^6)")] = Objective.depth,
+    seed: Annotated[int, typer.Option(help="random seed (same inputs and seed: the same model, bit for bit)")] = 0,
+    verify: Annotated[bool, typer.Option(help="verify every example (and check float64) before writing")] = True,
+    force: Force = False,
+):
     """Compile DATA into a Transformer that memorizes it; verified exactly before it is written."""
     from ..pipeline import build
 
@@ -146,10 +156,12 @@ def compile_cmd(data: Path = typer.Argument(..., help="dataset: .npz (tokens or 
 
 
 @app.command("predict")
-def predict_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
-                data: Path = typer.Argument(..., help="sequences (.npz or .jsonl; labels are not needed but may be present)"),
-                output: Path | None = typer.Option(None, "-o", help="write the outputs: .npy, or .txt/.csv (one example a line)"),
-                force: Force = False):
+def predict_cmd(
+    model_path: ModelDir,
+    data: Annotated[Path, typer.Argument(help="sequences (.npz or .jsonl; labels are not needed but may be present)")],
+    output: Annotated[Path | None, typer.Option("-o", help="write the outputs: .npy, or .txt/.csv (one example a line)")] = None,
+    force: Force = False,
+):
     """Exact outputs of MODEL on DATA: [N] for next-token, [N, n] for seq2seq. -1 = no label (an extra point, or
     an example with a token id the model never saw)."""
     from ..verification import predict
@@ -183,8 +195,10 @@ def _print_stats(model) -> None:
 
 
 @app.command("inspect")
-def inspect_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
-                as_json: bool = typer.Option(False, "--json", help="one JSON object (sizes, setting, construction details)")):
+def inspect_cmd(
+    model_path: ModelDir,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object (sizes, setting, construction details)")] = False,
+):
     """Sizes of MODEL: params (paper convention), nonzero params, depth, width, bits; float64 verdict."""
     model = load_model(model_path)
     st = model_stats(model).as_dict()
@@ -198,11 +212,14 @@ def inspect_cmd(model_path: Path = typer.Argument(..., help="a model directory")
 
 
 @app.command("explain")
-def explain_cmd(model_path: Path = typer.Argument(..., help="a model directory"), data: Path = typer.Argument(..., help="its dataset"),
-                example: int = typer.Option(0, "--example", min=0, help="which example to follow"),
-                position: int | None = typer.Option(None, "--position", min=0, help="seq2seq: which position to follow (default 0)"),
-                plot: Path | None = typer.Option(None, help="also draw the stream's coordinates over depth to this PNG"),
-                force: Force = False):
+def explain_cmd(
+    model_path: ModelDir,
+    data: ItsDataset,
+    example: Annotated[int, typer.Option("--example", min=0, help="which example to follow")] = 0,
+    position: Annotated[int | None, typer.Option("--position", min=0, help="seq2seq: which position to follow (default 0)")] = None,
+    plot: Annotated[Path | None, typer.Option(help="also draw the stream's coordinates over depth to this PNG")] = None,
+    force: Force = False,
+):
     """Follow one example through the construction: token values, sequence id, projected value, group, chunk, label."""
     from ..explain import explain
 
@@ -225,11 +242,14 @@ def explain_cmd(model_path: Path = typer.Argument(..., help="a model directory")
 
 
 @app.command("export")
-def export_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
-               to: Target = typer.Option(Target.transformer_lens, "--to", help="transformer-lens: a TransformerBridge folder"),
-               output: Path = typer.Option(..., "-o", help="folder to write"),
-               data: Path | None = typer.Option(None, help="dataset to check float64 exactness on (default: the verdict recorded at compile)"),
-               force: Force = False):
+def export_cmd(
+    model_path: ModelDir,
+    *,
+    to: Annotated[Target, typer.Option("--to", help="transformer-lens: a TransformerBridge folder")] = Target.transformer_lens,
+    output: Annotated[Path, typer.Option("-o", help="folder to write")],
+    data: Annotated[Path | None, typer.Option(help="dataset to check float64 exactness on (default: the verdict recorded at compile)")] = None,
+    force: Force = False,
+):
     """Write MODEL for another tool: TransformerLens 4 (config.json, model.safetensors, vocab.json)."""
     from ..nn.export import NotFloatExact
 
@@ -259,15 +279,18 @@ def export_cmd(model_path: Path = typer.Argument(..., help="a model directory"),
 
 
 @app.command("bounds")
-def bounds_cmd(N: int | None = typer.Option(None, "--N", min=1, help="number of sequences (default: the --model's)"),
-               n: int | None = typer.Option(None, "--n", min=1, help="sequence length (default: the --model's, else 1)"),
-               d: int | None = typer.Option(None, "--d", min=1, help="token dimension (default: the --model's, else 1)"),
-               C: int | None = typer.Option(None, "--C", min=1, help="classes (default: the --model's, else 2)"),
-               r: float = typer.Option(1.0, min=0, help="largest token norm"), delta: float = typer.Option(1.0, min=0, help="token separation"),
-               vocab: int | None = typer.Option(None, min=1, help="vocabulary size (for token-id bounds)"),
-               setting: Setting | None = typer.Option(None, help="next-token or seq2seq (default: the --model's, else next-token)"),
-               model_path: Path | None = typer.Option(None, "--model", help="a built model to show beside the bounds; N, n, d, C "
-                                                      "and the setting default to those it was built for")):
+def bounds_cmd(
+    N: Annotated[int | None, typer.Option("--N", min=1, help="number of sequences (default: the --model's)")] = None,
+    n: Annotated[int | None, typer.Option("--n", min=1, help="sequence length (default: the --model's, else 1)")] = None,
+    d: Annotated[int | None, typer.Option("--d", min=1, help="token dimension (default: the --model's, else 1)")] = None,
+    C: Annotated[int | None, typer.Option("--C", min=1, help="classes (default: the --model's, else 2)")] = None,
+    r: Annotated[float, typer.Option(min=0, help="largest token norm")] = 1.0,
+    delta: Annotated[float, typer.Option(min=0, help="token separation")] = 1.0,
+    vocab: Annotated[int | None, typer.Option(min=1, help="vocabulary size (for token-id bounds)")] = None,
+    setting: Annotated[Setting | None, typer.Option(help="next-token or seq2seq (default: the --model's, else next-token)")] = None,
+    model_path: Annotated[Path | None, typer.Option("--model", help="a built model to show beside the bounds; N, n, d, C "
+                                                    "and the setting default to those it was built for")] = None,
+):
     """The theorem's upper bounds, the lower bounds and the paper's Table 1 for (N, n, d, C)."""
     model = load_model(model_path) if model_path else None
     sizes = model_sizes(model, model_path, N=N, n=n, d=d, C=C, setting=value(setting))
@@ -287,9 +310,12 @@ def bounds_cmd(N: int | None = typer.Option(None, "--N", min=1, help="number of 
 
 
 @app.command("demo")
-def demo_cmd(N: int = typer.Option(2000, "--N", min=1, help="number of random sequences"),
-             n: int = typer.Option(16, "--n", min=1, help="sequence length"), seed: int = typer.Option(0, help="random seed"),
-             out: Path = typer.Option(Path("out/demo"), help="where the demo's models go")):
+def demo_cmd(
+    N: Annotated[int, typer.Option("--N", min=1, help="number of random sequences")] = 2000,
+    n: Annotated[int, typer.Option("--n", min=1, help="sequence length")] = 16,
+    seed: Seed = 0,
+    out: Annotated[Path, typer.Option(help="where the demo's models go")] = Path("out/demo"),
+):
     """The main job: generate data, compile it five ways, verify every example exactly, report."""
     from .demo import run_demo
 

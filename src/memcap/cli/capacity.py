@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -13,14 +14,14 @@ from .common import SWEEPS_DB, OutDir, Seed, Storage, Workers, err, fail, need_t
 
 @repro_app.command("capacity")
 def capacity_cmd(
-    quick: bool = typer.Option(False, "--quick", help="one small model family, fewer steps (about 5 minutes on 2 cores)"),
+    quick: Annotated[bool, typer.Option("--quick", help="one small model family, fewer steps (about 5 minutes on 2 cores)")] = False,
     storage: Storage = SWEEPS_DB,
     workers: Workers = 2,
     out: OutDir = Path("out/trained"),
-    save: Path | None = typer.Option(None, "--save", help="folder: keep each run's data.npz and trained model in DIR/<run>/"),
-    device: str = typer.Option("auto", help="auto (CUDA when present: larger models, more steps), cpu, cuda or cuda:N"),
-    steps: int | None = typer.Option(None, min=1, help="training steps per run (default: the profile's)"),
-    lr: float | None = typer.Option(None, min=0, help="peak learning rate (default: the profile's)"),
+    save: Annotated[Path | None, typer.Option("--save", help="folder: keep each run's data.npz and trained model in DIR/<run>/")] = None,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present: larger models, more steps), cpu, cuda or cuda:N")] = "auto",
+    steps: Annotated[int | None, typer.Option(min=1, help="training steps per run (default: the profile's)")] = None,
+    lr: Annotated[float | None, typer.Option(min=0, help="peak learning rate (default: the profile's)")] = None,
     seed: Seed = 0,
 ):
     """Capacity of GPT-style (and the paper's) models in bits per parameter, measured by code length."""

@@ -7,7 +7,7 @@ import enum
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, cast
 
 import typer
 from rich.console import Console
@@ -90,7 +90,9 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")):
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+):
     """Compile labelled sequences into Transformers that provably memorize them; verify; measure."""
 
 
@@ -210,6 +212,13 @@ class Fig3Data(enum.StrEnum):
 
 Force = Annotated[bool, typer.Option("--force", help="replace an existing output of the same kind (only one that memcap wrote)")]
 
+# what the model commands share, written once
+BUDGET_HELP = "every crafted integer fits this many bits (48 gives models that run exactly in float64, as the check measures); default: none"
+BitBudget = Annotated[int | None, typer.Option(min=2, help=BUDGET_HELP)]
+ModelDir = Annotated[Path, typer.Argument(help="a model directory")]
+ModelOutput = Annotated[Path, typer.Option("-o", "--output", help="model directory to write")]
+ItsDataset = Annotated[Path, typer.Argument(help="its dataset")]
+
 # options that every sweep command takes, written once
 STORAGE_HELP = "Optuna storage: an SQLite file path (default) or any SQLAlchemy URL, e.g. postgresql://user@host/db"
 SWEEPS_DB = "out/trained/sweeps.db"  # the default Storage: every sweep command shares one file
@@ -228,6 +237,12 @@ def value(choice) -> str | None:
 
 class CommaList(tuple):
     """A comma-separated option's items, as its parser (`ints`, `names_of`, `float_pair`) hands them to a command."""
+
+
+def comma_default(text: str) -> CommaList:
+    """A comma option's default, kept as the text a user would type so that --help shows it that way; click runs
+    defaults through the option's parser, so the command still receives a CommaList."""
+    return cast(CommaList, text)
 
 
 def ints(text) -> CommaList:

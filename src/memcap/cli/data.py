@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from .. import data as data_mod
 from ..errors import DataError
-from .common import DataSetting, Force, Unit, claim, console, data_app, fail
+from .common import DataSetting, Force, Seed, Unit, claim, console, data_app, fail
 
 
 @data_app.command("random")
-def data_random(output: Path = typer.Argument(..., help="the .npz file to write"),
-                N: int = typer.Option(1000, "--N", min=1, help="number of sequences"),
-                n: int = typer.Option(8, "--n", min=1, help="sequence length"),
-                vocab: int | None = typer.Option(None, min=1, help="token ids drawn from [0, vocab) (default 100)"),
-                d: int | None = typer.Option(None, "--d", min=1, help="token vectors in [0,1)^d instead of ids"),
-                C: int = typer.Option(10, "--C", min=1, help="number of classes; labels uniform in [0, C)"),
-                setting: DataSetting = typer.Option(DataSetting.next_token, help="next-token: one label per sequence; seq2seq: one "
-                                                    "per token; multiset: one per sequence, shared by its permutations"),
-                seed: int = typer.Option(0, help="random seed"), force: Force = False):
+def data_random(
+    output: Annotated[Path, typer.Argument(help="the .npz file to write")],
+    N: Annotated[int, typer.Option("--N", min=1, help="number of sequences")] = 1000,
+    n: Annotated[int, typer.Option("--n", min=1, help="sequence length")] = 8,
+    vocab: Annotated[int | None, typer.Option(min=1, help="token ids drawn from [0, vocab) (default 100)")] = None,
+    d: Annotated[int | None, typer.Option("--d", min=1, help="token vectors in [0,1)^d instead of ids")] = None,
+    C: Annotated[int, typer.Option("--C", min=1, help="number of classes; labels uniform in [0, C)")] = 10,
+    setting: Annotated[DataSetting, typer.Option(help="next-token: one label per sequence; seq2seq: one "
+                                                 "per token; multiset: one per sequence, shared by its permutations")] = DataSetting.next_token,
+    seed: Seed = 0,
+    force: Force = False,
+):
     """Random dataset: ids (--vocab) or vectors (--d), uniform labels."""
     if vocab is not None and d is not None:
         fail("give --vocab (token ids) or --d (token vectors), not both")
@@ -37,14 +41,17 @@ def data_random(output: Path = typer.Argument(..., help="the .npz file to write"
 
 
 @data_app.command("text")
-def data_text(text: Path = typer.Argument(..., help="any text file (with --module: the .npz file to write)"),
-              output: Path = typer.Argument(None, help="the .npz file to write"),
-              module: str | None = typer.Option(None, help="read the source file of this installed Python module instead of "
-                                                "FILE (e.g. this, or pydoc_data.topics): a text found wherever Python is"),
-              n: int = typer.Option(8, "--n", min=1, help="window length"),
-              unit: Unit = typer.Option(Unit.byte, help="byte: raw bytes (ids 0..255); char: the file's distinct characters"),
-              stride: int = typer.Option(1, min=1, help="step between window starts"),
-              limit: int | None = typer.Option(None, min=1, help="keep at most this many windows"), force: Force = False):
+def data_text(
+    text: Annotated[Path, typer.Argument(help="any text file (with --module: the .npz file to write)")],
+    output: Annotated[Path | None, typer.Argument(help="the .npz file to write")] = None,
+    module: Annotated[str | None, typer.Option(help="read the source file of this installed Python module instead of "
+                                               "FILE (e.g. this, or pydoc_data.topics): a text found wherever Python is")] = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="window length")] = 8,
+    unit: Annotated[Unit, typer.Option(help="byte: raw bytes (ids 0..255); char: the file's distinct characters")] = Unit.byte,
+    stride: Annotated[int, typer.Option(min=1, help="step between window starts")] = 1,
+    limit: Annotated[int | None, typer.Option(min=1, help="keep at most this many windows")] = None,
+    force: Force = False,
+):
     """Next-token windows of length n from a text file (each labelled with the token after it):
     memcap data text FILE OUT.npz, or memcap data text --module NAME OUT.npz."""
     text, output = _text_source(text, output, module)

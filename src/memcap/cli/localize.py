@@ -11,13 +11,13 @@ import typer
 
 from ..errors import DataError
 from ..localize.bench import CHOICES
-from .common import CommaList, app, check_fits, console, err, fail, load_dataset, load_model, names_of
+from .common import CommaList, ItsDataset, app, check_fits, console, err, fail, load_dataset, load_model, names_of
 
 
 @app.command("localize")
 def localize_cmd(
     model_path: Annotated[Path, typer.Argument(help="a compiled next-token model of token ids (--bit-budget 48 for the methods)")],
-    data: Annotated[Path, typer.Argument(help="its dataset")],
+    data: ItsDataset,
     output: Annotated[Path, typer.Option("-o", "--output", help="directory for ground_truth.json, rankings_*.json, scores.csv/.md")],
     method: Annotated[CommaList, typer.Option("--method", parser=names_of(CHOICES), metavar="M,M,...",
                                               help=f"methods to score: {', '.join(CHOICES)}")] = CommaList(("random",)),

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from ..errors import DataError
-from .build import BUDGET_HELP
-from .common import BuiltArch, CommaList, Mode, Setting, app, built_report, console, err, fail, ints, results_dir, resumes
+from .common import BitBudget, BuiltArch, CommaList, Mode, Setting, app, built_report, console, err, fail, ints, results_dir, resumes
 
 
 def _sweep_progress():
@@ -64,20 +64,22 @@ def _data_configs(data: Path, N, seeds: int, arch, quick: bool, baseline: bool =
 
 
 @app.command("scale")
-def scale_cmd(out: Path = typer.Option(Path("out/sweep.jsonl"), "-o", help="JSONL file (a rerun resumes it)"),
-              quick: bool = typer.Option(False, help="the small sweep (about 1 minute)"),
-              N: CommaList | None = typer.Option(None, "--N", parser=ints, metavar="N,N,...",
-                                                 help="comma-separated N for a custom next-token sweep, e.g. 100,1000,10000"),
-              n: int = typer.Option(16, "--n", min=1, help="sequence length of a custom sweep"),
-              vocab: int = typer.Option(1000, min=1, help="vocabulary of a custom sweep"),
-              C: int = typer.Option(10, "--C", min=1, help="classes of a custom sweep"),
-              setting: Setting = typer.Option(Setting.next_token, help="setting of a custom sweep"),
-              mode: Mode = typer.Option(Mode.tight, help="mode of a custom sweep"),
-              bit_budget: int | None = typer.Option(None, min=2, help=BUDGET_HELP),
-              data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
-              seeds: int = typer.Option(3, min=1, help="with --data: random subsets per N"),
-              arch: BuiltArch = typer.Option(BuiltArch.transformer, help="with --data: the architecture (deep-sets for multiset data)"),
-              baseline: bool = typer.Option(True, help="with --data: also sweep random data of the same shape")):
+def scale_cmd(
+    out: Annotated[Path, typer.Option("-o", help="JSONL file (a rerun resumes it)")] = Path("out/sweep.jsonl"),
+    quick: Annotated[bool, typer.Option(help="the small sweep (about 1 minute)")] = False,
+    N: Annotated[CommaList | None, typer.Option("--N", parser=ints, metavar="N,N,...",
+                                                help="comma-separated N for a custom next-token sweep, e.g. 100,1000,10000")] = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="sequence length of a custom sweep")] = 16,
+    vocab: Annotated[int, typer.Option(min=1, help="vocabulary of a custom sweep")] = 1000,
+    C: Annotated[int, typer.Option("--C", min=1, help="classes of a custom sweep")] = 10,
+    setting: Annotated[Setting, typer.Option(help="setting of a custom sweep")] = Setting.next_token,
+    mode: Annotated[Mode, typer.Option(help="mode of a custom sweep")] = Mode.tight,
+    bit_budget: BitBudget = None,
+    data: Annotated[Path | None, typer.Option("--data", help=DATA_HELP)] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="with --data: random subsets per N")] = 3,
+    arch: Annotated[BuiltArch, typer.Option(help="with --data: the architecture (deep-sets for multiset data)")] = BuiltArch.transformer,
+    baseline: Annotated[bool, typer.Option(help="with --data: also sweep random data of the same shape")] = True,
+):
     """Compile and verify a sweep; one JSONL row per verified model; a rerun resumes."""
     from ..experiments.grid import default_sweep
 
@@ -98,16 +100,18 @@ def scale_cmd(out: Path = typer.Option(Path("out/sweep.jsonl"), "-o", help="JSON
 
 
 @app.command("report")
-def report_cmd(out: Path = typer.Option(Path("out/report"), "-o", help="folder for report.md, report.html, figures, CSVs"),
-               sweep_file: Path | None = typer.Option(None, "--sweep", help="sweep JSONL to use (default: OUT/sweep.jsonl; resumed)"),
-               quick: bool = typer.Option(False, help="the small sweep (about 1 minute instead of about 10)"),
-               trained: Path = typer.Option(Path("out/trained"), help="where memcap repro architectures wrote its results "
-                                            "(its table and figure join the report when present)"),
-               data: Path | None = typer.Option(None, "--data", help=DATA_HELP + "; the report is then about your data"),
-               N: CommaList | None = typer.Option(None, "--N", parser=ints, metavar="N,N,...", help="with --data: the subset sizes "
-                                                  "(default 100, 300, 1000, ... up to the data's size; --quick: 30, 100, 300)"),
-               seeds: int = typer.Option(3, min=1, help="with --data: random subsets per N"),
-               arch: BuiltArch = typer.Option(BuiltArch.transformer, help="with --data: the architecture (deep-sets for multiset data)")):
+def report_cmd(
+    out: Annotated[Path, typer.Option("-o", help="folder for report.md, report.html, figures, CSVs")] = Path("out/report"),
+    sweep_file: Annotated[Path | None, typer.Option("--sweep", help="sweep JSONL to use (default: OUT/sweep.jsonl; resumed)")] = None,
+    quick: Annotated[bool, typer.Option(help="the small sweep (about 1 minute instead of about 10)")] = False,
+    trained: Annotated[Path, typer.Option(help="where memcap repro architectures wrote its results "
+                                          "(its table and figure join the report when present)")] = Path("out/trained"),
+    data: Annotated[Path | None, typer.Option("--data", help=DATA_HELP + "; the report is then about your data")] = None,
+    N: Annotated[CommaList | None, typer.Option("--N", parser=ints, metavar="N,N,...", help="with --data: the subset sizes "
+                                                "(default 100, 300, 1000, ... up to the data's size; --quick: 30, 100, 300)")] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="with --data: random subsets per N")] = 3,
+    arch: Annotated[BuiltArch, typer.Option(help="with --data: the architecture (deep-sets for multiset data)")] = BuiltArch.transformer,
+):
     """Run (or resume) the default sweep, or one on your --data, and write report.md / report.html with
     figures (PNG, SVG, PDF), tables (Markdown, CSV, LaTeX) and provenance.json."""
     from ..experiments.grid import default_sweep

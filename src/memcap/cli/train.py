@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -30,6 +30,7 @@ from .common import (
     Workers,
     app,
     claim,
+    comma_default,
     console,
     err,
     fail,
@@ -47,23 +48,23 @@ from .common import load_dataset as _load_dataset
 
 @app.command("train")
 def train_cmd(
-    data: Path = typer.Argument(..., help="dataset (.npz or .jsonl)"),
-    arch: Arch = typer.Option(Arch.paper, help="paper: the Appendix H model; standard: LayerNorm, learned positions"),
-    blocks: int = typer.Option(2, min=1, help="paper: FFN blocks before and after the attention"),
-    m: int = typer.Option(4, min=1, help="paper: embedding width"),
-    q: int = typer.Option(8, min=1, help="paper: FFN hidden width"),
-    width: int = typer.Option(16, min=1, help="standard: model width"),
-    layers: int = typer.Option(2, min=1, help="standard: layers"),
-    heads: int = typer.Option(2, min=1, help="standard: attention heads (must divide --width)"),
-    lr: float = typer.Option(1e-2, min=0, help="peak learning rate (AdamW)"),
-    warmup: int = typer.Option(50, min=0, help="epochs of linear warm-up"),
-    epochs: int = typer.Option(1000, min=1, help="most epochs to run"),
-    batch_size: int | None = typer.Option(None, min=1, help="minibatch size (default: full batch)"),
-    threshold: float = typer.Option(0.01, min=0, max=1, help="memorized when the training error is below this"),
+    data: Annotated[Path, typer.Argument(help="dataset (.npz or .jsonl)")],
+    arch: Annotated[Arch, typer.Option(help="paper: the Appendix H model; standard: LayerNorm, learned positions")] = Arch.paper,
+    blocks: Annotated[int, typer.Option(min=1, help="paper: FFN blocks before and after the attention")] = 2,
+    m: Annotated[int, typer.Option(min=1, help="paper: embedding width")] = 4,
+    q: Annotated[int, typer.Option(min=1, help="paper: FFN hidden width")] = 8,
+    width: Annotated[int, typer.Option(min=1, help="standard: model width")] = 16,
+    layers: Annotated[int, typer.Option(min=1, help="standard: layers")] = 2,
+    heads: Annotated[int, typer.Option(min=1, help="standard: attention heads (must divide --width)")] = 2,
+    lr: Annotated[float, typer.Option(min=0, help="peak learning rate (AdamW)")] = 1e-2,
+    warmup: Annotated[int, typer.Option(min=0, help="epochs of linear warm-up")] = 50,
+    epochs: Annotated[int, typer.Option(min=1, help="most epochs to run")] = 1000,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="minibatch size (default: full batch)")] = None,
+    threshold: Annotated[float, typer.Option(min=0, max=1, help="memorized when the training error is below this")] = 0.01,
     seed: Seed = 0,
-    device: str = typer.Option("auto", help="auto (CUDA when present), cpu, cuda or cuda:N"),
-    checkpoint: Path | None = typer.Option(None, help="directory: saved every 100 epochs; an existing one of the same run resumes"),
-    save: Path | None = typer.Option(None, "--save", help="directory to write the trained model (model.safetensors + config.json)"),
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:N")] = "auto",
+    checkpoint: Annotated[Path | None, typer.Option(help="directory: saved every 100 epochs; an existing one of the same run resumes")] = None,
+    save: Annotated[Path | None, typer.Option("--save", help="directory to write the trained model (model.safetensors + config.json)")] = None,
     force: Force = False,
 ):
     """Train one model on a dataset until its training error is below the threshold."""
@@ -133,18 +134,18 @@ def _run_sweep(
 
 @repro_app.command("fig3")
 def fig3_cmd(
-    data: Fig3Data = typer.Option(Fig3Data.digits, help="digits (scikit-learn, bundled, 10 classes), digits3 (the same in 3 classes: "
-                                  "the digit mod 3), topics (8-word windows of CPython's help text, 3 topic groups) or random"),
-    m: int = typer.Option(8, help="embedding width; the paper's is 2 (see `memcap.train.experiments.fig3` for why 8)"),
-    trials: int = typer.Option(4, help="Optuna trials per candidate (the paper used 10)"),
+    data: Annotated[Fig3Data, typer.Option(help="digits (scikit-learn, bundled, 10 classes), digits3 (the same in 3 classes: "
+        "the digit mod 3), topics (8-word windows of CPython's help text, 3 topic groups) or random")] = Fig3Data.digits,
+    m: Annotated[int, typer.Option(help="embedding width; the paper's is 2 (see `memcap.train.experiments.fig3` for why 8)")] = 8,
+    trials: Annotated[int, typer.Option(help="Optuna trials per candidate (the paper used 10)")] = 4,
     epochs: Epochs = 1000,
     max_blocks: MaxBlocks = 16,
     storage: Storage = SWEEPS_DB,
     workers: Workers = 2,
     out: OutDir = Path("out/trained"),
     seed: Seed = 0,
-    N: CommaList | None = typer.Option(None, "--N", parser=ints, metavar="N,N,...",
-                                       help="comma-separated N (default: the paper's 600,700,...,1700)"),
+    N: Annotated[CommaList | None, typer.Option("--N", parser=ints, metavar="N,N,...",
+                                                help="comma-separated N (default: the paper's 600,700,...,1700)")] = None,
 ):
     """Fig 3: minimum #blocks that memorizes N = 600..1700 examples."""
     need_train_extra()
@@ -159,18 +160,13 @@ def fig3_cmd(
 
 @repro_app.command("n-independence")
 def nindep_cmd(
-    ns: CommaList | None = typer.Option(
-        None,
-        "--n",
-        parser=ints,
-        metavar="n,n,...",
-        help="comma-separated sequence lengths (default 10,100,1000,10000 on a GPU; "
-        "10,100,1000 on a CPU, where n = 10^4 takes about 7 s an epoch)",
-    ),
+    ns: Annotated[CommaList | None, typer.Option("--n", parser=ints, metavar="n,n,...",
+                                                 help="comma-separated sequence lengths (default 10,100,1000,10000 on a GPU; "
+                                                 "10,100,1000 on a CPU, where n = 10^4 takes about 7 s an epoch)")] = None,
     trials: Trials = 2,
     epochs: Epochs = 1000,
     max_blocks: MaxBlocks = 8,
-    m: int = typer.Option(2, help="embedding width (the paper's: 2)"),
+    m: Annotated[int, typer.Option(help="embedding width (the paper's: 2)")] = 2,
     storage: Storage = SWEEPS_DB,
     workers: Workers = 2,
     out: OutDir = Path("out/trained"),
@@ -194,9 +190,10 @@ def nindep_cmd(
 
 @repro_app.command("curves")
 def curves_cmd(
-    N: int = typer.Option(1000, "--N", min=1, help="digits examples to train on"),
-    blocks: CommaList = typer.Option("1,2,4,8", parser=ints, metavar="B,B,...", help="comma-separated #blocks, one curve each"),
-    m: int = typer.Option(4, min=1, help="embedding width"),
+    N: Annotated[int, typer.Option("--N", min=1, help="digits examples to train on")] = 1000,
+    blocks: Annotated[CommaList, typer.Option(parser=ints, metavar="B,B,...",
+                                              help="comma-separated #blocks, one curve each")] = comma_default("1,2,4,8"),
+    m: Annotated[int, typer.Option(min=1, help="embedding width")] = 4,
     epochs: Epochs = 1000,
     seed: Seed = 0,
     out: OutDir = Path("out/trained"),
@@ -224,23 +221,23 @@ def curves_cmd(
 
 @repro_app.command("bits-per-param")
 def bpp_cmd(
-    arch: ArchOrBoth = typer.Option(ArchOrBoth.both, help="paper, standard or both"),
-    sizes: CommaList | None = typer.Option(None, parser=ints, metavar="S,S,...",
-                                           help="one architecture: its sizes (paper: #blocks, default 1,2,4; standard: widths, default 4,8)"),
-    C: int = typer.Option(2, "--C", min=2, help="classes of the random labels"),
-    max_N: int = typer.Option(4000, "--max-N", min=1, help="largest N the search tries"),
-    step: int = typer.Option(25, min=1, help="spacing of the N grid"),
+    arch: Annotated[ArchOrBoth, typer.Option(help="paper, standard or both")] = ArchOrBoth.both,
+    sizes: Annotated[CommaList | None, typer.Option(parser=ints, metavar="S,S,...",
+        help="one architecture: its sizes (paper: #blocks, default 1,2,4; standard: widths, default 4,8)")] = None,
+    C: Annotated[int, typer.Option("--C", min=2, help="classes of the random labels")] = 2,
+    max_N: Annotated[int, typer.Option("--max-N", min=1, help="largest N the search tries")] = 4000,
+    step: Annotated[int, typer.Option(min=1, help="spacing of the N grid")] = 25,
     trials: Trials = 2,
     epochs: Epochs = 1000,
     storage: Storage = SWEEPS_DB,
     workers: Workers = 2,
     out: OutDir = Path("out/trained"),
     seed: Seed = 0,
-    criteria: Criteria = typer.Option(Criteria.both, help="error (training error < 1%), exact (every label right: the strict "
-                                      "criterion) or both, each its own sweep in one table"),
-    lr: CommaList = typer.Option("0.01,0.04", parser=float_pair, metavar="LOW,HIGH",
-                                 help="learning-rate range of the trial design, low,high "
-                           "(the trainer ablation: 0.01 and 0.03 reach exact, 0.003 and 0.1 do not)"),
+    criteria: Annotated[Criteria, typer.Option(help="error (training error < 1%), exact (every label right: the strict "
+                                               "criterion) or both, each its own sweep in one table")] = Criteria.both,
+    lr: Annotated[CommaList, typer.Option(parser=float_pair, metavar="LOW,HIGH",
+                                          help="learning-rate range of the trial design, low,high (the trainer ablation: "
+                                          "0.01 and 0.03 reach exact, 0.003 and 0.1 do not)")] = comma_default("0.01,0.04"),
 ):
     """Bits per parameter on random labels: largest N memorized x log2 C / parameters, beside the anchors;
     memorized is training error < 1%, or every label exact, or (the default) each in its own column."""
@@ -263,11 +260,11 @@ def bpp_cmd(
 
 @repro_app.command("architectures")
 def architectures_cmd(
-    ns: CommaList | None = typer.Option(None, "--n", parser=ints, metavar="n,n,...",
-                                        help="comma-separated sequence lengths (default 10,100,1000; 10^4 added on a GPU)"),
-    N: int = typer.Option(500, "--N", min=1, help="random sequences to memorize"),
-    archs: CommaList = typer.Option(",".join(TrainedArch), "--archs", parser=names_of(tuple(TrainedArch)), metavar="A,A,...",
-                                   help=f"comma-separated: {', '.join(TrainedArch)}"),
+    ns: Annotated[CommaList | None, typer.Option("--n", parser=ints, metavar="n,n,...",
+                                                 help="comma-separated sequence lengths (default 10,100,1000; 10^4 added on a GPU)")] = None,
+    N: Annotated[int, typer.Option("--N", min=1, help="random sequences to memorize")] = 500,
+    archs: Annotated[CommaList, typer.Option("--archs", parser=names_of(tuple(TrainedArch)), metavar="A,A,...",
+                                             help=f"comma-separated: {', '.join(TrainedArch)}")] = comma_default(",".join(TrainedArch)),
     trials: Trials = 2,
     epochs: Epochs = 500,
     storage: Storage = SWEEPS_DB,
@@ -291,11 +288,11 @@ def architectures_cmd(
 
 @app.command("worker")
 def worker_cmd(
-    storage: str = typer.Option(..., help=STORAGE_HELP),
-    experiment: str = typer.Option(..., help="the experiment's name"),
-    heartbeat: int = typer.Option(10, min=1, help="seconds between a trial's heartbeats; a silent trial is retried"),
-    max_trials: int | None = typer.Option(None, help="stop after this many trials"),
-    save: Path | None = typer.Option(None, "--save", help="capacity experiments: keep each run's data and model in DIR/<run>/"),
+    storage: Annotated[str, typer.Option(help=STORAGE_HELP)],
+    experiment: Annotated[str, typer.Option(help="the experiment's name")],
+    heartbeat: Annotated[int, typer.Option(min=1, help="seconds between a trial's heartbeats; a silent trial is retried")] = 10,
+    max_trials: Annotated[int | None, typer.Option(help="stop after this many trials")] = None,
+    save: Annotated[Path | None, typer.Option("--save", help="capacity experiments: keep each run's data and model in DIR/<run>/")] = None,
 ):
     """Join a sweep: take trials from the shared storage until every search is done."""
     need_train_extra()
@@ -319,16 +316,16 @@ def worker_cmd(
 
 @app.command("compare")
 def compare_cmd(
-    data: Path = typer.Argument(..., help="dataset (.npz or .jsonl)"),
-    m: int = typer.Option(4, min=1, help="embedding width of the trained model"),
+    data: Annotated[Path, typer.Argument(help="dataset (.npz or .jsonl)")],
+    m: Annotated[int, typer.Option(min=1, help="embedding width of the trained model")] = 4,
     trials: Trials = 4,
     epochs: Epochs = 1000,
     max_blocks: MaxBlocks = 32,
     storage: Storage = SWEEPS_DB,
     workers: Workers = 2,
     seed: Seed = 0,
-    capacity: Path = typer.Option(Path("out/trained/capacity_models.csv"), help="bits/param from `memcap repro capacity` "
-                                  "(its capacity_models.csv); Morris et al.'s 3.6 when the file is absent"),
+    capacity: Annotated[Path, typer.Option(help="bits/param from `memcap repro capacity` "
+        "(its capacity_models.csv); Morris et al.'s 3.6 when the file is absent")] = Path("out/trained/capacity_models.csv"),
 ):
     """Built vs trained on one dataset, three ways: the construction's parameters and bits, the smallest
     trained model of the paper's architecture that memorizes it, and the capacity estimate (label bits /
@@ -368,8 +365,8 @@ def compare_cmd(
 
 @repro_app.command("trainer-ablation")
 def ablation_cmd(
-    N: int = typer.Option(2400, "--N", min=2, help="random sequences (binary labels) to memorize exactly"),
-    width: int = typer.Option(8, min=2, help="standard model width (2 layers, 2 heads)"),
+    N: Annotated[int, typer.Option("--N", min=2, help="random sequences (binary labels) to memorize exactly")] = 2400,
+    width: Annotated[int, typer.Option(min=2, help="standard model width (2 layers, 2 heads)")] = 8,
     seed: Seed = 0,
     out: OutDir = Path("out/trained"),
 ):

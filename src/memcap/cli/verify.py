@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from ..outputs import write_text
-from .common import Force, app, check_fits, check_labels, claim, console, err, fail, load_dataset, load_model
+from .common import Force, ItsDataset, ModelDir, app, check_fits, check_labels, claim, console, err, fail, load_dataset, load_model
 
 
 @app.command("verify")
-def verify_cmd(model_path: Path = typer.Argument(..., help="a model directory"), data: Path = typer.Argument(..., help="its dataset"),
-               torch: bool = typer.Option(False, help="also run the float64 PyTorch module (where the float64 check allows)"),
-               shard: str | None = typer.Option(None, help="I/K: check only the I-th of K slices (0-based) and write the part "
-                                                "for memcap verify-combine"),
-               output: Path | None = typer.Option(None, "-o", help="with --shard: the part's JSON file (default: print it)"),
-               dask: bool = typer.Option(False, help="spread the examples over a Dask LocalCluster (needs memcap[dask])"),
-               scheduler: str | None = typer.Option(None, help="spread them over the Dask scheduler at this address instead"),
-               force: Force = False):
+def verify_cmd(
+    model_path: ModelDir,
+    data: ItsDataset,
+    torch: Annotated[bool, typer.Option(help="also run the float64 PyTorch module (where the float64 check allows)")] = False,
+    shard: Annotated[str | None, typer.Option(help="I/K: check only the I-th of K slices (0-based) and write the part "
+                                              "for memcap verify-combine")] = None,
+    output: Annotated[Path | None, typer.Option("-o", help="with --shard: the part's JSON file (default: print it)")] = None,
+    dask: Annotated[bool, typer.Option(help="spread the examples over a Dask LocalCluster (needs memcap[dask])")] = False,
+    scheduler: Annotated[str | None, typer.Option(help="spread them over the Dask scheduler at this address instead")] = None,
+    force: Force = False,
+):
     """Run MODEL exactly on every example of DATA; exit 1 on any miss (exact, or float64 with --torch)."""
     from ..nn.export import NotFloatExact
     from ..verification import unseen_examples, verify_torch
@@ -83,7 +87,9 @@ def _verify_shard(model, ds, shard: str, output: Path | None, other: bool, force
 
 
 @app.command("verify-combine")
-def verify_combine_cmd(parts: list[Path] = typer.Argument(..., help="the parts written by memcap verify --shard")):
+def verify_combine_cmd(
+    parts: Annotated[list[Path], typer.Argument(help="the parts written by memcap verify --shard")],
+):
     """Add the parts of a sharded verification; exit 1 on any miss, 2 if the parts do not cover the data once."""
     from ..shards import Shard, combine
 
