@@ -41,6 +41,7 @@ from .common import (
     value,
 )
 from .summary import LEGEND, budget_refusal, lower_bound_ratios, model_sizes, print_summary, stage_progress, stats_table
+from .wording import as_flags
 
 
 def _load_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -120,9 +121,10 @@ def compile_cmd(
     mode: Annotated[Mode, typer.Option(help="tight: measured constants; paper: the paper's constants")] = Mode.tight,
     bit_budget: BitBudget = None,
     objective: Annotated[Objective, typer.Option(help="tight mode's plan: depth (fewest blocks) or bits "
-                                                 "(fewest parameter bits: F2 a retrieval table, 1.7-3x the information "
-                                                 "floor N log2 C, at 2-2.3x the parameters, about N at N = 10^6)")] = Objective.depth,
-    seed: Annotated[int, typer.Option(help="random seed (same inputs and seed: the same model, bit for bit)")] = 0,
+                                                 "(fewest parameter bits: F2 a retrieval table; from N = 10^4 on 1.7-3x the "
+                                                 "information floor N log2 C at 2-2.3x the parameters, about N at N = 10^6; "
+                                                 "small N pay its fixed hash stages)")] = Objective.depth,
+    seed: Annotated[int, typer.Option(min=0, help="random seed (same inputs and seed: the same model, bit for bit)")] = 0,
     verify: Annotated[bool, typer.Option(help="verify every example (and check float64) before writing")] = True,
     force: Force = False,
 ):
@@ -149,7 +151,7 @@ def compile_cmd(
             fail(f"model does not memorize the data (first misses {list(res.misses)}); nothing written", 1)
         fc = built.float64
         assert fc is not None  # build runs the float64 check whenever it verifies (check_float's default)
-        console.print(f"float64: {'exact' if fc.exact else 'not exact'} ({fc.reason})")
+        console.print(f"float64: {'exact' if fc.exact else 'not exact'} ({as_flags(fc.reason)})", highlight=False, markup=False)
     fileformat.save(built.model, output, overwrite=force)
     print_summary(built.model, ds)
     console.print(f"wrote {output}")
@@ -208,7 +210,18 @@ def inspect_cmd(
         print(json.dumps(st, sort_keys=True))
     else:
         _print_stats(model)
-        console.print_json(json.dumps(st["meta"]))
+        console.print_json(json.dumps(_brief(st["meta"])))
+        console.print("(long lists shortened; --json prints everything)", highlight=False)
+
+
+def _brief(value, longest: int = 8):
+    """The record with every list longer than `longest` replaced by its length: the per-unit roles of a big
+    model run to thousands of lines, which a terminal reader does not want."""
+    if isinstance(value, dict):
+        return {k: _brief(v, longest) for k, v in value.items()}
+    if isinstance(value, list) and len(value) > longest:
+        return f"({len(value)} values)"
+    return [_brief(v, longest) for v in value] if isinstance(value, list) else value
 
 
 @app.command("explain")

@@ -54,10 +54,10 @@ class OneLineErrors(TyperGroup):
                 console.print(e.ctx.get_help())
                 sys.exit(0)
             where = f" (see: {e.ctx.command_path} --help)" if e.ctx is not None else ""
-            err.print(f"[bold red]error:[/] {e.format_message()}{where}", soft_wrap=True, highlight=False)
+            err.print(f"[bold red]error:[/] {escape(e.format_message())}{escape(where)}", soft_wrap=True, highlight=False)
             sys.exit(2)
         except click.ClickException as e:
-            err.print(f"[bold red]error:[/] {e.format_message()}", soft_wrap=True, highlight=False)
+            err.print(f"[bold red]error:[/] {escape(e.format_message())}", soft_wrap=True, highlight=False)
             sys.exit(e.exit_code)
         except OutputExists as e:  # an output path taken, found after the command's own checks
             err.print(f"[bold red]error:[/] {escape(e.advice('--force'))}", soft_wrap=True, highlight=False)
@@ -99,7 +99,8 @@ def main(
 def fail(msg: str, code: int = 2) -> NoReturn:
     """One `error:` line on stderr and exit `code` (2: the input or the command was wrong). A library
     message's Python argument names become the flags that set them."""
-    err.print(f"[bold red]error:[/] {as_flags(msg)}", soft_wrap=True, highlight=False, markup=True)
+    # escaped: a message's own brackets ("pip install 'memcap[train]'") are text, not rich markup
+    err.print(f"[bold red]error:[/] {escape(as_flags(msg))}", soft_wrap=True, highlight=False, markup=True)
     raise typer.Exit(code)
 
 
@@ -109,7 +110,7 @@ def claim(path: Path, kind: str, force: bool) -> Path:
     try:
         return check(path, kind, force)
     except OutputExists as e:
-        fail(escape(e.advice("--force")))
+        fail(e.advice("--force"))
 
 
 def resumes(path: Path, kind: str) -> Path:
@@ -117,7 +118,7 @@ def resumes(path: Path, kind: str) -> Path:
     try:
         return resumable(path, kind)
     except OutputExists as e:
-        fail(escape(e.advice("--force")))
+        fail(e.advice("--force"))
 
 
 # what the repro commands write into their -o folder (experiment names start with these)
@@ -145,7 +146,7 @@ def results_dir(path: Path, kind: str = "results", earlier: Callable[[Path], boo
     try:
         return results_folder(path, kind, earlier=earlier)
     except OutputExists as e:
-        fail(escape(e.advice("--force")))
+        fail(e.advice("--force"))
 
 
 def load_dataset(path: Path) -> data_mod.Dataset:
@@ -210,7 +211,8 @@ class Fig3Data(enum.StrEnum):
     random = "random"
 
 
-Force = Annotated[bool, typer.Option("--force", help="replace an existing output of the same kind (only one that memcap wrote)")]
+Force = Annotated[bool, typer.Option("--force", help="replace an existing output of the same kind (a model folder memcap wrote, "
+                                                     "a dataset archive, a PNG, ...; never a folder or file of another kind)")]
 
 # what the model commands share, written once
 BUDGET_HELP = "every crafted integer fits this many bits (48 gives models that run exactly in float64, as the check measures); default: none"
@@ -226,7 +228,7 @@ Epochs = Annotated[int, typer.Option(min=1, help="most epochs per training run")
 Storage = Annotated[str, typer.Option(help=STORAGE_HELP)]
 Workers = Annotated[int, typer.Option(min=0, help="local worker processes (0: only publish the sweep for `memcap worker`)")]
 OutDir = Annotated[Path, typer.Option("-o", help="folder for the tables, figures and CSVs")]
-Seed = Annotated[int, typer.Option(help="random seed")]
+Seed = Annotated[int, typer.Option(min=0, help="random seed")]
 Trials = Annotated[int, typer.Option(min=1, help="Optuna trials (learning rate, warm-up) per tested size")]
 MaxBlocks = Annotated[int, typer.Option(min=1, help="largest #blocks the search tries")]
 

@@ -28,6 +28,7 @@ def data_random(
     """Random dataset: ids (--vocab) or vectors (--d), uniform labels."""
     if vocab is not None and d is not None:
         fail("give --vocab (token ids) or --d (token vectors), not both")
+    _npz_name(output)
     claim(output, "dataset", force)
     try:
         ds = (data_mod.random_vectors(N, n, d, C, seed, setting.value) if d
@@ -55,6 +56,7 @@ def data_text(
     """Next-token windows of length n from a text file (each labelled with the token after it):
     memcap data text FILE OUT.npz, or memcap data text --module NAME OUT.npz."""
     text, output = _text_source(text, output, module)
+    _npz_name(output)
     claim(output, "dataset", force)
     try:
         ds, counts = data_mod.text_windows_counted(text, n, unit.value, stride, limit)
@@ -87,3 +89,9 @@ def _text_source(first: Path, second: Path | None, module: str | None) -> tuple[
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         fail(f"--module {module}: no installed Python module of that name with a .py source file")
     return Path(spec.origin), first
+
+
+def _npz_name(output: Path) -> None:
+    """A dataset is written as an .npz archive: another suffix would hide what the file is."""
+    if output.suffix != ".npz":
+        fail(f"{output}: a dataset is written as an .npz archive; give a name ending in .npz")

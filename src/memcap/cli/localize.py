@@ -22,11 +22,11 @@ def localize_cmd(
     method: Annotated[CommaList, typer.Option("--method", parser=names_of(CHOICES), metavar="M,M,...",
                                               help=f"methods to score: {', '.join(CHOICES)}")] = CommaList(("random",)),
     score_file: Annotated[Path | None, typer.Option("--score", help="score this ranking JSON too: {\"rankings\": {\"<example>\": "
-                                             "[[block, unit] or \"blocks.L.mlp.hook_post[..., I]\", ...]}}")] = None,
+                                             "\\[\\[block, unit] or \"blocks.L.mlp.hook_post\\[..., I]\", ...]}}")] = None,
     examples: Annotated[int, typer.Option(min=1, help="target examples (drawn with --seed; with --score, the ranked ones)")] = 20,
     k: Annotated[int, typer.Option(min=1, help="top-k units per example that the metrics read")] = 5,
     others: Annotated[int, typer.Option(min=1, help="other examples on which DEL measures collateral damage")] = 200,
-    seed: Annotated[int, typer.Option(help="random seed (examples, random ranking, hard concrete)")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="random seed (examples, random ranking, hard concrete)")] = 0,
 ):
     """Exact ground truth (construction record + causal map by exact ablation) and method scores."""
     from ..localize.bench import bench, save

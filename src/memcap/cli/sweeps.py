@@ -118,8 +118,8 @@ def report_cmd(
 
     if N and data is None:
         fail("--N chooses the subset sizes of --data; for a custom random sweep use memcap scale --N")
-    results_dir(out, "report", earlier=built_report)
     configs = _data_configs(data, N, seeds, arch, quick) if data is not None else default_sweep(quick)
+    results_dir(out, "report", earlier=built_report)  # after the data are checked: a refused run writes nothing
     keys = {json.dumps(c, sort_keys=True) for c in configs}
     rows = _run_sweep(configs, sweep_file or out / "sweep.jsonl")
     # a data report reads its own rows; the random report every row but a data sweep's (a shared file)

@@ -19,7 +19,7 @@ def verify_cmd(
     shard: Annotated[str | None, typer.Option(help="I/K: check only the I-th of K slices (0-based) and write the part "
                                               "for memcap verify-combine")] = None,
     output: Annotated[Path | None, typer.Option("-o", help="with --shard: the part's JSON file (default: print it)")] = None,
-    dask: Annotated[bool, typer.Option(help="spread the examples over a Dask LocalCluster (needs memcap[dask])")] = False,
+    dask: Annotated[bool, typer.Option(help="spread the examples over a Dask LocalCluster (needs memcap\\[dask])")] = False,
     scheduler: Annotated[str | None, typer.Option(help="spread them over the Dask scheduler at this address instead")] = None,
     force: Force = False,
 ):

@@ -145,7 +145,8 @@ def load(path: str | Path) -> ExactModel:
     try:
         doc = json.loads(f.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelFileError(f"{f} is not valid JSON: {e}") from None
+        what = "a directory with model.json" if f is path else "valid JSON"  # a dataset passed for the model, say
+        raise ModelFileError(f"{path} is not a memcap model (expected {what}; {type(e).__name__}: {e})") from None
     if isinstance(doc, dict) and doc.get("format") == FORMAT and doc.get("version") in READABLE:
         if doc.get("sha256") != _digest(doc):
             raise ModelFileError(f"{f} was changed after it was written (its SHA-256 does not match): compile the model again")

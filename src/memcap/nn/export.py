@@ -184,8 +184,8 @@ def _checked_form(model: ExactModel, inputs, force: bool) -> ExactModel:
     if inputs is None:
         rec = model.record.float64
         if rec and not rec.exact:  # measured at compile on the data it was built for: passing that data again cannot help
-            raise NotFloatExact(f"this model does not run exactly in float64 ({rec.reason}): compile it with a bit "
-                                "budget (bit_budget=48) for a model that TransformerLens runs exactly")
+            raise NotFloatExact(f"this model does not run exactly in float64, so TransformerLens would not either "
+                                f"({rec.reason})")
         if not rec:
             raise NotFloatExact("this model's float64 behaviour was never checked: pass the dataset to check it on")
         if not model.input.positions:
@@ -210,7 +210,8 @@ def to_transformer_lens(model: ExactModel, inputs: np.ndarray | None = None, for
         import torch
         from transformer_lens import TransformerBridge, TransformerBridgeConfig
     except ImportError as e:
-        raise ImportError(f"TransformerLens is not installed ({e.name})") from None
+        raise ImportError(f"TransformerLens is not installed ({e.name}): pip install 'memcap[lens]' "
+                          "(from a checkout: pip install -e '.[lens]')") from None
     form = _checked_form(model, inputs, force)
     bridge = TransformerBridge.boot_native(TransformerBridgeConfig(**lens_config(form)), dtype=torch.float64, device="cpu")
     _load_strict(bridge, lens_state(form))
