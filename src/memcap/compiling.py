@@ -12,9 +12,11 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from .construct.assemble import assemble, context_memorizer, coords_for, multiset_memorizer
+from .construct.assembly import assemble
 from .construct.context import analyze
 from .construct.f1 import token_layer
+from .construct.f2 import context_memorizer, multiset_memorizer
+from .construct.layout import coords_for
 from .construct.options import CompileOptions
 from .construct.tokens import choose_values, distinct_tokens
 from .data import Dataset

@@ -25,7 +25,7 @@ from ..ir.layers import Block, InputLayer
 from ..ir.numbers import exact_dyadic
 from ..ir.record import F1Summary
 from ..vocab import InputKind, Mode, Objective
-from .assemble import embedding_table, shared_scratch
+from .layout import embedding_table, shared_scratch
 from .memorizer import Scratch, memorize_on_line
 from .options import CompileOptions
 from .projection import paper_range, project, separation
