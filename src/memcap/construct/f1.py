@@ -24,11 +24,11 @@ import numpy as np
 from ..ir.layers import Block, InputLayer
 from ..ir.numbers import exact_dyadic
 from ..ir.record import F1Summary
-from ..vocab import InputKind, Mode, Objective
+from ..vocab import InputKind, Objective
 from .layout import embedding_table, shared_scratch
 from .memorizer import Scratch, memorize_on_line
 from .options import CompileOptions
-from .projection import paper_range, project, separation
+from .projection import paper_range, project_for, separation
 from .tokens import DistinctTokens, TokenValues
 
 
@@ -60,7 +60,7 @@ def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: t
                            pairs=tuple(int(p) for p in present) if opts.positions else ())
         return TokenLayer(layer, (), tuple(F_rows), 1, float(max(F_rows)), 1.0, None)
     num, den = exact_dyadic(present)
-    proj = project(num, den, seed=opts.seed, directions=1 if opts.mode == Mode.paper else 4)
+    proj = project_for(num, den, opts.seed, opts.mode)
     sep = separation(present)
     delta = sep.delta if math.isfinite(sep.delta) else 1.0
     A = tv.key_tokens

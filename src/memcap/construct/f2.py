@@ -12,13 +12,12 @@ import math
 import numpy as np
 
 from ..bounds import theorem_R
-from ..vocab import Mode
 from .context import Contexts
 from .hashed import Coords, HashedMemorizer, memorize_hashed
 from .layout import shared_scratch
 from .memorizer import LineMemorizer, Scratch, memorize_on_line
 from .options import CompileOptions
-from .projection import Projection, project
+from .projection import Projection, project_for
 
 
 def context_points(ctx_token: np.ndarray, ctx_window: np.ndarray, F_num: list[int], den: int,
@@ -34,10 +33,6 @@ def context_points(ctx_token: np.ndarray, ctx_window: np.ndarray, F_num: list[in
 def paper_f2_bits(N: int, n: int, d: int, r: float, delta: float) -> int:
     """Bits of the paper's worst-case range R of Theorem 4.1 for F2's points (paper mode's address width)."""
     return math.ceil(math.log2(theorem_R(N, n, max(d, 1), r, delta)))
-
-
-def f2_projection(points: np.ndarray, den: int, seed: int, mode: Mode) -> Projection:
-    return project(points, den, seed=seed + 1, directions=1 if mode == Mode.paper else 4)
 
 
 def hashed_memorizer(proj: Projection, form: tuple[tuple[int, int], ...], labels: np.ndarray, c: dict[str, int],
@@ -60,7 +55,7 @@ def context_memorizer(ctx: Contexts, F_num: tuple[int, ...], den: int, window_id
     bits objective, the hashed memorizer storing the label."""
     c = {name: i for i, name in enumerate(coords)}
     pts = context_points(ctx.ctx_token, ctx.ctx_window, list(F_num), den, window_ids)
-    proj = f2_projection(pts, den, opts.seed, opts.mode)
+    proj = project_for(pts, den, opts.seed + 1, opts.mode)  # F2's own draw: seed + 1
     F = c.get("Fi", c["F"])  # float-safe token vectors: the integer id, which float64 computes exactly too
     # the recurrence's state is the sum of phi (n * the attention's mean): it needs no scale
     form = ((F, proj.direction[0]), (c["sid"], proj.direction[1] * (1 if opts.recurrent else ctx.scale)))
@@ -79,7 +74,7 @@ def multiset_memorizer(ctx: Contexts, den: int, window_ids: tuple[int, ...], n: 
     multiset), storing label + 1 (the bits objective: the hashed memorizer, storing the label)."""
     c = {name: i for i, name in enumerate(coords)}
     pts = np.array([[window_ids[int(w)] * den] for w in ctx.ctx_window], dtype=object).reshape(-1, 1)
-    proj = f2_projection(pts, den, opts.seed, opts.mode)
+    proj = project_for(pts, den, opts.seed + 1, opts.mode)  # F2's own draw: seed + 1
     if opts.objective == "bits":
         return hashed_memorizer(proj, ((c["phi"], proj.direction[0]),), ctx.ctx_label, c, opts.seed, den, reserved)
     return memorize_on_line(

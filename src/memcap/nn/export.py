@@ -26,14 +26,14 @@ import numpy as np
 
 from .. import outputs
 from ..construct.memorizer import Scratch, memorize_on_line
-from ..construct.projection import project
+from ..construct.projection import project_for
 from ..ir import fileformat
 from ..ir.dense import state_dict, torch_config
 from ..ir.executor import read_positions
 from ..ir.float64 import FloatCheck, float64_check
 from ..ir.layers import Block, ExactModel
 from ..ir.record import CompileChoices
-from ..vocab import InputKind, Mode
+from ..vocab import InputKind
 from .stream import write_stream_names
 
 
@@ -130,7 +130,7 @@ def lens_form(model: ExactModel) -> ExactModel:
     labelled = np.array([j for j, v in enumerate(values) if v > 0], dtype=np.int64)
     opts = model.record.options or CompileChoices()
     seed, mode, budget = opts.seed, opts.mode, opts.bit_budget
-    proj = project(keys, 1, seed=seed, directions=1 if mode == Mode.paper else 4)
+    proj = project_for(keys, 1, seed, mode)
     shared = {name: c[name] for name in ("U", "W", "cw0", "cw1", "g", "i0", "i1") if name in c}
     scratch = Scratch(t=c["T1"], D=c["D1"], y=phi, **shared)
     mem = memorize_on_line(proj, ((F, int(proj.direction[0])),), labelled, [values[j] for j in labelled], scratch,
