@@ -95,8 +95,9 @@ def memorize(points, labels, *, mode: str = Mode.tight, bit_budget: int | None =
     labelled = np.flatnonzero(y >= 0)
     paper_bits = math.ceil(math.log2(paper_range(len(x), stats.r, stats.delta, x.shape[1])))
     try:
-        line = memorize_on_line(proj, ((c["x"], 1),), labelled, [int(y[i]) - NO_LABEL for i in labelled], scratch, NO_LABEL,
-                                mode, bit_budget, paper_bits, "points", float_snap=False)
+        line = memorize_on_line(proj, ((c["x"], 1),), labelled=labelled, stored=[int(y[i]) - NO_LABEL for i in labelled],
+                                scratch=scratch, no_match=NO_LABEL, mode=mode, bit_budget=bit_budget,
+                                paper_bits=paper_bits, what="points", float_snap=False)
     except BudgetError as e:
         i, j = proj.closest
         raise DataError(

@@ -62,9 +62,10 @@ def context_memorizer(ctx: Contexts, F_num: tuple[int, ...], den: int, window_id
     if opts.objective == "bits":
         return hashed_memorizer(proj, form, ctx.ctx_label, c, opts.seed, den * (1 if opts.recurrent else ctx.scale), reserved)
     return memorize_on_line(
-        proj, form, np.arange(len(pts)), [int(y) + 1 for y in ctx.ctx_label],
-        Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)), -1, opts.mode, opts.bit_budget,
-        paper_f2_bits(len(ctx.ctx_label), n, d, r, delta), "F2 (contexts)", objective=opts.objective)
+        proj, form, labelled=np.arange(len(pts)), stored=[int(y) + 1 for y in ctx.ctx_label],
+        scratch=Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)), no_match=-1, mode=opts.mode,
+        bit_budget=opts.bit_budget, paper_bits=paper_f2_bits(len(ctx.ctx_label), n, d, r, delta),
+        what="F2 (contexts)", objective=opts.objective)
 
 
 def multiset_memorizer(ctx: Contexts, den: int, window_ids: tuple[int, ...], n: int, d: int, r: float, delta: float,
@@ -78,6 +79,7 @@ def multiset_memorizer(ctx: Contexts, den: int, window_ids: tuple[int, ...], n: 
     if opts.objective == "bits":
         return hashed_memorizer(proj, ((c["phi"], proj.direction[0]),), ctx.ctx_label, c, opts.seed, den, reserved)
     return memorize_on_line(
-        proj, ((c["phi"], proj.direction[0]),), np.arange(len(pts)), [int(y) + 1 for y in ctx.ctx_label],
-        Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)), -1, opts.mode, opts.bit_budget,
-        paper_f2_bits(len(ctx.ctx_label), n, d, r, delta), "rho~ (multisets)", objective=opts.objective)
+        proj, ((c["phi"], proj.direction[0]),), labelled=np.arange(len(pts)),
+        stored=[int(y) + 1 for y in ctx.ctx_label], scratch=Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)),
+        no_match=-1, mode=opts.mode, bit_budget=opts.bit_budget,
+        paper_bits=paper_f2_bits(len(ctx.ctx_label), n, d, r, delta), what="rho~ (multisets)", objective=opts.objective)

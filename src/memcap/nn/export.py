@@ -133,8 +133,9 @@ def lens_form(model: ExactModel) -> ExactModel:
     proj = project_for(keys, 1, seed, mode)
     shared = {name: c[name] for name in ("U", "W", "cw0", "cw1", "g", "i0", "i1") if name in c}
     scratch = Scratch(t=c["T1"], D=c["D1"], y=phi, **shared)
-    mem = memorize_on_line(proj, ((F, int(proj.direction[0])),), labelled, [values[j] for j in labelled], scratch,
-                           0, mode, budget, math.ceil(math.log2(max(2, int(keys.max())) * 4)), "phi~ (token, position)",
+    mem = memorize_on_line(proj, ((F, int(proj.direction[0])),), labelled=labelled, stored=[values[j] for j in labelled],
+                           scratch=scratch, no_match=0, mode=mode, bit_budget=budget,
+                           paper_bits=math.ceil(math.log2(max(2, int(keys.max())) * 4)), what="phi~ (token, position)",
                            objective=opts.objective)
     inp = dataclasses.replace(layer, table=tuple(map(tuple, table)), pos_table=tuple(map(tuple, pos)), positions=False,
                               pairs=(), dim=len(table))
