@@ -12,12 +12,16 @@ import math
 import numpy as np
 
 from ..bounds import theorem_R
+from ..data import Dataset
+from ..ir.layers import input_params
 from .context import Contexts
+from .f1 import TokenLayer
 from .hashed import Coords, HashedMemorizer, memorize_hashed
 from .layout import shared_scratch
 from .memorizer import LineMemorizer, Scratch, memorize_on_line
 from .options import CompileOptions
 from .projection import Projection, project_for
+from .tokens import TokenValues
 
 
 def context_points(ctx_token: np.ndarray, ctx_window: np.ndarray, F_num: list[int], den: int,
@@ -48,13 +52,24 @@ def hashed_memorizer(proj: Projection, form: tuple[tuple[int, int], ...], labels
                            max_params=len(labels) - reserved[0], other_blocks=reserved[1])
 
 
-def context_memorizer(ctx: Contexts, F_num: tuple[int, ...], den: int, window_ids: tuple[int, ...], n: int, d: int, r: float,
-                      delta: float, coords: tuple[str, ...], opts: CompileOptions,
-                      reserved: tuple[int, int] = (0, 0)) -> LineMemorizer | HashedMemorizer:
+def f2_memorizer(ctx: Contexts, f1: TokenLayer, tv: TokenValues, ds: Dataset, coords: tuple[str, ...],
+                 opts: CompileOptions) -> LineMemorizer | HashedMemorizer:
+    """F2 for the variant `opts` chooses: rho~ on the multisets for Deep Sets, else the memorizer on the
+    contexts. Under the bits objective it is planned around what the rest of the model costs in dense
+    parameters (the input layer and E_out) and F1's blocks."""
+    reserved = (input_params(f1.layer, len(coords)) + len(coords), len(f1.blocks))
+    make = multiset_memorizer if opts.multiset else context_memorizer
+    return make(ctx, f1, tv, ds, coords, opts, reserved)
+
+
+def context_memorizer(ctx: Contexts, f1: TokenLayer, tv: TokenValues, ds: Dataset, coords: tuple[str, ...],
+                      opts: CompileOptions, reserved: tuple[int, int] = (0, 0)) -> LineMemorizer | HashedMemorizer:
     """F2: the memorizer on the distinct contexts (F, n * sid), storing label + 1 (0 = no label); under the
-    bits objective, the hashed memorizer storing the label."""
+    bits objective, the hashed memorizer storing the label. Reads F1's token ids F_num over f1.den, the
+    windows' ids from `tv` and the dataset's shape (n, d) for paper mode's address width."""
     c = {name: i for i, name in enumerate(coords)}
-    pts = context_points(ctx.ctx_token, ctx.ctx_window, list(F_num), den, window_ids)
+    den = f1.den
+    pts = context_points(ctx.ctx_token, ctx.ctx_window, list(f1.F_num), den, tv.window_ids)
     proj = project_for(pts, den, opts.seed + 1, opts.mode)  # F2's own draw: seed + 1
     F = c.get("Fi", c["F"])  # float-safe token vectors: the integer id, which float64 computes exactly too
     # the recurrence's state is the sum of phi (n * the attention's mean): it needs no scale
@@ -64,17 +79,17 @@ def context_memorizer(ctx: Contexts, F_num: tuple[int, ...], den: int, window_id
     return memorize_on_line(
         proj, form, labelled=np.arange(len(pts)), stored=[int(y) + 1 for y in ctx.ctx_label],
         scratch=Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)), no_match=-1, mode=opts.mode,
-        bit_budget=opts.bit_budget, paper_bits=paper_f2_bits(len(ctx.ctx_label), n, d, r, delta),
+        bit_budget=opts.bit_budget, paper_bits=paper_f2_bits(len(ctx.ctx_label), ds.n, ds.d, f1.r, f1.delta),
         what="F2 (contexts)", objective=opts.objective)
 
 
-def multiset_memorizer(ctx: Contexts, den: int, window_ids: tuple[int, ...], n: int, d: int, r: float, delta: float,
-                       coords: tuple[str, ...], opts: CompileOptions,
-                       reserved: tuple[int, int] = (0, 0)) -> LineMemorizer | HashedMemorizer:
+def multiset_memorizer(ctx: Contexts, f1: TokenLayer, tv: TokenValues, ds: Dataset, coords: tuple[str, ...],
+                       opts: CompileOptions, reserved: tuple[int, int] = (0, 0)) -> LineMemorizer | HashedMemorizer:
     """rho~ of Deep Sets: the memorizer on the pooled phi~ of each distinct multiset (its SID, distinct per
     multiset), storing label + 1 (the bits objective: the hashed memorizer, storing the label)."""
     c = {name: i for i, name in enumerate(coords)}
-    pts = np.array([[window_ids[int(w)] * den] for w in ctx.ctx_window], dtype=object).reshape(-1, 1)
+    den = f1.den
+    pts = np.array([[tv.window_ids[int(w)] * den] for w in ctx.ctx_window], dtype=object).reshape(-1, 1)
     proj = project_for(pts, den, opts.seed + 1, opts.mode)  # F2's own draw: seed + 1
     if opts.objective == "bits":
         return hashed_memorizer(proj, ((c["phi"], proj.direction[0]),), ctx.ctx_label, c, opts.seed, den, reserved)
@@ -82,4 +97,4 @@ def multiset_memorizer(ctx: Contexts, den: int, window_ids: tuple[int, ...], n: 
         proj, ((c["phi"], proj.direction[0]),), labelled=np.arange(len(pts)),
         stored=[int(y) + 1 for y in ctx.ctx_label], scratch=Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)),
         no_match=-1, mode=opts.mode, bit_budget=opts.bit_budget,
-        paper_bits=paper_f2_bits(len(ctx.ctx_label), n, d, r, delta), what="rho~ (multisets)", objective=opts.objective)
+        paper_bits=paper_f2_bits(len(ctx.ctx_label), ds.n, ds.d, f1.r, f1.delta), what="rho~ (multisets)", objective=opts.objective)
