@@ -28,15 +28,16 @@ import time
 def one(N: int, objective: str, group: int = 0, parts: int = 0) -> dict:
     from memcap import data
     from memcap.compiling import compile
-    from memcap.construct import assemble, hashed
+    from memcap.construct import f2 as f2_stage
+    from memcap.construct import hashed
     from memcap.ir.stats import model_stats
     from memcap.verification import verify
 
     built = {}
     if objective == "bits":  # keep the hashed memorizer for its per-stage bits
-        make = assemble.memorize_hashed
+        make = f2_stage.memorize_hashed
         forced = {"group": group or None, "parts": parts or None}
-        assemble.memorize_hashed = lambda *a, **k: built.setdefault("f2", make(*a, **{**k, **forced}))
+        f2_stage.memorize_hashed = lambda *a, **k: built.setdefault("f2", make(*a, **{**k, **forced}))
     ds = data.random_ids(N=N, n=16, vocab=1000, C=10, seed=0)
     t0 = time.perf_counter()
     model = compile(ds, objective=objective)

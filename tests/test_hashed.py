@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 import memcap
 from memcap import data
 from memcap.compiling import compile
-from memcap.construct import assemble, retrieval
+from memcap.construct import f2 as f2_stage
+from memcap.construct import retrieval
 from memcap.construct.hashed import part_bounds
 from memcap.ir.executor import run
 from memcap.ir.layers import Unit
@@ -87,12 +88,12 @@ def test_any_id_dataset_verifies_and_the_fast_path_equals_the_plain_one(ds, vari
 def _built(ds):
     """The model and its hashed memorizer (kept from the compile)."""
     kept = {}
-    make = assemble.memorize_hashed
+    make = f2_stage.memorize_hashed
     try:
-        assemble.memorize_hashed = lambda *a, **k: kept.setdefault("f2", make(*a, **k))
+        f2_stage.memorize_hashed = lambda *a, **k: kept.setdefault("f2", make(*a, **k))
         model = compile(ds, objective="bits")
     finally:
-        assemble.memorize_hashed = make
+        f2_stage.memorize_hashed = make
     return model, kept["f2"]
 
 

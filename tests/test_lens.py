@@ -14,7 +14,8 @@ from memcap.pipeline import build
 from memcap.verification import verify
 
 pytest.importorskip("transformer_lens")
-from memcap.nn.export import lens_form, lens_tokens, to_transformer_lens  # noqa: E402
+from memcap.construct.lens import lens_form  # noqa: E402
+from memcap.nn.export import lens_tokens, to_transformer_lens  # noqa: E402
 
 runner = CliRunner()
 

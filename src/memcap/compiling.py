@@ -12,13 +12,15 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from .construct.assemble import assemble, context_memorizer, coords_for, multiset_memorizer
+from .construct.assembly import assemble
 from .construct.context import analyze
 from .construct.f1 import token_layer
+from .construct.f2 import f2_memorizer
+from .construct.layout import coords_for
 from .construct.options import CompileOptions
 from .construct.tokens import choose_values, distinct_tokens
 from .data import Dataset
-from .ir.layers import ExactModel, input_params
+from .ir.layers import ExactModel
 from .ir.record import DataSummary
 from .vocab import InputKind
 
@@ -52,12 +54,7 @@ def compile(ds: Dataset, options: CompileOptions | None = None, progress: Progre
     coords = coords_for(ds.kind, opts.float_safe, opts.sparse, opts.multiset, opts.slots, hashed=opts.objective == "bits")
     f1 = token_layer(ds.d, ds.n, toks, tv, coords, opts, read_tokens=ctx.ctx_token)
     lap("F1")
-    # what the rest of the model costs in dense parameters: the bits objective plans F2 around it
-    reserved = (input_params(f1.layer, len(coords)) + len(coords), len(f1.blocks))
-    if opts.multiset:
-        f2 = multiset_memorizer(ctx, f1.den, tv.window_ids, ds.n, ds.d, f1.r, f1.delta, coords, opts, reserved)
-    else:
-        f2 = context_memorizer(ctx, f1.F_num, f1.den, tv.window_ids, ds.n, ds.d, f1.r, f1.delta, coords, opts, reserved)
+    f2 = f2_memorizer(ctx, f1, tv, ds, coords, opts)
     lap("F2")
     sizes = DataSummary(N=ds.N, d=ds.d, C=ds.C, r=f1.r, delta=f1.delta, input=ds.kind, n=ds.n, distinct_tokens=len(toks),
                         key_tokens=int(len(tv.key_tokens)), windows=len(ctx.windows), contexts=len(ctx.ctx_label),

@@ -15,6 +15,10 @@ class NeedsPositions(DataError):
     """Two examples that only a model with positions can tell apart carry different labels."""
 
 
+class NotFloatExact(ValueError):
+    """The model would not compute its exact outputs in float64."""
+
+
 def rows_text(idx, limit: int = 5) -> str:
     """'3, 7, 9 (and 12 more)': row indices for a message."""
     idx = [int(i) for i in idx]

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .construct.memorizer import BudgetError, Scratch, memorize_on_line
-from .construct.projection import paper_range, project, separation
+from .construct.projection import paper_range, project_for, separation
 from .errors import DataError, rows_text
 from .ir.layers import Block, ExactModel, InputLayer
 from .ir.numbers import exact_dyadic
@@ -87,7 +87,7 @@ def memorize(points, labels, *, mode: str = Mode.tight, bit_budget: int | None =
         raise DataError(f"mode must be {choices_text(Mode)}, got {mode!r}")
     x, y, rows = dedupe(*check_points(points, labels))
     num, den = exact_dyadic(x)
-    proj = project(num, den, seed=seed, directions=1 if mode == Mode.paper else 4)
+    proj = project_for(num, den, seed, mode)
     stats = separation(x)
     names = POINT_COORDS if bit_budget is not None else POINT_COORDS[:-2]
     c = {name: i for i, name in enumerate(names)}
@@ -95,8 +95,9 @@ def memorize(points, labels, *, mode: str = Mode.tight, bit_budget: int | None =
     labelled = np.flatnonzero(y >= 0)
     paper_bits = math.ceil(math.log2(paper_range(len(x), stats.r, stats.delta, x.shape[1])))
     try:
-        line = memorize_on_line(proj, ((c["x"], 1),), labelled, [int(y[i]) - NO_LABEL for i in labelled], scratch, NO_LABEL,
-                                mode, bit_budget, paper_bits, "points", float_snap=False)
+        line = memorize_on_line(proj, ((c["x"], 1),), labelled=labelled, stored=[int(y[i]) - NO_LABEL for i in labelled],
+                                scratch=scratch, no_match=NO_LABEL, mode=mode, bit_budget=bit_budget,
+                                paper_bits=paper_bits, what="points", float_snap=False)
     except BudgetError as e:
         i, j = proj.closest
         raise DataError(

@@ -24,11 +24,11 @@ import numpy as np
 from ..ir.layers import Block, InputLayer
 from ..ir.numbers import exact_dyadic
 from ..ir.record import F1Summary
-from ..vocab import InputKind, Mode, Objective
-from .assemble import embedding_table, shared_scratch
+from ..vocab import InputKind, Objective
+from .layout import embedding_table, shared_scratch
 from .memorizer import Scratch, memorize_on_line
 from .options import CompileOptions
-from .projection import paper_range, project, separation
+from .projection import paper_range, project_for, separation
 from .tokens import DistinctTokens, TokenValues
 
 
@@ -60,14 +60,16 @@ def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: t
                            pairs=tuple(int(p) for p in present) if opts.positions else ())
         return TokenLayer(layer, (), tuple(F_rows), 1, float(max(F_rows)), 1.0, None)
     num, den = exact_dyadic(present)
-    proj = project(num, den, seed=opts.seed, directions=1 if opts.mode == Mode.paper else 4)
+    proj = project_for(num, den, opts.seed, opts.mode)
     sep = separation(present)
     delta = sep.delta if math.isfinite(sep.delta) else 1.0
     A = tv.key_tokens
     mem = memorize_on_line(
-        proj, ((c["x"], 1),), A, [tv.values[int(a)] for a in A], Scratch(t=c["F"], D=c["D1"], y=c["phi"], **shared_scratch(c)), 0,
-        opts.mode, opts.bit_budget, math.ceil(math.log2(paper_range(len(present), sep.r, delta, present.shape[1]))),
-        "phi~ (token values)", objective=opts.objective)
+        proj, ((c["x"], 1),), labelled=A, stored=[tv.values[int(a)] for a in A],
+        scratch=Scratch(t=c["F"], D=c["D1"], y=c["phi"], **shared_scratch(c)), no_match=0, mode=opts.mode,
+        bit_budget=opts.bit_budget,
+        paper_bits=math.ceil(math.log2(paper_range(len(present), sep.r, delta, present.shape[1]))),
+        what="phi~ (token values)", objective=opts.objective)
     weights = tuple(tuple(proj.direction) if name == "x" else (0,) * present.shape[1] for name in coords)
     layer = InputLayer(kind=InputKind.vectors, dim=d, weights=weights, positions=opts.positions, seq_len=n,
                        position_scale=toks.position_scale)
@@ -75,9 +77,9 @@ def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: t
     blocks, F_num = mem.blocks, tuple(int(v) for v in proj.values)
     if "Fi" in c:
         read = np.unique(read_tokens) if read_tokens is not None else np.arange(len(present))
-        ids = memorize_on_line(proj, ((c["x"], 1),), read, list(range(1, len(read) + 1)),
-                               Scratch(t=c["T2"], D=c["D2"], y=c["Fi"], **shared_scratch(c)), 0, opts.mode, opts.bit_budget,
-                               0, "integer token ids")
+        ids = memorize_on_line(proj, ((c["x"], 1),), labelled=read, stored=list(range(1, len(read) + 1)),
+                               scratch=Scratch(t=c["T2"], D=c["D2"], y=c["Fi"], **shared_scratch(c)), no_match=0,
+                               mode=opts.mode, bit_budget=opts.bit_budget, paper_bits=0, what="integer token ids")
         rank = np.zeros(len(present), dtype=np.int64)
         rank[read] = np.arange(1, len(read) + 1)
         blocks, F_num = (*blocks, *ids.blocks), tuple(int(r) * den for r in rank)

@@ -273,6 +273,7 @@ class LineMemorizer:
 def memorize_on_line(
     proj: Projection,
     form: tuple[tuple[int, int], ...],
+    *,
     labelled: np.ndarray,
     stored: list[int],
     scratch: Scratch,

@@ -14,6 +14,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..vocab import Mode
+
 MAX_DIRECTION_BITS = 4096
 AXIS_CANDIDATES_UP_TO = 4  # dimensions up to which the coordinate axes are tried as directions too
 
@@ -124,3 +126,10 @@ def project(num: np.ndarray, den: int, seed: int, directions: int = 1, gap: int 
     if best is None:
         raise ProjectionError("two points coincide: no direction separates them; deduplicate the points first")
     return best
+
+
+def project_for(num: np.ndarray, den: int, seed: int, mode: Mode | str) -> Projection:
+    """Stage I as every memorizer in the house chooses it: the paper's one random direction in paper mode,
+    the narrowest of four (and the low-dimensional axes) otherwise. Written once so that F1, F2, the point
+    memorizer and the export project alike."""
+    return project(num, den, seed=seed, directions=1 if mode == Mode.paper else 4)

@@ -32,7 +32,7 @@ def tl_offset(model: ExactModel) -> int:
     phi~ memorizer there); TransformerLens layer = block + offset, neuron = unit."""
     if not model.input.positions:
         return 0
-    from ..nn.export import lens_form
+    from ..construct.lens import lens_form
 
     return len(lens_form(model).blocks) - len(model.blocks)
 

@@ -3,12 +3,9 @@ TransformerLens 4 `TransformerBridge` (`to_transformer_lens`, `save_transformer_
 
 TransformerLens feeds token rows through `embed` and adds `pos_embed`; every block is x + attn(x), then
 + mlp(.), the paper's residual block. Uniform attention is q = k = 0 (every score 0); FFN-only blocks
-have v = o = 0; the one output logit is the label. A model built with positions joins each token to its
-position in one embedding row, which an additive embed + pos_embed cannot express, so it is exported in
-an equivalent exact form: embed gives F = (id row - 1) * n + 1, pos_embed adds k, so F = key + 1 (the
-coordinate the built model already uses), and phi~ blocks in front memorize each (token, position)'s
-value f from F, as the token-vector models do. The exact executor checks that form on the data, and the
-float64 check decides whether TransformerLens may run it.
+have v = o = 0; the one output logit is the label. A model built with positions is exported in its
+equivalent form (construct/lens.lens_form: an additive position table and phi~ blocks in front). The
+exact executor checks that form on the data, and the float64 check decides whether TransformerLens may run it.
 
 A built model is handed to float64 only where `float64_check` says it computes the same outputs there:
 measured on the data when it is given, else the verdict recorded in the model when it was compiled and
@@ -19,26 +16,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
 from .. import outputs
-from ..construct.memorizer import Scratch, memorize_on_line
-from ..construct.projection import project
+from ..construct.lens import lens_form
+from ..errors import NotFloatExact
 from ..ir import fileformat
 from ..ir.dense import state_dict, torch_config
 from ..ir.executor import read_positions
 from ..ir.float64 import FloatCheck, float64_check
-from ..ir.layers import Block, ExactModel
-from ..ir.record import CompileChoices
-from ..vocab import InputKind, Mode
+from ..ir.layers import ExactModel
 from .stream import write_stream_names
-
-
-class NotFloatExact(ValueError):
-    """The model would not compute its exact outputs in float64."""
 
 
 def float_verdict(model: ExactModel, inputs: np.ndarray | None = None) -> FloatCheck | None:
@@ -94,52 +84,6 @@ def load_torch(path: str | Path, force: bool = False):
     net = MemTransformer(TransformerConfig(**info["config"])).double()
     _load_strict(net, {k: v.numpy() for k, v in load_file(str(f)).items()})
     return net.eval()
-
-
-EXTRA = ("T1", "D1")  # the phi~ memorizer's own line and distance coordinates (F2 keeps t and D)
-
-
-def lens_form(model: ExactModel) -> ExactModel:
-    """An equivalent model whose input is token rows plus an additive position table."""
-    layer = model.input
-    if layer.kind != InputKind.ids:
-        raise NotFloatExact("the TransformerLens export takes models of token ids (token vectors have no vocabulary)")
-    if any(b.recur for b in model.blocks):
-        raise NotFloatExact("a recurrent model is not a Transformer: export it with memcap.to_torch")
-    if any(b.pool for b in model.blocks):
-        raise NotFloatExact("a Deep Sets model pools by a sum, which a TransformerLens model has no layer for: "
-                            "export it with memcap.to_torch")
-    if layer.register:
-        raise NotFloatExact("sparse attention masks every query to a register, and TransformerLens attention is only "
-                            "causal or bidirectional: export it with memcap.to_torch")
-    n = layer.seq_len
-    if not layer.positions:
-        return dataclasses.replace(model, input=dataclasses.replace(layer, pos_table=tuple((0,) * len(model.coords) for _ in range(n))))
-    coords = (*model.coords, *EXTRA)
-    m = len(coords)
-    c = {name: i for i, name in enumerate(coords)}
-    F, phi = c["F"], c["phi"]
-    table = [[0] * m for _ in range(len(layer.vocab) + 1)]
-    for r in range(1, len(layer.vocab) + 1):
-        table[r][F] = (r - 1) * n + 1
-    pos = [[0] * m for _ in range(n)]
-    for k in range(n):
-        pos[k][F] = k
-    keys = np.array([[layer.table[j + 1][F]] for j in range(len(layer.pairs))], dtype=object)
-    values = [layer.table[j + 1][phi] for j in range(len(layer.pairs))]
-    labelled = np.array([j for j, v in enumerate(values) if v > 0], dtype=np.int64)
-    opts = model.record.options or CompileChoices()
-    seed, mode, budget = opts.seed, opts.mode, opts.bit_budget
-    proj = project(keys, 1, seed=seed, directions=1 if mode == Mode.paper else 4)
-    shared = {name: c[name] for name in ("U", "W", "cw0", "cw1", "g", "i0", "i1") if name in c}
-    scratch = Scratch(t=c["T1"], D=c["D1"], y=phi, **shared)
-    mem = memorize_on_line(proj, ((F, int(proj.direction[0])),), labelled, [values[j] for j in labelled], scratch,
-                           0, mode, budget, math.ceil(math.log2(max(2, int(keys.max())) * 4)), "phi~ (token, position)",
-                           objective=opts.objective)
-    inp = dataclasses.replace(layer, table=tuple(map(tuple, table)), pos_table=tuple(map(tuple, pos)), positions=False,
-                              pairs=(), dim=len(table))
-    return ExactModel(coords=coords, input=inp, blocks=(*(Block(ffn=f) for f in mem.blocks), *model.blocks), output=model.output,
-                      setting=model.setting, record=model.record)
 
 
 def lens_config(form: ExactModel) -> dict:
