@@ -25,6 +25,7 @@ import numpy as np
 
 from .columns import SAFE, Coded, absmax, fit
 from .layers import Block
+from .ramps import one_read_ffn
 
 MIN_UNITS = 64
 MAX_PIECES = 64
@@ -45,7 +46,7 @@ def _scan(blocks, i: int, stream: list) -> tuple[int, int, set[int]] | None:
     reads: set[int] = set()
     while j < len(blocks):
         b = blocks[j]
-        if b.mixes or any(len(u.reads) != 1 or u.reads[0][1] == 0 for u in b.ffn.units):
+        if not one_read_ffn(b):
             break
         r = {u.reads[0][0] for u in b.ffn.units}
         written = {c for u in b.ffn.units for c, _ in u.writes}

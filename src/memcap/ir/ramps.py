@@ -26,6 +26,12 @@ from .layers import Block, Unit
 MIN_UNITS = 32  # below this the plain per-unit path is as fast
 
 
+
+def one_read_ffn(block: Block) -> bool:
+    """An FFN-only block whose every unit reads one coordinate with a nonzero weight: what both fast paths
+    (runs of ramps here, piecewise runs in ir/piecewise) can evaluate as functions of single coordinates."""
+    return not block.mixes and all(len(u.reads) == 1 and u.reads[0][1] != 0 for u in block.ffn.units)
+
 def runs(blocks: tuple[Block, ...] | list[Block], start: int) -> dict[int, int]:
     """{first block: one past the last} of the runs from `start` on with at least MIN_UNITS units, each
     unit reading one coordinate with a nonzero weight and nothing read being written inside the run."""
@@ -37,7 +43,7 @@ def runs(blocks: tuple[Block, ...] | list[Block], start: int) -> dict[int, int]:
         written: set[int] = set()
         while j < len(blocks):
             b = blocks[j]
-            if b.mixes or any(len(u.reads) != 1 or u.reads[0][1] == 0 for u in b.ffn.units):
+            if not one_read_ffn(b):
                 break
             r = {u.reads[0][0] for u in b.ffn.units}
             w = {c for u in b.ffn.units for c, _ in u.writes} | {c for c, _ in b.ffn.shift}
