@@ -162,3 +162,16 @@ def test_the_same_figure_gives_the_same_bytes_in_every_format(tmp_path):
             figures.legend(fig, ax)
     for ext in ("png", "svg", "pdf"):
         assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes(), ext
+
+
+def test_the_models_table_keeps_the_float64_verdict_of_whichever_row_measured_it(tmp_path):
+    from memcap.reports.built_tables import models_table
+
+    base = {"config": {"setting": "next-token", "vocab": 1000, "mode": "tight", "bit_budget": 48, "N": 1000, "n": 16},
+            "params": 10, "nonzero_params": 5, "depth": 3, "width": 12, "max_bits": 48, "total_bits": 100,
+            "lower_bounds_hold": True, "compile_s": 0.1, "verify_s": 0.1}
+    plain, checked = dict(base), {**base, "float64_exact": True}  # the float64-check sweep repeats a plain row
+    for rows in ([plain, checked], [checked, plain]):
+        models_table(rows, tmp_path)
+        body = [line for line in (tmp_path / "models.csv").read_text().splitlines() if not line.startswith("#")]
+        assert len(body) == 2 and ",yes," in body[1], body  # one model, its verdict kept whatever the order

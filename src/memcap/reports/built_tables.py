@@ -115,7 +115,9 @@ def models_table(rows: list[dict], out: Path) -> list[str]:
     for r in rows:
         k = _model_key(r)
         prev = merged.get(k, {})
-        merged[k] = {**r, **prev, "float64_exact": prev.get("float64_exact", r.get("float64_exact"))}
+        # the float64 verdict of whichever row measured it (the first row's key holds None when it did not)
+        verdict = prev.get("float64_exact")
+        merged[k] = {**r, **prev, "float64_exact": r.get("float64_exact") if verdict is None else verdict}
     header = ["setting", "input", "arch", "attention", "mode", "objective", "budget", "N", "n", "params", "nonzero", "depth",
               "width", "max bits", "total bits", "float64 exact", "lower bounds", "compile s", "verify s"]
     body = []
