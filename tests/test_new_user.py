@@ -46,3 +46,16 @@ def test_inspect_shortens_the_per_unit_record_and_json_keeps_it(tmp_path):
     assert text.exit_code == 0 and full.exit_code == 0
     assert len(text.output.splitlines()) < 150 and "values)" in text.output
     assert len(full.output) > 2 * len(text.output)  # the roles' lists are all there
+
+
+def test_compile_writes_its_model_before_it_prints(tmp_path):
+    """A reader that closes the pipe after the first line (`| head -1`) must not cost the model."""
+    import subprocess
+    import sys
+
+    ds = tmp_path / "d.npz"
+    assert runner.invoke(app, ["data", "random", str(ds), "--N", "300"]).exit_code == 0
+    cmd = f"{sys.executable} -m memcap compile {ds} -o {tmp_path / 'm.mc'} | head -1"
+    r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    assert r.stdout.startswith("compiled 300 examples")
+    assert (tmp_path / "m.mc" / "model.json").exists() and (tmp_path / "m.mc" / "weights.safetensors").exists()

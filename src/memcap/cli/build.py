@@ -142,17 +142,18 @@ def compile_cmd(
         fail(budget_refusal(e, ds, options))
     except DataError as e:
         fail(str(e))
+    res = built.verification
+    if res is not None and not res.ok:
+        fail(f"model does not memorize the data (first misses {list(res.misses)}); nothing written", 1)
+    # written before anything is printed: a reader that closes the pipe early (| head) cannot lose the model
+    fileformat.save(built.model, output, overwrite=force)
     console.print(f"compiled {ds.N} examples in {built.compile_s:.2f} s")
-    if built.verification is not None:
-        res = built.verification
+    if res is not None:
         console.print(f"verified exactly: {res.positions - res.wrong}/{res.positions} positions "
                       f"of {res.checked} examples ({built.verify_s:.2f} s)")
-        if not res.ok:
-            fail(f"model does not memorize the data (first misses {list(res.misses)}); nothing written", 1)
         fc = built.float64
         assert fc is not None  # build runs the float64 check whenever it verifies (check_float's default)
         console.print(f"float64: {'exact' if fc.exact else 'not exact'} ({as_flags(fc.reason)})", highlight=False, markup=False)
-    fileformat.save(built.model, output, overwrite=force)
     print_summary(built.model, ds)
     console.print(f"wrote {output}")
 
