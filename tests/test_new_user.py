@@ -59,3 +59,9 @@ def test_compile_writes_its_model_before_it_prints(tmp_path):
     r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
     assert r.stdout.startswith("compiled 300 examples")
     assert (tmp_path / "m.mc" / "model.json").exists() and (tmp_path / "m.mc" / "weights.safetensors").exists()
+
+
+def test_scale_refuses_quick_beside_its_own_sizes(tmp_path):
+    out = tmp_path / "s.jsonl"
+    assert "--quick" in _one_error_line(runner.invoke(app, ["scale", "--N", "100,200", "--quick", "-o", str(out)]))
+    assert not out.exists()

@@ -43,6 +43,8 @@ def localize_cmd(
             fail(f"--score {score_file}: {e}")
     if ds.kind != "ids":
         fail("localize takes models of token ids")
+    if examples > ds.N and score_file is None:
+        err.print(f"--examples {examples}: the data hold {ds.N} examples; every one is a target", highlight=False)
     try:
         b = bench(model, ds, list(method), examples, k, others, seed, user, log=lambda s: err.print(s, highlight=False))
         paths = save(output, model, b)

@@ -86,6 +86,8 @@ def scale_cmd(
     if data is not None:
         configs = _data_configs(data, N, seeds, arch, quick, baseline)
     elif N:
+        if quick:
+            fail("--quick chooses the built-in small sweep; --N gives your own sizes: pass one of them")
         configs = [dict(setting=setting.value, N=x, n=n, vocab=vocab, C=C, mode=mode.value, bit_budget=bit_budget, seed=0) for x in N]
     else:
         configs = default_sweep(quick)
