@@ -151,3 +151,12 @@ def test_the_html_report_loads_every_image_in_chromium_without_the_network(digit
     bad = digits_report / "bad.html"  # the check itself: a missing image is reported
     bad.write_text(text.replace("data_bits_per_weight_bit.png", "missing.png"))
     assert _browser_images(bad)[1] == ["missing.png"]
+
+
+def test_the_default_grid_ends_at_a_small_files_size():
+    from memcap.experiments.userdata import grid
+
+    assert grid(200, quick=True) == [30, 100, 200]  # 300 does not fit: the whole file takes its place
+    assert grid(10**6, quick=True) == [30, 100, 300]  # the quick grid stays quick on a big file
+    assert grid(5000, quick=False) == [100, 300, 1000, 3000, 5000]
+    assert grid(20, quick=True) == [20]

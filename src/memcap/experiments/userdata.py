@@ -75,11 +75,13 @@ def describe(ds: data.Dataset) -> dict:
 
 def grid(total: int, quick: bool) -> list[int]:
     """The default N: the quick or full grid up to the dataset's size, and the whole dataset when it is
-    larger than the grid's last point (or smaller than its first)."""
-    Ns = [N for N in (QUICK_N if quick else FULL_N) if N <= total]
-    if not quick and (not Ns or Ns[-1] < total):
+    larger than the grid's last point kept (the quick grid adds it only where the data cut the grid short,
+    so that a small file still gets its last point)."""
+    full = QUICK_N if quick else FULL_N
+    Ns = [N for N in full if N <= total]
+    if (not quick or len(Ns) < len(full)) and (not Ns or Ns[-1] < total):
         Ns.append(total)
-    return Ns or [total]
+    return Ns
 
 
 def configs(path: Path, Ns: list[int] | None = None, seeds: int = 3, arch: str = "transformer", quick: bool = False,
