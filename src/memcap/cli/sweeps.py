@@ -110,7 +110,8 @@ def report_cmd(
                                           "(its table and figure join the report when present)")] = Path("out/trained"),
     data: Annotated[Path | None, typer.Option("--data", help=DATA_HELP + "; the report is then about your data")] = None,
     N: Annotated[CommaList | None, typer.Option("--N", parser=ints, metavar="N,N,...", help="with --data: the subset sizes "
-                                                "(default 100, 300, 1000, ... up to the data's size; --quick: 30, 100, 300; the data's own size ends a grid it cuts short)")] = None,
+                                                "(default 100, 300, 1000, ... up to the data's size; --quick: 30, 100, 300; "
+                                                "the data's own size ends a grid it cuts short)")] = None,
     seeds: Annotated[int, typer.Option(min=1, help="with --data: random subsets per N")] = 3,
     arch: Annotated[BuiltArch, typer.Option(help="with --data: the architecture (deep-sets for multiset data)")] = BuiltArch.transformer,
 ):
