@@ -128,8 +128,9 @@ def _checked_form(model: ExactModel, inputs, force: bool) -> ExactModel:
     if inputs is None:
         rec = model.record.float64
         if rec and not rec.exact:  # measured at compile on the data it was built for: passing that data again cannot help
+            advice = "" if "bit_budget" in rec.reason else ": compile it with a bit budget (bit_budget=48) for one that does"
             raise NotFloatExact(f"this model does not run exactly in float64, so TransformerLens would not either "
-                                f"({rec.reason})")
+                                f"({rec.reason}){advice}")
         if not rec:
             raise NotFloatExact("this model's float64 behaviour was never checked: pass the dataset to check it on")
         if not model.input.positions:
