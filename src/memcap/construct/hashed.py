@@ -29,7 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir.layers import FFN, Unit
-from ..ir.record import PlanSummary
+from ..ir.record import HashedTable, PlanSummary
+from ..vocab import Stage2
 from .retrieval import Table, hash_width, multiplier_bits, segment_size, solve
 
 GROUP_CANDIDATES = (4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 176, 192, 200, 208, 224, 240, 256, 320, 384, 512)
@@ -86,13 +87,11 @@ class HashedMemorizer:
 
     def plan_summary(self) -> PlanSummary:
         """The plan as the model records it: the group size as k, and the retrieval table's shape."""
-        return PlanSummary.from_dict({
-                "k": self.group, "groups": 3 * self.table.segment // self.group, "addr_bits": 0, "label_bits": self.digit_bits,
-                "stage2": "hashed", "digit": 1, "parts": self.parts, "segment": self.table.segment,
-                "modulus": self.table.modulus, "peel_attempts": self.table.attempt + 1, "hash_bits": self.table.w,
-                "multipliers": list(self.table.multipliers),
-                "lookup_ends": [i for i, name in enumerate(self.block_stage[:-1])  # each lookup's last block
-                                if name == "extraction" and self.block_stage[i + 1] != "extraction"]})
+        lookup_ends = tuple(i for i, name in enumerate(self.block_stage[:-1])  # each lookup's last block
+                            if name == "extraction" and self.block_stage[i + 1] != "extraction")
+        table = HashedTable(self.parts, self.table.segment, self.table.modulus, self.table.attempt + 1, self.table.w,
+                            tuple(self.table.multipliers), lookup_ends)
+        return PlanSummary(self.group, 3 * self.table.segment // self.group, 0, self.digit_bits, Stage2.hashed, 1, table)
 
 
 def _pair(read: int, thr: int, writes: tuple[tuple[int, int], ...]) -> list[Unit]:

@@ -13,9 +13,9 @@ import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .. import outputs
 from . import provenance
 from .figures import STYLE as STYLE_RC
-from .tables import write_text
 
 Section = Callable[[list[dict], Path], list[str]]
 
@@ -63,12 +63,12 @@ def write(out: Path, title: str, intro: list[str], sections: Sequence[Section], 
             md += section(rows, out)
     md += provenance.markdown(prov)
     text = "\n".join(md) + "\n"
-    write_text(out / "report.md", text)
+    outputs.replace_text(out / "report.md", text)
     body = _sized_images(markdown.markdown(text, extensions=["tables"], output_format="html"), out)
     # a wide table scrolls inside its box instead of running off the page
     body = body.replace("<table>", '<div class="table"><table>').replace("</table>", "</table></div>")
     body = re.sub(r"<td([^>]*)>([^<]{60,})</td>", r'<td\1 class="long">\2</td>', body)  # a sentence in a cell wraps
-    write_text(out / "report.html", f"<!doctype html>\n<html><head><meta charset=utf-8><title>{title}</title>\n"
+    outputs.replace_text(out / "report.html", f"<!doctype html>\n<html><head><meta charset=utf-8><title>{title}</title>\n"
                                     f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
-    write_text(out / "provenance.json", provenance.as_json(prov))
+    outputs.replace_text(out / "provenance.json", provenance.as_json(prov))
     return out / "report.md"

@@ -16,11 +16,6 @@ from .. import outputs
 from . import provenance
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Write atomically: a temporary name beside the target, then a rename (a killed run leaves no half file)."""
-    return outputs.replace_text(path, text)
-
-
 def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     """A CSV with the active provenance as its '#' header comment."""
     buf = io.StringIO()
@@ -28,7 +23,7 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     w.writerows(rows)
-    write_text(path, buf.getvalue())
+    outputs.replace_text(path, buf.getvalue())
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -99,7 +94,7 @@ def table(out: Path, stem: str, header: list[str], body: list[list], caption: st
     write_csv(Path(out) / f"{stem}.csv", full_header, full_body)
     header, body, notes = tidy(header, body, keep)
     md = md_table(header, body)
-    write_text(Path(out) / f"{stem}.md", "\n".join(([f"{caption}", ""] if caption else []) + md))
-    write_text(Path(out) / f"{stem}.tex", latex_table(header, body, caption))
+    outputs.replace_text(Path(out) / f"{stem}.md", "\n".join(([f"{caption}", ""] if caption else []) + md))
+    outputs.replace_text(Path(out) / f"{stem}.tex", latex_table(header, body, caption))
     same = f"Every row has {'; '.join(notes)} (a column in `{stem}.csv`). " if notes else ""
     return [*md, f"*{same}Table: `{stem}.md`, `{stem}.csv`, `{stem}.tex` (LaTeX, booktabs).*", ""]
