@@ -1,4 +1,4 @@
-"""Total parameter bits against the information floor N log2 C, both objectives, on the same data:
+"""Total parameter bits against the information floor N log2 C, every objective, on the same data:
 N random sequences (n = 16, vocabulary 1000, C = 10, seed 0; default N = 10^4 and 10^5).
 
 Per (N, objective) it prints: total bits, bits / floor, bits per weight bit (floor / total), params (the
@@ -11,9 +11,9 @@ For the bits objective it also prints F2's dense parameters by stage (the paper'
 each block costs 4 m + 2 (m + 1) q, so a stage costs its blocks times that), measured on the built blocks
 beside the cost model's (construct.hashed.estimate_params).
 
-`python benchmarks/bench_bits.py [N ...] [--objective depth|bits|both] [--group G --parts P]`
-(--group / --parts force the bits objective's plan instead of the cost model's choice: a point of the
-bits / parameters front)
+`python benchmarks/bench_bits.py [N ...] [--objective balanced|depth|bits|all] [--group G --parts P --shared 0|1]`
+(--group / --parts / --shared force the retrieval table's plan instead of the cost model's choice: a point
+of the bits / parameters front)
 """
 
 import argparse
@@ -25,18 +25,18 @@ import sys
 import time
 
 
-def one(N: int, objective: str, group: int = 0, parts: int = 0) -> dict:
+def one(N: int, objective: str, group: int = 0, parts: int = 0, shared: int = 0) -> dict:
     from memcap import data
     from memcap.compiling import compile
     from memcap.construct import f2 as f2_stage
-    from memcap.construct import hashed
+    from memcap.construct import hashplan
     from memcap.ir.stats import model_stats
     from memcap.verification import verify
 
     built = {}
-    if objective == "bits":  # keep the hashed memorizer for its per-stage bits
+    if objective != "depth":  # keep the hashed memorizer for its per-stage bits
         make = f2_stage.memorize_hashed
-        forced = {"group": group or None, "parts": parts or None}
+        forced = {"plan": hashplan.Plan(group, parts or 2, bool(shared))} if group else {}
         f2_stage.memorize_hashed = lambda *a, **k: built.setdefault("f2", make(*a, **{**k, **forced}))
     ds = data.random_ids(N=N, n=16, vocab=1000, C=10, seed=0)
     t0 = time.perf_counter()
@@ -51,27 +51,29 @@ def one(N: int, objective: str, group: int = 0, parts: int = 0) -> dict:
     if "f2" in built:
         f2 = built["f2"]
         row["stages"] = f2.stage_bits()
-        args = (model.record.data.contexts, f2.table.modulus, f2.group, f2.parts, f2.key_bits)
-        row["estimate"] = hashed.estimate_bits(*args)
+        args = (model.record.data.contexts, f2.table.modulus, f2.group, f2.parts, f2.key_bits)  # P prime: P again
+        shared = bool(f2.table.offset_group)
+        row["plan"]["shared"] = shared
+        row["estimate"] = hashplan.estimate_bits(*args, shared=shared)
         per_block = 4 * st.m * st.H + 2 * (st.m + 1) * st.q
         row["stage_params"] = {}
         for name in f2.block_stage:
             key = "line+combine" if name in ("line", "combine") else name
             row["stage_params"][key] = row["stage_params"].get(key, 0) + per_block
-        row["estimate_params"] = hashed.estimate_params(*args, m=st.m)
+        row["estimate_params"] = hashplan.estimate_params(*args, m=st.m, shared=shared)
     return row
 
 
-def main(Ns: list[int], objectives: tuple[str, ...], group: int, parts: int) -> None:
+def main(Ns: list[int], objectives: tuple[str, ...], group: int, parts: int, shared: int) -> None:
     for N in Ns:
         floor = N * math.log2(10)
         params = {}
         for objective in objectives:
-            cmd = [sys.executable, __file__, "--one", str(N), objective, str(group), str(parts)]
+            cmd = [sys.executable, __file__, "--one", str(N), objective, str(group), str(parts), str(shared)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             params[objective] = r["params"]
-            print(f"N {N:>7}  {objective:5s}  bits {r['bits']:>9}  bits/floor {r['bits'] / floor:6.3f}  bits per weight bit "
+            print(f"N {N:>7}  {objective:8s}  bits {r['bits']:>9}  bits/floor {r['bits'] / floor:6.3f}  bits per weight bit "
                   f"{floor / r['bits']:.3f}  params {r['params']:>8}  nonzero {r['nonzero']:>8}  depth {r['depth']:>5}  "
                   f"compile {r['compile_s']:6.1f} s  verify {r['verify_s']:6.1f} s  peak {r['peak_mib']:7.0f} MiB  "
                   f"memorized {r['memorized']}", flush=True)
@@ -85,18 +87,19 @@ def main(Ns: list[int], objectives: tuple[str, ...], group: int, parts: int) -> 
                       + f" (sum {sum(r['stage_params'].values())}; params / N {r['params'] / N:.3f})")
                 print("          cost model's estimate:              " + ", ".join(f"{k} {v}" for k, v in r["estimate_params"].items())
                       + f" (sum {sum(r['estimate_params'].values())})")
-        if len(params) == 2:
-            print(f"N {N:>7}  params bits/depth objective: {params['bits'] / params['depth']:.3f}", flush=True)
+        for other in (o for o in params if o != "depth" and "depth" in params):
+            print(f"N {N:>7}  params {other}/depth objective: {params[other] / params['depth']:.3f}", flush=True)
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--one"]:
-        print(json.dumps(one(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))))
+        print(json.dumps(one(int(sys.argv[2]), sys.argv[3], *(int(v) for v in sys.argv[4:7]))))
     else:
-        ap = argparse.ArgumentParser(description="total parameter bits against N log2 C, both objectives")
+        ap = argparse.ArgumentParser(description="total parameter bits against N log2 C, every objective")
         ap.add_argument("N", type=int, nargs="*", default=[10_000, 100_000])
-        ap.add_argument("--objective", choices=("depth", "bits", "both"), default="both")
-        ap.add_argument("--group", type=int, default=0, help="the bits objective's group size G (default: its cost model's)")
-        ap.add_argument("--parts", type=int, default=0, choices=(0, 1, 2), help="register parts (default: the cost model's)")
+        ap.add_argument("--objective", choices=("balanced", "depth", "bits", "all"), default="all")
+        ap.add_argument("--group", type=int, default=0, help="the retrieval table's group size G (default: the cost model's)")
+        ap.add_argument("--parts", type=int, default=0, choices=(0, 1, 2), help="register parts (with --group; default 2)")
+        ap.add_argument("--shared", type=int, default=0, choices=(0, 1), help="with --group: the three slots share their offset")
         a = ap.parse_args()
-        main(a.N, ("depth", "bits") if a.objective == "both" else (a.objective,), a.group, a.parts)
+        main(a.N, ("balanced", "depth", "bits") if a.objective == "all" else (a.objective,), a.group, a.parts, a.shared)

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import memcap
-from memcap.ir.executor import Coded, encode, run
+from memcap.ir.columns import Coded, encode
+from memcap.ir.executor import run
 from memcap.testing.strategies import id_datasets, multiset_datasets
 
 
@@ -77,7 +78,7 @@ def test_ramps_equal_the_units_one_by_one(seed, n_units, den, big):
     """Any units reading one coordinate (weights of both signs, zero biases, big writes) evaluated through
     their breakpoints give the numerators of the plain per-unit path, block after block."""
     from memcap.ir import ramps
-    from memcap.ir.executor import _add, run_ffn
+    from memcap.ir.ffnstep import _add, run_ffn
     from memcap.ir.layers import FFN, Block, Unit
 
     rng = np.random.default_rng(seed)

@@ -156,7 +156,8 @@ def test_any_valid_point_set_is_memorized(ps):
 def test_ffn_step_is_exact_across_the_int64_boundary(values, units):
     """The executor keeps small coordinates in int64 and big ones in Python ints; whatever mix, one FFN
     step equals the same step done in Python ints."""
-    from memcap.ir.executor import _fit, run_ffn
+    from memcap.ir.columns import fit as _fit
+    from memcap.ir.ffnstep import run_ffn
     from memcap.ir.layers import FFN, Unit
 
     x = np.array(values, dtype=object)

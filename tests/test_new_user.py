@@ -40,7 +40,7 @@ def test_a_dataset_given_for_a_model_and_a_refused_report_write_nothing(tmp_path
 def test_inspect_shortens_the_per_unit_record_and_json_keeps_it(tmp_path):
     ds, model = tmp_path / "d.npz", tmp_path / "m.mc"
     assert runner.invoke(app, ["data", "random", str(ds), "--N", "2000", "--n", "8"]).exit_code == 0
-    assert runner.invoke(app, ["compile", str(ds), "-o", str(model)]).exit_code == 0
+    assert runner.invoke(app, ["compile", str(ds), "-o", str(model), "--objective", "depth"]).exit_code == 0
     text = runner.invoke(app, ["inspect", str(model)])
     full = runner.invoke(app, ["inspect", str(model), "--json"])
     assert text.exit_code == 0 and full.exit_code == 0

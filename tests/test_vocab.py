@@ -28,7 +28,7 @@ def test_members_are_their_strings():
     assert json.dumps({"setting": Setting.seq2seq, Mode.paper: 1}) == json.dumps({"setting": "seq2seq", "paper": 1})
     assert f"{InputKind.ids}" == "ids" and {"ids": 1}[InputKind.ids] == 1
     assert is_member(Attention, "sparse") and not is_member(Attention, "dense") and not is_member(Attention, 3)
-    assert choices_text(Objective) == "'depth' or 'bits'"
+    assert choices_text(Objective) == "'balanced', 'depth' or 'bits'"
 
 
 def test_checked_options_hold_members_and_refuse_other_words():

@@ -3,6 +3,10 @@
     distinct tokens -> contexts (consistency) -> key tokens and values f -> F1 (embedding, or Stage I +
     phi~ memorizer) -> F2 (the memorizer on the contexts) -> assembly (attention sid <- mean phi, E_out)
 
+Under the balanced objective (the default) F2 is the retrieval table, and up to BALANCED_COMPARE_MAX
+stored labels the address memorizer's model is built too: the one of the smaller dense parameters times
+parameter bits is returned.
+
 Each stage is a function of the previous stages' frozen results; nothing is mutated.
 """
 
@@ -22,7 +26,8 @@ from .construct.tokens import choose_values, distinct_tokens
 from .data import Dataset
 from .ir.layers import ExactModel
 from .ir.record import DataSummary
-from .vocab import InputKind
+from .ir.stats import model_stats
+from .vocab import InputKind, Objective
 
 Progress = Callable[[str], None]
 __all__ = ["compile", "CompileOptions", "Progress"]
@@ -51,14 +56,34 @@ def compile(ds: Dataset, options: CompileOptions | None = None, progress: Progre
     lap("contexts")
     tv = choose_values(ctx, len(toks), ds.kind == InputKind.vectors and not opts.causal, opts.mode, opts.seed)
     lap("key tokens and values")
-    coords = coords_for(ds.kind, opts.float_safe, opts.sparse, opts.multiset, opts.slots, hashed=opts.objective == "bits")
-    f1 = token_layer(ds.d, ds.n, toks, tv, coords, opts, read_tokens=ctx.ctx_token)
-    lap("F1")
-    f2 = f2_memorizer(ctx, f1, tv, ds, coords, opts)
-    lap("F2")
-    sizes = DataSummary(N=ds.N, d=ds.d, C=ds.C, r=f1.r, delta=f1.delta, input=ds.kind, n=ds.n, distinct_tokens=len(toks),
-                        key_tokens=int(len(tv.key_tokens)), windows=len(ctx.windows), contexts=len(ctx.ctx_label),
-                        max_token_value=max(tv.values), value_tries=tv.tries)
-    model = assemble(f1, f2, coords, ds.setting, sizes, opts)
-    lap("assemble")
+
+    def model_with(built: CompileOptions) -> ExactModel:
+        """F1, F2 and the assembled model as `built` makes them, recorded under `opts`."""
+        coords = coords_for(ds.kind, built.float_safe, built.sparse, built.multiset, built.slots, hashed=built.hashed)
+        f1 = token_layer(ds.d, ds.n, toks, tv, coords, built, read_tokens=ctx.ctx_token)
+        lap("F1")
+        f2 = f2_memorizer(ctx, f1, tv, ds, coords, built)
+        lap("F2")
+        sizes = DataSummary(N=ds.N, d=ds.d, C=ds.C, r=f1.r, delta=f1.delta, input=ds.kind, n=ds.n, distinct_tokens=len(toks),
+                            key_tokens=int(len(tv.key_tokens)), windows=len(ctx.windows), contexts=len(ctx.ctx_label),
+                            max_token_value=max(tv.values), value_tries=tv.tries)
+        model = assemble(f1, f2, coords, ds.setting, sizes, opts)
+        lap("assemble")
+        return model
+
+    model = model_with(opts)
+    if opts.objective == Objective.balanced and len(ctx.ctx_label) <= BALANCED_COMPARE_MAX:
+        line = model_with(dataclasses.replace(opts, objective=Objective.depth))
+        model = min((line, model), key=_params_times_bits)
     return model
+
+
+BALANCED_COMPARE_MAX = 20_000  # stored labels up to which the balanced objective builds both models and compares
+
+
+def _params_times_bits(model: ExactModel) -> int:
+    """The balanced objective's cost: dense parameters times total parameter bits. Up to a few thousand
+    stored labels the address memorizer can win it (the table's hash stages are a fixed cost); above,
+    the table's product is several times the smaller, so only the table is built."""
+    st = model_stats(model)
+    return st.params * st.total_bits

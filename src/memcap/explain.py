@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from . import outputs
+from .construct.retrieval import as_uint64, hash_all
 from .construct.roles import RoleRecord, UnitRole
 from .data import Dataset
 from .ir.columns import columns
-from .ir.executor import run, run_ffn, token_rows
+from .ir.executor import run, token_rows
+from .ir.ffnstep import run_ffn
 from .ir.layers import ExactModel
 from .vocab import HookEvent, InputKind, ModelSetting, Stage2
 
@@ -278,11 +280,15 @@ def _hashed_lines(model: ExactModel, rec, f2: int, t: Fraction) -> list[str]:
     assert plan is not None and plan.table is not None, "a hashed F2 records its table"
     S, G, w, C = plan.table.segment, plan.k, plan.table.hash_bits, plan.table.modulus
     key = int(t)
-    slots = [(int(a) * key % (1 << w)) * S >> w for a in plan.table.multipliers]
+    slots = hash_all(as_uint64([key >> plan.table.key_shift]), plan.table.multipliers, w, S, plan.table.offset_group)[0] - np.arange(3) * S
     y = model.coord("y")
     after = [0] + [rec.before.get(f2 + end + 1, rec.last)[y] for end in plan.table.lookup_ends]
     gained = [int(b - a) for a, b in zip(after, after[1:], strict=False)]
     where = ", ".join(f"segment {i}: slot {h} (group {h // G}, chunk {h % G})" for i, h in enumerate(slots))
-    return [f"4. F2 hashed retrieval: t = {key} is hashed (multiply-shift, w = {w}) to one slot in each of three segments of "
-            f"{S} slots: {where}; Stage II adds each slot's group register (groups of {G} slots), Stage III reads its chunk",
+    head = (f"4. F2 hashed retrieval: t = {key} is hashed (multiply-shift, w = {w}) to one slot in each of three segments of "
+            f"{S} slots: {where}; Stage II adds each slot's group register (groups of {G} slots)")
+    if plan.table.offset_group:  # one readout of the three registers' sum
+        return [head + ", the three into one register; Stage III reads their common chunk",
+                f"5. the chunk holds the three stored values' sum, {sum(gained)}, and mod {C} that is the output"]
+    return [head + ", Stage III reads its chunk",
             f"5. the three stored values {gained[:3]} sum to {sum(gained[:3])}, and mod {C} that is the output"]

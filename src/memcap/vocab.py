@@ -50,8 +50,11 @@ class Mode(enum.StrEnum):
 
 
 class Objective(enum.StrEnum):
-    """What the tight mode's plan minimises: blocks (depth) or parameter bits."""
+    """What the tight mode's plan minimises: dense parameters times parameter bits (balanced, the default:
+    F2 a retrieval table), blocks (depth: F2 the address memorizer) or parameter bits (bits: the retrieval
+    table's plan of the fewest bits)."""
 
+    balanced = "balanced"
     depth = "depth"
     bits = "bits"
 

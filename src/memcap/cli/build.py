@@ -120,10 +120,12 @@ def compile_cmd(
     causal: Annotated[bool, typer.Option(help="position k averages its prefix (seq2seq language-model data)")] = False,
     mode: Annotated[Mode, typer.Option(help="tight: measured constants; paper: the paper's constants")] = Mode.tight,
     bit_budget: BitBudget = None,
-    objective: Annotated[Objective, typer.Option(help="tight mode's plan: depth (fewest blocks) or bits "
-                                                 "(fewest parameter bits: F2 a retrieval table; from N = 10^4 on 1.7-3x the "
-                                                 "information floor N log2 C at 2-2.3x the parameters, about N at N = 10^6; "
-                                                 "small N pay its fixed hash stages)")] = Objective.depth,
+    objective: Annotated[Objective | None, typer.Option(
+        help="tight mode's plan. balanced (the default; depth under --bit-budget or --mode paper): F2 a retrieval "
+             "table, the plan of the least parameters x bits (2.7-4x the information floor N log2 C from N = 10^4 on, "
+             "0.7-1.2x the parameters of depth). depth: F2 the address memorizer, fewest blocks (17-24x the floor; "
+             "the one `memcap localize` reads). bits: the retrieval table's plan of the fewest bits "
+             "(1.7-3x the floor, more parameters below N = 10^6)", show_default=False)] = None,
     seed: Annotated[int, typer.Option(min=0, help="random seed (same inputs and seed: the same model, bit for bit)")] = 0,
     verify: Annotated[bool, typer.Option(help="verify every example (and check float64) before writing")] = True,
     force: Force = False,
@@ -134,7 +136,7 @@ def compile_cmd(
     claim(output, "model", force)
     ds = load_dataset(data)
     options: dict[str, Any] = dict(setting=value(setting), attention=attention.value, arch=arch.value, positions=positions, causal=causal,
-                   mode=mode.value, bit_budget=bit_budget, objective=objective.value, seed=seed)
+                   mode=mode.value, bit_budget=bit_budget, objective=value(objective), seed=seed)
     try:
         with stage_progress("compile") as done:
             built = build(ds, verify=verify, progress=done, **options)

@@ -56,7 +56,7 @@ def assemble(f1: TokenLayer, f2: LineMemorizer | HashedMemorizer, coords: tuple[
              if isinstance(f2, LineMemorizer) else None)  # the hashed memorizer's slots are shared: no per-group units
     record = ModelRecord(
         options=CompileChoices(mode=opts.mode, seed=opts.seed, bit_budget=opts.bit_budget, positions=opts.positions,
-                               causal=opts.causal, attention=opts.attention, objective=opts.objective, arch=opts.arch),
+                               causal=opts.causal, attention=opts.attention, objective=opts.chosen_objective, arch=opts.arch),
         data=sizes,
         stages=StageDepths.of(phi=len(f1.blocks), **{_mixing_name(opts): len(mixing)}, F2=len(f2.blocks) - 1),
         plan=f2.plan_summary(),

@@ -24,7 +24,7 @@ import numpy as np
 from ..ir.layers import Block, InputLayer
 from ..ir.numbers import exact_dyadic
 from ..ir.record import F1Summary
-from ..vocab import InputKind, Objective
+from ..vocab import InputKind
 from .layout import embedding_table, shared_scratch
 from .memorizer import Scratch, memorize_on_line
 from .options import CompileOptions
@@ -52,8 +52,8 @@ def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: t
         # F: the row number, or with positions key + 1 = (id row - 1) * n + k + 1, which an additive token
         # plus position embedding can also form (the TransformerLens export relies on it)
         F_rows = [int(p) + 1 for p in present] if opts.positions else list(range(1, len(present) + 1))
-        # rho~ of Deep Sets reads the pooled phi alone: under the bits objective its table holds no F
-        unread = opts.multiset and opts.objective == Objective.bits
+        # rho~ of Deep Sets reads the pooled phi alone: under a retrieval table its table holds no F
+        unread = opts.multiset and opts.hashed
         table = embedding_table(tv.values, [0] * len(F_rows) if unread else F_rows, coords)
         layer = InputLayer(kind=InputKind.ids, dim=len(table), table=table, positions=opts.positions, seq_len=n,
                            vocab=tuple(int(v) for v in toks.vocab),
@@ -69,7 +69,7 @@ def token_layer(d: int, n: int, toks: DistinctTokens, tv: TokenValues, coords: t
         scratch=Scratch(t=c["F"], D=c["D1"], y=c["phi"], **shared_scratch(c)), no_match=0, mode=opts.mode,
         bit_budget=opts.bit_budget,
         paper_bits=math.ceil(math.log2(paper_range(len(present), sep.r, delta, present.shape[1]))),
-        what="phi~ (token values)", objective=opts.objective)
+        what="phi~ (token values)", objective=opts.chosen_objective)
     weights = tuple(tuple(proj.direction) if name == "x" else (0,) * present.shape[1] for name in coords)
     layer = InputLayer(kind=InputKind.vectors, dim=d, weights=weights, positions=opts.positions, seq_len=n,
                        position_scale=toks.position_scale)

@@ -8,6 +8,7 @@ zero, and writes y.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -16,7 +17,8 @@ from ..data import Dataset
 from ..ir.layers import input_params
 from .context import Contexts
 from .f1 import TokenLayer
-from .hashed import Coords, HashedMemorizer, memorize_hashed
+from .hashed import Coords, HashedMemorizer
+from .hashplan import memorize_hashed
 from .layout import shared_scratch
 from .memorizer import LineMemorizer, Scratch, memorize_on_line
 from .options import CompileOptions
@@ -40,16 +42,23 @@ def paper_f2_bits(N: int, n: int, d: int, r: float, delta: float) -> int:
 
 
 def hashed_memorizer(proj: Projection, form: tuple[tuple[int, int], ...], labels: np.ndarray, c: dict[str, int],
-                     seed: int, den: int, reserved: tuple[int, int] = (0, 0)) -> HashedMemorizer:
-    """The bits objective's F2 or rho~: a retrieval table on the line's exact values (the form times the
-    common denominator, so the keys are integers), y = the label on the data and anything elsewhere.
-    `den`: the executor's denominator at F2 (token vectors' dyadic scale times the attention's).
-    `reserved`: the rest of the model's dense parameters outside blocks, and its blocks: the plan keeps
-    the whole model at most one dense parameter per stored label where it can."""
+                     seed: int, den: int, reserved: tuple[int, int] = (0, 0), fewest: str = "bits") -> HashedMemorizer:
+    """F2 or rho~ of the balanced and bits objectives: a retrieval table on the line's exact values (the form
+    times the common denominator, so the keys are integers), y = the label on the data and anything
+    elsewhere. `den`: the executor's denominator at F2 (token vectors' dyadic scale times the attention's).
+    `reserved`: the rest of the model's dense parameters outside blocks, and its blocks: counted in the
+    plan's dense parameters (the bits objective keeps the whole model at most one dense parameter per
+    stored label where it can). `fewest`: the objective, "balanced" or "bits"."""
     form_int = tuple((coord, w * proj.den) for coord, w in form)
     coords = Coords(t=c["t"], X=c["i1"], D=c["D"], regs=(c["U"], c["W"]), slots=(c["cw0"], c["g"], c["cw1"], c["i0"]), y=c["y"])
     return memorize_hashed(proj.values, form_int, [int(y) for y in labels], coords, seed, den, m=len(c),
-                           max_params=len(labels) - reserved[0], other_blocks=reserved[1])
+                           max_params=len(labels) - reserved[0], other_blocks=reserved[1], fewest=fewest)
+
+
+def _either(opts: CompileOptions, line: Callable[[], LineMemorizer],
+            hashed: Callable[[], HashedMemorizer]) -> LineMemorizer | HashedMemorizer:
+    """The address memorizer, or under the balanced and bits objectives the retrieval table."""
+    return hashed() if opts.hashed else line()
 
 
 def f2_memorizer(ctx: Contexts, f1: TokenLayer, tv: TokenValues, ds: Dataset, coords: tuple[str, ...],
@@ -74,13 +83,12 @@ def context_memorizer(ctx: Contexts, f1: TokenLayer, tv: TokenValues, ds: Datase
     F = c.get("Fi", c["F"])  # float-safe token vectors: the integer id, which float64 computes exactly too
     # the recurrence's state is the sum of phi (n * the attention's mean): it needs no scale
     form = ((F, proj.direction[0]), (c["sid"], proj.direction[1] * (1 if opts.recurrent else ctx.scale)))
-    if opts.objective == "bits":
-        return hashed_memorizer(proj, form, ctx.ctx_label, c, opts.seed, den * (1 if opts.recurrent else ctx.scale), reserved)
-    return memorize_on_line(
+    return _either(opts, lambda: memorize_on_line(
         proj, form, labelled=np.arange(len(pts)), stored=[int(y) + 1 for y in ctx.ctx_label],
         scratch=Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)), no_match=-1, mode=opts.mode,
         bit_budget=opts.bit_budget, paper_bits=paper_f2_bits(len(ctx.ctx_label), ds.n, ds.d, f1.r, f1.delta),
-        what="F2 (contexts)", objective=opts.objective)
+        what="F2 (contexts)", objective=opts.chosen_objective), lambda: hashed_memorizer(
+        proj, form, ctx.ctx_label, c, opts.seed, den * (1 if opts.recurrent else ctx.scale), reserved, str(opts.chosen_objective)))
 
 
 def multiset_memorizer(ctx: Contexts, f1: TokenLayer, tv: TokenValues, ds: Dataset, coords: tuple[str, ...],
@@ -91,10 +99,10 @@ def multiset_memorizer(ctx: Contexts, f1: TokenLayer, tv: TokenValues, ds: Datas
     den = f1.den
     pts = np.array([[tv.window_ids[int(w)] * den] for w in ctx.ctx_window], dtype=object).reshape(-1, 1)
     proj = project_for(pts, den, opts.seed + 1, opts.mode)  # F2's own draw: seed + 1
-    if opts.objective == "bits":
-        return hashed_memorizer(proj, ((c["phi"], proj.direction[0]),), ctx.ctx_label, c, opts.seed, den, reserved)
-    return memorize_on_line(
+    return _either(opts, lambda: memorize_on_line(
         proj, ((c["phi"], proj.direction[0]),), labelled=np.arange(len(pts)),
         stored=[int(y) + 1 for y in ctx.ctx_label], scratch=Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)),
         no_match=-1, mode=opts.mode, bit_budget=opts.bit_budget,
-        paper_bits=paper_f2_bits(len(ctx.ctx_label), ds.n, ds.d, f1.r, f1.delta), what="rho~ (multisets)", objective=opts.objective)
+        paper_bits=paper_f2_bits(len(ctx.ctx_label), ds.n, ds.d, f1.r, f1.delta), what="rho~ (multisets)",
+        objective=opts.chosen_objective), lambda: hashed_memorizer(
+        proj, ((c["phi"], proj.direction[0]),), ctx.ctx_label, c, opts.seed, den, reserved, str(opts.chosen_objective)))

@@ -19,11 +19,17 @@ Per lookup i = 1, 2, 3 (all in the same few coordinates, one after another):
             c + 1 by one step pair), and y += relu(cw - g) adds that chunk's value alone. Invariant after
             it: y gained T_i[h_i(t)], U, W, the digits, the gates, X and D are 0.
 Combine: y in [0, 3C - 3] -> y mod C = y - C [y >= C] - C [y >= 2C] (two step pairs).
+
+Shared offset (the table's offset_group = G; C prime): the three slots of t share their offset inside a group,
+so the three groups' registers can simply be added and read once. Lookups 2 and 3 run first and only hash
+to a group, D <- G floor(((a_i t) mod 2^w) (S / G) / 2^w), run Stage II (adding their group's registers to U,
+W), then clear D and X in one block; lookup 1 runs as above, and its Stage III reads chunk D of the sum.
+The registers hold base-B digits, B = 3C - 2, so that a sum of three digits never carries into the next:
+one Stage III and one mod G instead of three, for a table about log2(3C - 2) / log2 C times as wide.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,9 +37,7 @@ import numpy as np
 from ..ir.layers import FFN, Unit
 from ..ir.record import HashedTable, PlanSummary
 from ..vocab import Stage2
-from .retrieval import Table, hash_width, multiplier_bits, segment_size, solve
-
-GROUP_CANDIDATES = (4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 176, 192, 200, 208, 224, 240, 256, 320, 384, 512)
+from .retrieval import Table
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,12 @@ class HashedMemorizer:
         lookup_ends = tuple(i for i, name in enumerate(self.block_stage[:-1])  # each lookup's last block
                             if name == "extraction" and self.block_stage[i + 1] != "extraction")
         table = HashedTable(self.parts, self.table.segment, self.table.modulus, self.table.attempt + 1, self.table.w,
-                            tuple(self.table.multipliers), lookup_ends)
+                            tuple(self.table.multipliers), lookup_ends, self.table.offset_group, self.table.shift)
         return PlanSummary(self.group, 3 * self.table.segment // self.group, 0, self.digit_bits, Stage2.hashed, 1, table)
+
+
+def _bits(x: int) -> int:
+    return abs(int(x)).bit_length()
 
 
 def _pair(read: int, thr: int, writes: tuple[tuple[int, int], ...]) -> list[Unit]:
@@ -106,7 +114,8 @@ def part_bounds(group: int, parts: int) -> list[int]:
 
 
 def registers(values: np.ndarray, C: int, group: int, parts: int) -> list[list[int]]:
-    """Per group, its register parts: the part's table values as base-C digits, its first chunk on top."""
+    """Per group, its register parts: the part's table values as base-C digits (C: the register base),
+    its first chunk on top."""
     bounds = part_bounds(group, parts)
     out = []
     for j in range(len(values) // group):
@@ -121,14 +130,14 @@ def registers(values: np.ndarray, C: int, group: int, parts: int) -> list[list[i
     return out
 
 
-def _hash_blocks(c: Coords, a: int, S: int, w: int, key_bits: int) -> list[list[Unit]]:
+def _hash_blocks(c: Coords, a: int, S: int, w: int, key_bits: int, unit: int = 1) -> list[list[Unit]]:
     """X = a t on entry (< 2^(A + T), A the multiplier's bits): X mod 2^w by step pairs at 2^(w + p), then
-    X <- S X (one unit), then the quotient D = floor(X / 2^w) by step pairs at 2^(w + p). Every value stays
+    X <- S X (one unit), then D = unit floor(X / 2^w) by step pairs at 2^(w + p). Every value stays
     below 2^61 where the keys allow (the multiplier is chosen so), so the executor keeps int64 columns."""
     top = a.bit_length() + key_bits - w  # X < 2^(w + top)
     blocks = [_pair(c.X, 1 << (w + p), ((c.X, -(1 << (w + p))),)) for p in range(top - 1, -1, -1)]
     blocks.append([Unit(reads=((c.X, 1),), bias=0, writes=((c.X, S - 1),))])
-    blocks += [_pair(c.X, 1 << (w + p), ((c.X, -(1 << (w + p))), (c.D, 1 << p))) for p in range((S - 1).bit_length() - 1, -1, -1)]
+    blocks += [_pair(c.X, 1 << (w + p), ((c.X, -(1 << (w + p))), (c.D, unit << p))) for p in range((S - 1).bit_length() - 1, -1, -1)]
     return blocks
 
 
@@ -194,17 +203,36 @@ def _stage3_blocks(c: Coords, G: int, parts: int, C: int, r: int) -> tuple[list[
     return [list(u) for u in out], shifts
 
 
+def register_base(table: Table) -> int:
+    """The registers' digit base: C, or 3C - 2 where three registers are added before the one readout."""
+    return 3 * table.modulus - 2 if table.offset_group else table.modulus
+
+
+def _groups_only(c: Coords, table: Table, i: int, G: int, parts: int, key_bits: int, next_a: int) -> list[tuple[str, list[Unit], list]]:
+    """Lookup i of a shared-offset table: D = G g_i(t), Stage II adds the group's registers, then one block
+    clears D and X (the remainder) and loads X = next_a t for the next lookup."""
+    n = table.segment // G
+    hashing = _hash_blocks(c, table.multipliers[i], n, table.w + table.shift, key_bits, G)
+    out: list[tuple[str, list[Unit], list]] = [("hash", u, []) for u in hashing]
+    out[-1][2].append((c.D, -G))
+    units, shifts = _stage2_blocks(c, registers(table.values[i], register_base(table), G, parts), G)
+    out += [("groups", u, sh) for u, sh in zip(units, shifts, strict=True)]
+    clear = [Unit(reads=((c.D, 1),), bias=0, writes=((c.D, -1),)), Unit(reads=((c.X, 1),), bias=0, writes=((c.X, -1),)),
+             Unit(reads=((c.t, 1),), bias=0, writes=((c.X, next_a),))]
+    return [*out, ("hash", clear, [])]
+
+
 def _lookup(c: Coords, table: Table, i: int, G: int, parts: int, key_bits: int) -> list[tuple[str, list[Unit], list]]:
     """One lookup's blocks as (stage, units, shifts), X = a_i t already loaded; the last block is the
     extraction's final add, which also clears D."""
-    S, C, r = table.segment, table.modulus, (table.modulus - 1).bit_length()
-    hashing = _hash_blocks(c, table.multipliers[i], S, table.w, key_bits)
+    S, B = table.segment, register_base(table)
+    hashing = _hash_blocks(c, table.multipliers[i], S, table.w + table.shift, key_bits)
     out: list[tuple[str, list[Unit], list]] = [("hash", u, []) for u in hashing]
     out[-1][2].append((c.D, -G))  # Stage II's entry offset (the hash always has its scaling block)
-    units, shifts = _stage2_blocks(c, registers(table.values[i], C, G, parts), G)
+    units, shifts = _stage2_blocks(c, registers(table.values[i], B, G, parts), G)
     out += [("groups", u, sh) for u, sh in zip(units, shifts, strict=True)]
     out += [("mod", u, []) for u in _mod_blocks(c, G, S // G)]
-    stage3, shifts3 = _stage3_blocks(c, G, parts, C, r)
+    stage3, shifts3 = _stage3_blocks(c, G, parts, B, (B - 1).bit_length())
     # the division's remainder (< 2^w) is cleared here, not in Stage II, whose units then read only D and
     # the slots: a function of D, which the executor evaluates piecewise
     stage3[0].append(Unit(reads=((c.X, 1),), bias=0, writes=((c.X, -1),)))
@@ -214,115 +242,24 @@ def _lookup(c: Coords, table: Table, i: int, G: int, parts: int, key_bits: int) 
 
 def build_blocks(c: Coords, form: tuple[tuple[int, int], ...], snap: int, table: Table, G: int, parts: int,
                  key_bits: int) -> tuple[list[FFN], list[str]]:
-    """Stage I (t = form + snap >= 0 on the data, and X = a_1 t), three lookups, the combine; with the
-    stage of every block."""
+    """Stage I (t = form + snap >= 0 on the data, and X = a t for the first lookup), three lookups (with a
+    shared offset: lookups 2 and 3 to their groups, then lookup 1 whole), the combine; with the stage of
+    every block."""
     C = table.modulus
     if C == 1:  # one label: y = 0 everywhere, nothing to store
         return [FFN(units=())], ["line"]
-    first = Unit(reads=form, bias=snap, writes=((c.t, 1), (c.X, table.multipliers[0])))
+    a = table.multipliers
+    order = (1, 2, 0) if table.offset_group else (0, 1, 2)
+    first = Unit(reads=form, bias=snap, writes=((c.t, 1), (c.X, a[order[0]])))
     seq: list[tuple[str, list[Unit], list]] = [("line", [first], [])]
-    for i in range(3):
-        if i:  # load X for the next lookup inside the previous one's last block
-            seq[-1][1].append(Unit(reads=((c.t, 1),), bias=0, writes=((c.X, table.multipliers[i]),)))
-        seq += _lookup(c, table, i, G, parts, key_bits)
+    if table.offset_group:
+        seq += _groups_only(c, table, 1, G, parts, key_bits, a[2])
+        seq += _groups_only(c, table, 2, G, parts, key_bits, a[0])
+        seq += _lookup(c, table, 0, G, parts, key_bits)
+    else:
+        for i in range(3):
+            if i:  # load X for the next lookup inside the previous one's last block
+                seq[-1][1].append(Unit(reads=((c.t, 1),), bias=0, writes=((c.X, a[i]),)))
+            seq += _lookup(c, table, i, G, parts, key_bits)
     seq.append(("combine", _pair(c.y, C, ((c.y, -C),)) + _pair(c.y, 2 * C, ((c.y, -C),)), []))
     return [FFN(units=tuple(u), shift=tuple(sh)) for _, u, sh in seq], [name for name, _, _ in seq]
-
-
-def _bits(x: int) -> int:
-    return abs(int(x)).bit_length()
-
-
-_PLACES = Coords(t=0, X=1, D=2, regs=(3, 4), slots=(5, 6, 7, 8), y=9)  # any distinct indices: for counting
-STAGE2_UNITS = 6  # a Stage II block: two step pairs and two groups' product units
-
-
-def _stage3_shape(C: int, G: int, parts: int) -> tuple[int, int, int]:
-    """Stage III of one lookup as `_lookup` builds it: (bits, blocks, most units in a block), counted on the
-    built units (they depend on C, G and parts only), with the X and D clears and the next lookup's load."""
-    units, shifts = _stage3_blocks(_PLACES, G, parts, C, (C - 1).bit_length())
-    bits = sum(sum(_bits(w) for _, w in u.reads) + _bits(u.bias) + sum(_bits(w) for _, w in u.writes)
-               for block in units for u in block) + sum(_bits(w) for sh in shifts for _, w in sh)
-    most = max(len(units[0]) + 1, len(units[-1]) + 2, *(len(u) for u in units))
-    return bits + 4, len(units), most
-
-
-def estimate_bits(n_keys: int, C: int, G: int, parts: int, key_bits: int, spare: int = 0) -> dict[str, int]:
-    """The cost model: parameter bits per stage for n_keys keys below 2^key_bits, counted unit by unit
-    as `build_blocks` writes them, except the table, taken as log2 C bits per stored digit (its top digit
-    is uniform in [0, C), so a register's bit length is about its digits times log2 C)."""
-    S = segment_size(n_keys, G)
-    w, n = hash_width(S, key_bits), S // G
-    A = multiplier_bits(w, key_bits, spare, S)
-    pair = lambda thr, *ws: 2 * (1 + _bits(thr) + sum(_bits(x) for x in ws)) - (1 if thr == 0 else 0)  # noqa: E731
-    hashing = (1 + A + 2 + sum(pair(1 << (w + p), 1 << (w + p)) for p in range(A + key_bits - w)) + 1 + _bits(S - 1)
-               + sum(pair(1 << (w + p), 1 << (w + p), 1 << p) for p in range((S - 1).bit_length())))
-    steps = (n - 1) // 2 * (pair(0, 1, 1) + pair(G, 1, 1)) + (n - 1) % 2 * pair(0, 1, 1)
-    groups = steps + n * (2 + parts) + ((n - 1) // 2 + 2) * _bits(2 * G) + 1
-    table = round(S * math.log2(C)) if C > 1 else 0
-    mod = sum(pair(G << p, G << p) for p in range((n - 1).bit_length()))
-    per_lookup = {"hash": hashing, "groups": groups, "table": table, "mod": mod, "extraction": _stage3_shape(C, G, parts)[0]}
-    return {**{k: 3 * v for k, v in per_lookup.items()}, "line+combine": 2 * (2 * 2 + _bits(C) + _bits(2 * C)) + 8}
-
-
-def estimate_blocks(n_keys: int, C: int, G: int, parts: int, key_bits: int, spare: int = 0) -> tuple[dict[str, int], int]:
-    """The cost model's depth: blocks per stage (exactly as `build_blocks` makes them), and the most units
-    in any block (the model's q, which every block pays for in the dense count)."""
-    S = segment_size(n_keys, G)
-    w, n = hash_width(S, key_bits), S // G
-    A = multiplier_bits(w, key_bits, spare, S)
-    _, stage3, most = _stage3_shape(C, G, parts)
-    per_lookup = {"hash": A + key_bits - w + 1 + (S - 1).bit_length(), "groups": (n - 1) // 2 + 2,
-                  "mod": (n - 1).bit_length(), "extraction": stage3}
-    return {**{k: 3 * v for k, v in per_lookup.items()}, "line+combine": 2}, max(STAGE2_UNITS if n > 1 else 2, most, 4)
-
-
-def estimate_params(n_keys: int, C: int, G: int, parts: int, key_bits: int, m: int, spare: int = 0,
-                    other_blocks: int = 0) -> dict[str, int]:
-    """Dense parameters per stage in the paper's every-entry convention: each block pays 4 m (an attention
-    layer's entries, counted in every block) plus 2 (m + 1) q for its feed-forward layer, q the most units
-    in any block of the model, so a stage costs its blocks times that, whatever its own blocks hold;
-    other_blocks (the rest of the model's, if any) are counted at the same cost as "other"."""
-    blocks, q = estimate_blocks(n_keys, C, G, parts, key_bits, spare)
-    out = {k: v * (4 * m + 2 * (m + 1) * q) for k, v in blocks.items()}
-    return {**out, "other": other_blocks * (4 * m + 2 * (m + 1) * q)} if other_blocks else out
-
-
-def choose_plan(n_keys: int, C: int, key_bits: int, spare: int = 0, m: int = 0, max_params: int | None = None,
-                other_blocks: int = 0) -> tuple[int, int]:
-    """(G, parts) of the fewest estimated bits among the plans whose estimated dense parameters (m stream
-    coordinates; other_blocks more blocks at the same cost) are at most max_params; where no plan is that
-    small (or max_params is None), of the fewest bits: the budget shapes the plan only where it can be met."""
-    if C == 1:
-        return 1, 1
-    cands = []
-    for G in GROUP_CANDIDATES:
-        for p in (1, 2):
-            bits = sum(estimate_bits(n_keys, C, G, p, key_bits, spare).values())
-            params = estimate_params(n_keys, C, G, p, key_bits, m, spare, other_blocks) if max_params is not None else {}
-            cands.append((bits, sum(params.values()), G, p))
-    if max_params is not None:
-        cands = [c for c in cands if c[1] <= max_params] or cands
-    _, _, G, parts = min(cands)
-    return G, parts
-
-
-def memorize_hashed(values: np.ndarray, form: tuple[tuple[int, int], ...], targets: list[int], c: Coords, seed: int,
-                    den: int = 1, group: int | None = None, parts: int | None = None, m: int = 0,
-                    max_params: int | None = None, other_blocks: int = 0) -> HashedMemorizer:
-    """The hashed memorizer for points whose line values (exact ints, distinct) are `values` = form on the
-    data, with targets >= 0 (y = target on each point; anything elsewhere). `den`: the denominator over
-    which the executor will hold the stream there (the multipliers leave room for it). `m`: the model's
-    stream width; with it, the plan keeps the memorizer's dense parameters, and other_blocks more blocks
-    at the same cost each, at most max_params where some plan can (choose_plan), else the fewest bits."""
-    vals = np.asarray(values, dtype=object)
-    snap = -min(vals)
-    keys = np.array([int(v) + snap for v in vals], dtype=object)
-    key_bits = int(max(keys)).bit_length()
-    C = max(targets) + 1
-    spare = (den - 1).bit_length()
-    G0, p0 = choose_plan(len(keys), C, key_bits, spare, m, max_params if m else None, other_blocks)
-    G, parts = group or G0, parts or p0
-    table = solve(keys, np.array(targets, dtype=np.int64), C, G, seed, spare=spare)
-    blocks, names = build_blocks(c, form, snap, table, G, parts, key_bits)
-    return HashedMemorizer(table, G, parts, (C - 1).bit_length(), key_bits, tuple(blocks), tuple(names))

@@ -21,7 +21,8 @@ class CompileOptions:
     causal: bool = False  # position k averages its prefix
     mode: Mode = Mode.tight  # tight: measured constants; paper: the paper's
     bit_budget: int | None = None  # every crafted integer fits this many bits (float64-friendly models)
-    objective: Objective = Objective.depth  # tight mode's plan: depth (fewest blocks) or bits (fewest parameter bits)
+    objective: Objective | None = None  # the plan: balanced, depth or bits; None: balanced, or depth where a bit budget
+    #                                    or the paper's mode fixes the plan (`checked` resolves it)
     seed: int = 0
 
     @property
@@ -33,6 +34,17 @@ class CompileOptions:
         """Stage II writes each group's crafted integers once, through indicator slots (i0, i1 under a
         bit budget; i0 and Stage III's scratch for the stepped Stage II of the bits objective)."""
         return self.float_safe or self.objective == Objective.bits
+
+    @property
+    def chosen_objective(self) -> Objective:
+        """The objective once `checked` has resolved a None (every stage runs on checked options)."""
+        assert self.objective is not None, "CompileOptions.checked resolves the objective"
+        return Objective(self.objective)
+
+    @property
+    def hashed(self) -> bool:
+        """F2 is the retrieval table (objectives balanced and bits), not the address memorizer."""
+        return self.objective in (Objective.balanced, Objective.bits)
 
     @property
     def sparse(self) -> bool:
@@ -65,13 +77,16 @@ class CompileOptions:
         if self.sparse and self.causal:
             raise DataError("sparse attention averages the whole sequence through its register: it does not combine "
                             "with causal attention")
-        self._check_words(("mode", Mode), ("objective", Objective))
-        if self.objective == Objective.bits and (self.mode == Mode.paper or self.bit_budget is not None):
+        self._check_words(("mode", Mode), *((("objective", Objective),) if self.objective is not None else ()))
+        fixed = self.mode == Mode.paper or self.bit_budget is not None
+        objective = self.objective if self.objective is not None else Objective.depth if fixed else Objective.balanced
+        if objective in (Objective.bits, Objective.balanced) and fixed:
             clash = "mode paper (the paper keeps its constants)" if self.mode == Mode.paper else "a bit budget (which fixes the plan)"
-            raise DataError(f"objective 'bits' chooses the tight mode's plan: it does not combine with {clash}")
+            raise DataError(f"objective {str(objective)!r} chooses the tight mode's plan: it does not combine with {clash}; "
+                            "leave the objective out (or give 'depth')")
         return dataclasses.replace(self, setting=None if self.setting is None else Setting(self.setting),
                                    attention=Attention(self.attention), arch=Arch(self.arch), mode=Mode(self.mode),
-                                   objective=Objective(self.objective))
+                                   objective=Objective(objective))
 
     def _check_words(self, *fields: tuple[str, type[enum.StrEnum]]) -> None:
         for name, vocab in fields:

@@ -30,16 +30,20 @@ def config_key(cfg: dict) -> str:
     return json.dumps(cfg, sort_keys=True)
 
 
+# {}: the depth objective, the sweep's own series
+OBJECTIVES: tuple[dict[str, str], ...] = ({}, {"objective": "bits"}, {"objective": "balanced"})
+
+
 def default_sweep(quick: bool = False) -> list[dict]:
-    """The report's sweep: next-token N = 10..1e6 (tight, both objectives), paper and 48-bit to 1e4, n = 4..1024,
+    """The report's sweep: next-token N = 10..1e6 (tight, every objective), paper and 48-bit to 1e4, n = 4..1024,
     token vectors (d = 6) to 3000, seq2seq nN to 1e5. `quick` stops every axis ~30x earlier (for tests and CI)."""
     top = 3000 if quick else 100_000
     Ns = [N for N in (10, 30, 100, 300, 1000, 3000, 10_000, 30_000, 100_000) if N <= top]
     rows = [dict(setting="next-token", N=N, n=16, vocab=1000, C=10, mode="tight", bit_budget=None, **objective)
-            for N in Ns for objective in ({}, {"objective": "bits"})]
-    # both objectives on to a million sequences (the depth objective's dense parameters fall below N there)
+            for N in Ns for objective in OBJECTIVES]
+    # every objective on to a million sequences (the depth objective's dense parameters fall below N there)
     rows += [dict(setting="next-token", N=N, n=16, vocab=1000, C=10, mode="tight", bit_budget=None, **objective)
-             for N in (300_000, 1_000_000) if not quick for objective in ({}, {"objective": "bits"})]
+             for N in (300_000, 1_000_000) if not quick for objective in OBJECTIVES]
     for mode, budget in (("paper", None), ("tight", 48)):
         rows += [dict(setting="next-token", N=N, n=16, vocab=1000, C=10, mode=mode, bit_budget=budget)
                  for N in Ns if N <= min(top, 10_000)]

@@ -5,16 +5,19 @@ times the attention's window length), so every FFN step is integer arithmetic, v
 int64 where a bound proves it cannot overflow, Python ints (object arrays) where it might. A coordinate
 that is still exactly zero is held as None and costs nothing.
 
-Seven exact savings, none of which skips a weight of the model:
+Eight exact savings, none of which skips a weight of the model:
 - blocks before the first attention are token-wise, so they run once per distinct input token and the
   result is gathered back to every position;
 - blocks after the last attention are token-wise too, so they run only at the positions that are read;
 - there, a coordinate of big integers that takes few distinct values (the memorizer's crafted integers U
   and W hold one value per group, whatever the example) is dictionary-encoded (`Coded`: a code per column
-  and the distinct values), and a unit that reads only such coordinates computes once per distinct value;
+  and the distinct values), and a unit that reads only such coordinates computes once per distinct value
+  (a column whose fixed sample of 1024 values barely repeats is not tried: a sum of three registers picked
+  by three hashes has a value per example);
 - a block's writes are summed per (coordinate, |weight|) first, so the four ramps of a group's indicator,
   which write one big integer with weights +-A and cancel outside the group, form that big product only on
-  the columns where their small signed sum is not zero (added there in place);
+  the columns where their small signed sum is not zero (added there in place); and a step pair, relu(p) -
+  relu(p - 1) with opposite writes (a bit extraction's comparison), is one clip(p, 0, 1) (`ir/ffnstep`);
 - a run of blocks whose units each read one coordinate that the run never writes (the memorizer's group
   indicators on t) is evaluated through the units' sorted breakpoints and prefix sums (`ramps`): one
   search per column instead of one product per unit;
@@ -22,7 +25,7 @@ Seven exact savings, none of which skips a weight of the model:
   hashed memorizer's Stage II on its slot index), is evaluated as piecewise-affine functions of the key
   (`piecewise`): once per unit on a few pieces, the registers it writes evaluated on the columns at the end;
 - the output is compared as numerators (y * den == label * den), never divided.
-`run(..., fast=False)` turns the last four off: the plain path, kept as the reference that tests compare with.
+`run(..., fast=False)` turns the last five off: the plain path, kept as the reference that tests compare with.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ import numpy as np
 
 from ..vocab import HookEvent, InputKind, ModelSetting, ReadAt, WindowPattern
 from . import piecewise, ramps
-from .columns import SAFE as _SAFE
-from .columns import Coded, absmax, coded_add, dense, encode, take
+from .columns import dense, encode, take
 from .columns import fit as _fit
+from .ffnstep import _add, _scaled, run_ffn
 from .layers import FFN, ExactModel, UniformAttention
 from .numbers import exact_dyadic
 
@@ -61,120 +64,6 @@ class ExactOutput:
         """Boolean mask: output exactly equal to the integer label (compares numerators)."""
         lab = np.asarray(labels).astype(object).reshape(self.numerators.shape)
         return np.asarray(self.numerators == lab * self.den, dtype=bool)
-
-
-def _const(size: int, v: int) -> np.ndarray:
-    return np.full(size, v, dtype=np.int64 if abs(v) < _SAFE else object)
-
-
-def _add(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    if isinstance(a, Coded) or isinstance(b, Coded):
-        if isinstance(a, Coded) and isinstance(b, Coded):
-            return coded_add(a, b)
-        return _add(dense(a), dense(b))
-    if a.dtype == object or b.dtype == object:
-        return a.astype(object) + b.astype(object) if a.dtype != b.dtype else a + b
-    if absmax(a) + absmax(b) < _SAFE:
-        return a + b
-    return a.astype(object) + b.astype(object)
-
-
-def _scaled(arr, w):
-    if w == 1:
-        return arr
-    if isinstance(arr, Coded):
-        return Coded(arr.codes, arr.values * w)
-    if w == -1:
-        return -arr
-    if arr.dtype != object and abs(w) < _SAFE and absmax(arr) * abs(w) < _SAFE:
-        return arr * np.int64(w)
-    return arr.astype(object) * w
-
-
-def _relu(pre, den: int):
-    if isinstance(pre, Coded):  # stays Coded: it has few values (the bit extraction's registers); dense() fits them
-        return Coded(pre.codes, np.maximum(pre.values, 0))
-    h = np.maximum(pre, 0)
-    # after the ReLU the minimum is >= 0, so the maximum alone decides whether int64 holds it; over a
-    # denominator of 2^40 or more (float inputs) nothing nonzero fits, so the pass is not worth trying
-    return h.astype(np.int64) if h.dtype == object and den < 1 << 40 and h.max() < _SAFE else h
-
-
-def _sparse_write(new: list, owned: set, c: int, h: np.ndarray, w: int) -> bool:
-    """Add w * h in place where h is not zero, when that is at most an eighth of the columns and the
-    product needs Python ints; returns whether it did."""
-    if h.dtype == object or abs(w) * absmax(h) < _SAFE:
-        return False
-    nz = np.flatnonzero(h)
-    if len(nz) * 8 > len(h):
-        return False
-    if c not in owned:  # the block's units read the stream before it: write into a copy, once per block
-        cur = dense(new[c])
-        new[c] = np.zeros(len(h), dtype=object) if cur is None else cur.astype(object)
-        owned.add(c)
-    new[c][nz] += h[nz].astype(object) * w
-    return True
-
-
-def _write_grouped(new: list, ffn: FFN, hidden: list) -> None:
-    """The residual writes sum_u w_u h_u, regrouped exactly as sum over |w| of |w| (sum_u sign_u h_u): the
-    four ramps of a trapezoid write one big integer with weights +-A and cancel outside their group, so the
-    small signed sum is zero on most columns and the big product is formed only where it is not."""
-    terms: dict[tuple[int, int], object] = {}
-    for unit, h in zip(ffn.units, hidden, strict=True):
-        if h is None:
-            continue
-        for c, w in unit.writes:
-            key, old = (c, abs(w)), terms.get((c, abs(w)))
-            if w < 0 and isinstance(old, Coded) and isinstance(h, Coded) and old.codes is h.codes:
-                terms[key] = Coded(h.codes, old.values - h.values)  # one pass instead of negate, then add
-            else:
-                terms[key] = _add(old, _scaled(h, 1 if w > 0 else -1))
-    owned: set[int] = set()
-    for (c, w), h in terms.items():
-        if isinstance(h, np.ndarray) and _sparse_write(new, owned, c, h, w):
-            continue
-        if c in owned:  # keep adding into the block's own copy
-            new[c] += dense(_scaled(h, w))
-        else:
-            new[c] = _add(new[c], _scaled(h, w))
-
-
-def run_ffn(stream: list, ffn: FFN, den: int, size: int, hidden_out: list | None = None, fast: bool = False) -> list:
-    """One residual FFN layer on the stream (list of coordinate arrays or None); returns the new stream.
-    `hidden_out`, when given, receives each unit's activation array (None where it is zero). `fast`
-    allows Coded coordinates and in-place sparse writes (the block-after-attention path of `run`)."""
-    hidden = []
-    for unit in ffn.units:
-        pre = None
-        for c, w in unit.reads:
-            if stream[c] is not None:
-                pre = _add(pre, _scaled(stream[c], w))
-        bias = unit.bias * den
-        if pre is None:
-            hidden.append(_const(size, bias) if bias > 0 else None)
-            continue
-        if bias:
-            pre = Coded(pre.codes, pre.values + bias) if isinstance(pre, Coded) else _add(pre, _const(size, bias))
-        hidden.append(_relu(pre, den))
-    if hidden_out is not None:
-        hidden_out.extend(dense(h) for h in hidden)
-    new = list(stream)
-    if fast:
-        _write_grouped(new, ffn, hidden)
-    else:
-        for unit, h in zip(ffn.units, hidden, strict=True):
-            if h is None:
-                continue
-            for c, w in unit.writes:
-                new[c] = _add(new[c], _scaled(h, w))
-    for c, b in ffn.shift:
-        new[c] = _add(new[c], _const(size, b * den))
-    return new
 
 
 def run_attention(stream: list, att: UniformAttention, den: int, batch: int, n: int) -> tuple[list, int]:
@@ -371,6 +260,16 @@ def _mixing(model: ExactModel, stream: list, den: int, rows: np.ndarray, blocks:
     return stream, den
 
 
+def _repeats(z: np.ndarray) -> bool:
+    """Whether an object column may have few enough distinct values to be worth encoding: a fixed sample of
+    1024 columns repeats at least 3% of the time (a column of N distinct values, a sum of three registers
+    chosen by three hashes, say, is not tried: trying costs a pass of dictionary lookups per block)."""
+    if len(z) <= 4096:
+        return True
+    sample = z[np.linspace(0, len(z) - 1, 1024).astype(np.int64)]
+    return len(set(sample.tolist())) < 1000
+
+
 def _read_suffix(model: ExactModel, stream: list, den: int, rows: np.ndarray, start: int, size: int,
                  hook: Hook | None, fast: bool) -> list:
     """The blocks after the last mixing step, on the read columns only (nothing mixes them any more)."""
@@ -394,7 +293,7 @@ def _read_suffix(model: ExactModel, stream: list, den: int, rows: np.ndarray, st
             for c in {c for unit in block.ffn.units for c, _ in unit.reads}:
                 z = stream[c]
                 if isinstance(z, np.ndarray) and z.dtype == object and len(z) >= 64 and tried.get(c) != id(z):
-                    stream[c] = encode(z)
+                    stream[c] = encode(z) if _repeats(z) else z
                     tried[c] = id(z)
         stream = _ffn_observed(hook, i - 1, stream, block.ffn, den, size) if hook else run_ffn(stream, block.ffn, den, size, fast=fast)
     return stream

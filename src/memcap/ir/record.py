@@ -58,16 +58,22 @@ class HashedTable:
     peel_attempts: int
     hash_bits: int
     multipliers: tuple[int, ...]
-    lookup_ends: tuple[int, ...]  # each lookup's last block, counted in the memorizer
+    lookup_ends: tuple[int, ...]  # each readout's last block, counted in the memorizer
+    offset_group: int = 0  # G where a key's three slots share their offset (one readout), else 0
+    key_shift: int = 0  # z where every key is a multiple of 2^z and the hash reads t / 2^z, else 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "multipliers": list(self.multipliers), "lookup_ends": list(self.lookup_ends)}
+        out = {**asdict(self), "multipliers": list(self.multipliers), "lookup_ends": list(self.lookup_ends)}
+        for name in ("offset_group", "key_shift"):  # files without them keep their bytes
+            if not out[name]:
+                del out[name]
+        return out
 
     @staticmethod
     def from_dict(d: dict) -> HashedTable:
         return HashedTable(int(d["parts"]), int(d["segment"]), int(d["modulus"]), int(d["peel_attempts"]),
                            int(d["hash_bits"]), tuple(int(v) for v in d["multipliers"]),
-                           tuple(int(v) for v in d["lookup_ends"]))
+                           tuple(int(v) for v in d["lookup_ends"]), int(d.get("offset_group", 0)), int(d.get("key_shift", 0)))
 
 
 @dataclass(frozen=True)

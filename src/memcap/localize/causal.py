@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir.columns import SAFE, dense
-from ..ir.executor import run, run_ffn
+from ..ir.executor import run
+from ..ir.ffnstep import run_ffn
 from ..ir.layers import ExactModel
 
 

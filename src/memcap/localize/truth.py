@@ -34,9 +34,10 @@ class NoRecord(ValueError):
 def record_of(model: ExactModel) -> RoleRecord:
     rec = model.record.roles
     opts = model.record.options
-    if rec is None and opts is not None and opts.objective == Objective.bits:
-        raise NoRecord("a bits-objective model stores each label as a sum of three table slots shared with other "
-                       "examples, with no per-group units to name: compile with the default objective (or a bit budget)")
+    if rec is None and opts is not None and opts.objective in (Objective.bits, Objective.balanced):
+        raise NoRecord(f"a {opts.objective}-objective model (F2 a retrieval table) stores each label as a sum of three "
+                       "table slots shared with other examples, with no per-group units to name: compile with "
+                       "--objective depth (or a bit budget)")
     if rec is None:
         raise NoRecord("this model file carries no record of its units' roles (written by an older memcap): "
                        "compile it again")
@@ -93,7 +94,7 @@ class GroundTruth:
 def _group_and_chunk(model: ExactModel, rec: RoleRecord, start: CleanStart, examples: np.ndarray):
     """Each example's group (t against the recorded bounds) and chunk (the add unit that fired)."""
     from ..ir.columns import dense
-    from ..ir.executor import run_ffn
+    from ..ir.ffnstep import run_ffn
 
     stream, den = list(start.stream), start.den
     size = len(examples)

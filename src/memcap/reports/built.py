@@ -90,6 +90,7 @@ def bits_vs_N(rows: list[dict], out: Path) -> list[str]:
     rs = series_rows(rows, "next-token tight, params vs N")
     Ns = [r["config"]["N"] for r in rs]
     by_bits = {r["config"]["N"]: r for r in series_rows(rows, "next-token tight bits objective, params vs N")}
+    balanced = {r["config"]["N"]: r for r in series_rows(rows, "next-token tight balanced objective, params vs N")}
     floors = [N * math.log2(r["config"]["C"]) for N, r in zip(Ns, rs, strict=True)]
     with fg.plot(out / "bits_vs_N", height=2.6) as (fig, ax):
         if rs:
@@ -98,12 +99,16 @@ def bits_vs_N(rows: list[dict], out: Path) -> list[str]:
             ax.loglog(Ns, floors, "k--", label="information floor N log2 C")
         if by_bits:
             ax.loglog(list(by_bits), [r["total_bits"] for r in by_bits.values()], "^-", label="total bits, bits objective")
+        if balanced:
+            ax.loglog(list(balanced), [r["total_bits"] for r in balanced.values()], "v-",
+                      label="total bits, balanced objective (default)")
         ratio = f": total / floor {rs[-1]['total_bits'] / floors[-1]:.0f}x at N = {Ns[-1]}" if rs else ""
         fg.labels(ax, "N", "bits", f"Bits of the tight next-token models{ratio}")
         fg.legend(fig, ax)
-    write_csv(out / "bits_vs_N.csv", ["N", "total_bits", "max_bits", "floor", "total_bits_bits_objective"],
-              [[N, r["total_bits"], r["max_bits"], f, by_bits[N]["total_bits"] if N in by_bits else ""]
-               for N, r, f in zip(Ns, rs, floors, strict=True)])
+    write_csv(out / "bits_vs_N.csv", ["N", "total_bits", "max_bits", "floor", "total_bits_bits_objective",
+                                      "total_bits_balanced_objective"],
+              [[N, r["total_bits"], r["max_bits"], f, by_bits[N]["total_bits"] if N in by_bits else "",
+                balanced[N]["total_bits"] if N in balanced else ""] for N, r, f in zip(Ns, rs, floors, strict=True)])
     return page.figure("bits_vs_N", "Total and max bits vs the N log2 C floor.")
 
 

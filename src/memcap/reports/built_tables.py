@@ -82,22 +82,34 @@ def floor_table(rows: list[dict], out: Path) -> list[str]:
 
 
 def bits_objective(rows: list[dict], out: Path) -> list[str]:
-    """The same data compiled with the bits objective, beside the depth objective's parameters and bits."""
-    rs = series_rows(rows, "next-token tight bits objective, params vs N")
-    if not rs:
+    """The same data compiled with the balanced and bits objectives, beside the depth objective."""
+    by = {name: {r["config"]["N"]: r for r in series_rows(rows, f"next-token tight {name}objective, params vs N")}
+          for name in ("", "balanced ", "bits ")}
+    Ns = sorted(set(by["balanced "]) | set(by["bits "]))
+    if not Ns:
         return []
-    depth = {r["config"]["N"]: r for r in series_rows(rows, "next-token tight, params vs N")}
-    header = ["N", "total bits", "total / floor", "depth objective's total / floor", "params", "params / depth objective's", "depth"]
+    header = ["N", "depth: total / floor", "params", "balanced: total / floor", "params / depth's", "bits: total / floor",
+              "params / depth's"]
     body = []
-    for r in rs:
-        N, floor, d = r["config"]["N"], r["config"]["N"] * math.log2(r["config"]["C"]), depth.get(r["config"]["N"])
-        body.append([N, r["total_bits"], f"{r['total_bits'] / floor:.1f}", f"{d['total_bits'] / floor:.1f}" if d else "-",
-                     r["params"], f"{r['params'] / d['params']:.2f}" if d else "-", r["depth"]])
-    return ["## Total bits with the bits objective", "",
+    for N in Ns:
+        d = by[""].get(N)
+        row: list = [N, "-", "-"] if d is None else [N, f"{d['total_bits'] / _floor(d):.1f}", d["params"]]
+        for name in ("balanced ", "bits "):
+            r = by[name].get(N)
+            row += ["-", "-"] if r is None else [f"{r['total_bits'] / _floor(r):.2f}",
+                                                 f"{r['params'] / d['params']:.2f}" if d else "-"]
+        body.append(row)
+    return ["## Total bits by objective", "",
             "`--objective bits` builds the model with the fewest parameter bits: its F2 is a retrieval table (three "
             "hashes of the context into three segments of slots, values solved by peeling so that their sum mod C is the "
-            "label), which stores the labels and not the points, since F2's output off the data is free.", "",
-            *table(out, "bits_objective", header, body, "Total bits with the bits objective beside the depth objective")]
+            "label), which stores the labels and not the points, since F2's output off the data is free. The default, "
+            "`--objective balanced`, reads the three slots' groups as one sum and picks the table's shape with the least "
+            "parameters x bits (below a few thousand labels the depth objective's model where that is smaller).", "",
+            *table(out, "bits_objective", header, body, "Total bits and parameters by objective")]
+
+
+def _floor(r: dict) -> float:
+    return r["config"]["N"] * math.log2(r["config"]["C"])
 
 
 def _model_key(r: dict) -> tuple:

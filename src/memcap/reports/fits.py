@@ -43,6 +43,7 @@ _TIGHT = dict(setting="next-token", mode="tight", bit_budget=None, n=16, vocab=1
 SERIES: dict[str, tuple[dict, str]] = {
     "next-token tight, params vs N": (_TIGHT, "N"),
     "next-token tight bits objective, params vs N": ({**_TIGHT, "objective": "bits"}, "N"),
+    "next-token tight balanced objective, params vs N": ({**_TIGHT, "objective": "balanced"}, "N"),
     "next-token paper, params vs N": (dict(setting="next-token", mode="paper", n=16), "N"),
     "next-token 48-bit, params vs N": (dict(setting="next-token", bit_budget=48, n=16), "N"),
     "next-token vectors d=6, params vs N": (dict(setting="next-token", d=6), "N"),
