@@ -48,7 +48,7 @@ def one(N: int, objective: str, group: int = 0, parts: int = 0, shared: int = 0)
     row = {"N": N, "objective": objective, "bits": st.total_bits, "params": st.params, "nonzero": st.nonzero_params,
            "depth": st.depth, "compile_s": t1 - t0, "verify_s": t2 - t1, "memorized": ok,
            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "plan": model.group_plan.as_dict()}
-    if "f2" in built:
+    if "f2" in built and model.group_plan.stage2 == "hashed":  # balanced may have kept the depth objective's model
         f2 = built["f2"]
         row["stages"] = f2.stage_bits()
         args = (model.record.data.contexts, f2.table.modulus, f2.group, f2.parts, f2.key_bits)  # P prime: P again

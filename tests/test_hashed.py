@@ -5,6 +5,7 @@ against the plain path."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -70,6 +71,23 @@ def test_a_shared_offset_core_is_solved_by_elimination_not_drawn_again():
     stuck = retrieval.peel(table.slots(keys), 3 * S)[1]
     assert len(stuck)  # the table kept a draw whose peeling stopped: its core was solved
     assert (_lookup(table, keys) == y).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 5), st.integers(3, 6), st.integers(0, 2**16), st.sampled_from([2, 3, 5]))
+def test_elimination_solves_every_solvable_core_and_only_those(k, v, seed, P):
+    rng = np.random.default_rng(seed)
+    slots = np.stack([rng.choice(v, 3, replace=False) for _ in range(k)])
+    y = rng.integers(0, P, size=k)
+    got = retrieval.solve_core(slots, y, P)
+    names = sorted(set(slots.ravel().tolist()))
+    exists = any(all(sum(dict(zip(names, x, strict=True))[s] for s in row) % P == target
+                     for row, target in zip(slots.tolist(), y.tolist(), strict=True))
+                 for x in itertools.product(range(P), repeat=len(names)))
+    assert (got is not None) == exists
+    if got is not None:
+        table = dict(zip(got[0].tolist(), got[1].tolist(), strict=True))
+        assert all(sum(table[s] for s in row) % P == target for row, target in zip(slots.tolist(), y.tolist(), strict=True))
 
 
 def test_two_keys_on_the_same_three_slots_with_different_values_are_unsolvable():

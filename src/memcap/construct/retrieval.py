@@ -157,8 +157,9 @@ def peel(slots: np.ndarray, total: int) -> tuple[list[tuple[np.ndarray, np.ndarr
 
 def solve_core(slots: np.ndarray, y: np.ndarray, P: int) -> tuple[np.ndarray, np.ndarray] | None:
     """(slot indices, values) with sum of each key's three slot values = y mod P (P prime), by Gaussian
-    elimination over GF(P) with free slots 0; None when the system has no solution (two keys on the same
-    three slots with different values, say) or more than MAX_CORE keys."""
+    elimination over GF(P) (forward to echelon form, then back substitution), free slots 0; None when the
+    system has no solution (two keys on the same three slots with different values, say) or more than
+    MAX_CORE keys."""
     if len(slots) > MAX_CORE:
         return None
     cols, inv = np.unique(slots, return_inverse=True)
@@ -171,19 +172,22 @@ def solve_core(slots: np.ndarray, y: np.ndarray, P: int) -> tuple[np.ndarray, np
         if not len(nz):
             continue
         a[[row, nz[0]]] = a[[nz[0], row]]
-        a[row] = a[row] * pow(int(a[row, col]), -1, P) % P
-        others = np.flatnonzero(a[:, col])
-        others = others[others != row]
-        a[others] = (a[others] - np.outer(a[others, col], a[row])) % P
+        a[row, col:] = a[row, col:] * pow(int(a[row, col]), -1, P) % P
+        below = np.flatnonzero(a[row + 1 :, col]) + row + 1
+        if len(below):  # earlier columns are 0 in every row from `row` on: only col and after change
+            a[below, col:] = (a[below, col:] - np.outer(a[below, col], a[row, col:])) % P
         pivots.append(col)
         row += 1
         if row == len(slots):
             break
     if a[row:, -1].any():
         return None
-    values = np.zeros(len(cols), dtype=np.int64)
-    values[pivots] = a[: len(pivots), -1]
-    return cols, values
+    values = np.zeros(len(cols) + 1, dtype=np.int64)  # the last entry stands for the constant column: -1
+    values[-1] = P - 1
+    for r in range(len(pivots) - 1, -1, -1):  # pivot r's row has 0 before its pivot and 1 on it
+        c = pivots[r]
+        values[c] = -(int(a[r, c + 1:] @ values[c + 1:])) % P
+    return cols, values[:-1]
 
 
 def solve_cores(slots: np.ndarray, y: np.ndarray, P: int, G: int) -> tuple[np.ndarray, np.ndarray] | None:
