@@ -83,7 +83,7 @@ def test_float64_is_decided_by_activations_not_weight_bits(tmp_path):
     # weights of at most 53 bits, yet float64 gets hundreds of examples wrong: the check must refuse it
     # (seed 0: a dataset whose model's widest weight has 48 bits; 347 examples wrong in float64)
     ds = data.random_ids(1000, 5, 50, 10, seed=0)
-    model = memcap.compile(ds)
+    model = memcap.compile(ds, objective="depth")
     assert memcap.stats(model).max_bits <= 53
     forced = verify_torch(model, ds, force=True)
     assert forced.wrong > 0
@@ -109,7 +109,7 @@ def test_verify_torch_exits_1_on_a_float_miss(tmp_path, monkeypatch):
     from memcap.ir.float64 import FloatCheck
 
     ds = data.random_ids(1000, 5, 50, 10, seed=1)
-    memcap.save(memcap.compile(ds), tmp_path / "m")
+    memcap.save(memcap.compile(ds, objective="depth"), tmp_path / "m")
     data.save(ds, tmp_path / "d.npz")
     pretend = FloatCheck(True, "pretend", 0, 0)
     monkeypatch.setattr(export, "float64_check", lambda *a, **k: pretend)

@@ -83,8 +83,9 @@ def floor_table(rows: list[dict], out: Path) -> list[str]:
 
 def bits_objective(rows: list[dict], out: Path) -> list[str]:
     """The same data compiled with the balanced and bits objectives, beside the depth objective."""
-    by = {name: {r["config"]["N"]: r for r in series_rows(rows, f"next-token tight {name}objective, params vs N")}
-          for name in ("", "balanced ", "bits ")}
+    series = {"": "next-token tight, params vs N", "balanced ": "next-token tight balanced objective, params vs N",
+              "bits ": "next-token tight bits objective, params vs N"}
+    by = {name: {r["config"]["N"]: r for r in series_rows(rows, s)} for name, s in series.items()}
     Ns = sorted(set(by["balanced "]) | set(by["bits "]))
     if not Ns:
         return []
