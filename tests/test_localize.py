@@ -111,15 +111,26 @@ def test_user_ranking_in_tl_names_scores_like_memcap_names():
     assert s1 == s2 and s1.recall_store == 0.6  # 3 of each group's 5 storing units
 
 
-def test_localize_command_writes_files_and_refuses_bad_input(tmp_path):
+def test_localize_command_writes_files_and_refuses_bad_input(tmp_path, monkeypatch):
+    from memcap.reports import figures
+
     model, ds = _model(40, 48)
     fileformat.save(model, tmp_path / "m")
     save_data(ds, tmp_path / "d.npz")
+    problems, real_save = [], figures.save
+
+    def save(fig, stem):
+        problems.extend(figures.layout_problems(fig))
+        return real_save(fig, stem)
+
+    monkeypatch.setattr(figures, "save", save)
     r = runner.invoke(app, ["localize", str(tmp_path / "m"), str(tmp_path / "d.npz"), "-o", str(tmp_path / "o"),
                             "--method", "random,activations", "--examples", "3"])
     assert r.exit_code == 0, r.output
     assert {p.name for p in (tmp_path / "o").iterdir()} == {"ground_truth.json", "scores.csv", "scores.md",
-                                                             "rankings_random.json", "rankings_activations.json"}
+                                                             "rankings_random.json", "rankings_activations.json",
+                                                             "scores.png", "scores.svg", "scores.pdf"}
+    assert not problems, problems  # the figure of the table: nothing outside its canvas
     (tmp_path / "bad.json").write_text('{"rankings": {"0": ["blocks.x"]}}')
     for args in (["--method", "nope"], ["--score", str(tmp_path / "bad.json")]):
         r = runner.invoke(app, ["localize", str(tmp_path / "m"), str(tmp_path / "d.npz"), "-o", str(tmp_path / "o2"), *args])

@@ -106,10 +106,33 @@ def test_bits_objective_is_the_same_model_for_the_same_seed():
     assert compile(ds, objective="bits", seed=3) == compile(ds, objective="bits", seed=3)
 
 
+@pytest.mark.parametrize("N", [300, 3000])
+def test_the_default_balanced_objective_keeps_the_model_of_the_smaller_params_times_bits(N):
+    ds = data.random_ids(N, 16, vocab=1000, C=10, seed=0)
+    default = compile(ds)
+    assert default.record.options.objective == "balanced"
+    depth = model_stats(compile(ds, objective="depth"))
+    table = model_stats(compile(ds, objective="bits", seed=0))  # any table: the balanced one must beat both
+    st = model_stats(default)
+    assert st.params * st.total_bits <= depth.params * depth.total_bits
+    assert verify(default, ds).ok
+    kept = "telescoped" if N == 300 else "hashed"  # the hash stages' fixed cost loses at 300 labels, wins at 3000
+    assert default.group_plan.stage2 == kept
+    if kept == "hashed":
+        assert default.group_plan.table.offset_group and st.params * st.total_bits < table.params * table.total_bits
+
+
+def test_a_bit_budget_or_the_papers_mode_takes_the_depth_objective_by_default():
+    ds = data.random_ids(200, 6, vocab=50, C=5, seed=1)
+    assert compile(ds, bit_budget=48).record.options.objective == "depth"
+    assert compile(ds, mode="paper").record.options.objective == "depth"
+
+
 def test_bad_objective_combinations_get_one_clear_error(tmp_path):
     ds = data.random_ids(20, 4, vocab=30, C=3, seed=0)
     for kw, match in (({"objective": "size"}, "objective must be"), ({"objective": "bits", "mode": "paper"}, "mode paper"),
-                      ({"objective": "bits", "bit_budget": 48}, "bit budget")):
+                      ({"objective": "bits", "bit_budget": 48}, "bit budget"),
+                      ({"objective": "balanced", "bit_budget": 48}, "leave the objective out")):
         with pytest.raises(DataError, match=match):
             compile(ds, **kw)
     path = tmp_path / "d.npz"

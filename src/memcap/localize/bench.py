@@ -1,5 +1,6 @@
 """The localization benchmark end to end: ground truth on K examples, each method's rankings (or a user's),
-their scores, and the files: ground_truth.json, rankings_<method>.json, scores.csv, scores.md.
+their scores, and the files: ground_truth.json, rankings_<method>.json, scores.csv, scores.md, and the
+table as a figure, scores.png / .svg / .pdf.
 
 Stages: examples drawn (seeded) -> exact ground truth on them (construction record + causal map) ->
 float64 module refused unless float64-exact -> methods -> scores (DEL in the exact executor) -> files.
@@ -161,7 +162,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 def save(out: Path, model: ExactModel, b: Bench) -> list[Path]:
     """Write every file of the benchmark to directory `out` (each written atomically)."""
-    from .report import scores_csv, scores_markdown
+    from .report import scores_csv, scores_figure, scores_markdown
 
     out.mkdir(parents=True, exist_ok=True)
     files = {"ground_truth.json": json.dumps(truth_document(model, b.truth, b.problems), sort_keys=True) + "\n",
@@ -174,4 +175,5 @@ def save(out: Path, model: ExactModel, b: Bench) -> list[Path]:
     for name, text in files.items():
         write_atomic(out / name, text)
         paths.append(out / name)
-    return paths
+    scores_figure(b.scores, out / "scores")
+    return paths + [out / f"scores.{ext}" for ext in ("png", "svg", "pdf")]

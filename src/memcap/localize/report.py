@@ -37,6 +37,30 @@ def scores_markdown(scores, gt: GroundTruth, problems=()) -> str:
     return "\n".join(head + _table(scores)) + "\n"
 
 
+FIGURE_METRICS = (("recall_store", "recall@k, storing units"), ("recall_read", "recall@k, read units"),
+                  ("precision", "precision@k, causal units"), ("target_destroyed", "target destroyed (DEL)"),
+                  ("others_destroyed", "others destroyed (DEL)"), ("specificity", "specificity"))
+
+
+def scores_figure(scores, stem) -> None:
+    """The table as a figure: one group of bars per method, one bar per metric (all in [0, 1], specificity
+    in [-1, 1]), written as stem.png, stem.svg and stem.pdf."""
+    from ..reports import figures as fg
+
+    scores = list(scores)
+    width = 0.8 / len(FIGURE_METRICS)
+    with fg.plot(stem, cols=2, height=2.8) as (fig, ax):
+        for i, (field, label) in enumerate(FIGURE_METRICS):
+            xs = [j + (i - (len(FIGURE_METRICS) - 1) / 2) * width for j in range(len(scores))]
+            ax.bar(xs, [getattr(s, field) for s in scores], width, label=label)
+        ax.set_xticks(range(len(scores)), [s.method for s in scores])
+        ax.set_ylim(min(-0.05, min((s.specificity for s in scores), default=0) - 0.05), 1.05)
+        ax.axhline(0, color="k", linewidth=0.5)
+        k = scores[0].k if scores else 0
+        fg.labels(ax, "method", "score", f"Localization methods against exact ground truth (k = {k})")
+        fg.legend(fig, ax, cols=3)
+
+
 def section(results: list[tuple[str, list[Score], GroundTruth]]) -> tuple[str, str]:
     """A report section (Markdown) and its CSV for one or more models: (model label, scores, ground truth)."""
     md = ["## Localization against exact ground truth", ""]
