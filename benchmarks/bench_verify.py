@@ -7,7 +7,8 @@ was before the dictionary-encoded registers), with their ratio. Then the float64
 one on a 48-bit model at N = 10^4, and what `memcap verify --torch` does there (the exact verification with
 the float64 check measured in the same pass, then the float64 module on every example) against
 `memcap verify` alone, with their ratio. Run it on an idle machine: a second busy process halves
-everything (the load average is printed beside the last figures). `--float64`: only the 48-bit part.
+everything (the load average is printed beside the last figures). `--float64`: only the 48-bit part;
+`--objective NAME`: compile with that objective (default: the default, balanced).
 """
 
 import os
@@ -25,10 +26,11 @@ from memcap.nn.export import to_torch
 from memcap.verification import verify, verify_arrays, verify_torch
 
 Ns = [] if "--float64" in sys.argv else [10_000, 100_000] + ([1_000_000] if "--big" in sys.argv else [])
+objective = sys.argv[sys.argv.index("--objective") + 1] if "--objective" in sys.argv else None  # None: the default
 for N in Ns:
     ds = data.random_ids(N, 16, 1000, 10, seed=0)
     t0 = time.perf_counter()
-    model = compile(ds)
+    model = compile(ds, objective=objective)
     t1 = time.perf_counter()
     res = verify(model, ds)
     t2 = time.perf_counter()
