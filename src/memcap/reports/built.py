@@ -102,7 +102,9 @@ def bits_vs_N(rows: list[dict], out: Path) -> list[str]:
         if balanced:
             ax.loglog(list(balanced), [r["total_bits"] for r in balanced.values()], "v-",
                       label="total bits, balanced objective (default)")
-        ratio = f": total / floor {rs[-1]['total_bits'] / floors[-1]:.0f}x at N = {Ns[-1]}" if rs else ""
+        ratio = f": total / floor at N = {Ns[-1]}, depth objective {rs[-1]['total_bits'] / floors[-1]:.0f}x" if rs else ""
+        if rs and Ns[-1] in balanced:
+            ratio += f", balanced {balanced[Ns[-1]]['total_bits'] / floors[-1]:.1f}x"
         fg.labels(ax, "N", "bits", f"Bits of the tight next-token models{ratio}")
         fg.legend(fig, ax)
     write_csv(out / "bits_vs_N.csv", ["N", "total_bits", "max_bits", "floor", "total_bits_bits_objective",
