@@ -8,7 +8,6 @@ zero, and writes y.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
@@ -55,12 +54,6 @@ def hashed_memorizer(proj: Projection, form: tuple[tuple[int, int], ...], labels
                            max_params=len(labels) - reserved[0], other_blocks=reserved[1], fewest=fewest)
 
 
-def _either(opts: CompileOptions, line: Callable[[], LineMemorizer],
-            hashed: Callable[[], HashedMemorizer]) -> LineMemorizer | HashedMemorizer:
-    """The address memorizer, or under the balanced and bits objectives the retrieval table."""
-    return hashed() if opts.hashed else line()
-
-
 def f2_memorizer(ctx: Contexts, f1: TokenLayer, tv: TokenValues, ds: Dataset, coords: tuple[str, ...],
                  opts: CompileOptions) -> LineMemorizer | HashedMemorizer:
     """F2 for the variant `opts` chooses: rho~ on the multisets for Deep Sets, else the memorizer on the
@@ -83,12 +76,14 @@ def context_memorizer(ctx: Contexts, f1: TokenLayer, tv: TokenValues, ds: Datase
     F = c.get("Fi", c["F"])  # float-safe token vectors: the integer id, which float64 computes exactly too
     # the recurrence's state is the sum of phi (n * the attention's mean): it needs no scale
     form = ((F, proj.direction[0]), (c["sid"], proj.direction[1] * (1 if opts.recurrent else ctx.scale)))
-    return _either(opts, lambda: memorize_on_line(
+    if opts.hashed:
+        return hashed_memorizer(proj, form, ctx.ctx_label, c, opts.seed, den * (1 if opts.recurrent else ctx.scale), reserved,
+                                str(opts.chosen_objective))
+    return memorize_on_line(
         proj, form, labelled=np.arange(len(pts)), stored=[int(y) + 1 for y in ctx.ctx_label],
         scratch=Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)), no_match=-1, mode=opts.mode,
         bit_budget=opts.bit_budget, paper_bits=paper_f2_bits(len(ctx.ctx_label), ds.n, ds.d, f1.r, f1.delta),
-        what="F2 (contexts)", objective=opts.chosen_objective), lambda: hashed_memorizer(
-        proj, form, ctx.ctx_label, c, opts.seed, den * (1 if opts.recurrent else ctx.scale), reserved, str(opts.chosen_objective)))
+        what="F2 (contexts)", objective=opts.chosen_objective)
 
 
 def multiset_memorizer(ctx: Contexts, f1: TokenLayer, tv: TokenValues, ds: Dataset, coords: tuple[str, ...],
@@ -99,10 +94,12 @@ def multiset_memorizer(ctx: Contexts, f1: TokenLayer, tv: TokenValues, ds: Datas
     den = f1.den
     pts = np.array([[tv.window_ids[int(w)] * den] for w in ctx.ctx_window], dtype=object).reshape(-1, 1)
     proj = project_for(pts, den, opts.seed + 1, opts.mode)  # F2's own draw: seed + 1
-    return _either(opts, lambda: memorize_on_line(
+    if opts.hashed:
+        return hashed_memorizer(proj, ((c["phi"], proj.direction[0]),), ctx.ctx_label, c, opts.seed, den, reserved,
+                                str(opts.chosen_objective))
+    return memorize_on_line(
         proj, ((c["phi"], proj.direction[0]),), labelled=np.arange(len(pts)),
         stored=[int(y) + 1 for y in ctx.ctx_label], scratch=Scratch(t=c["t"], D=c["D"], y=c["y"], **shared_scratch(c)),
         no_match=-1, mode=opts.mode, bit_budget=opts.bit_budget,
         paper_bits=paper_f2_bits(len(ctx.ctx_label), ds.n, ds.d, f1.r, f1.delta), what="rho~ (multisets)",
-        objective=opts.chosen_objective), lambda: hashed_memorizer(
-        proj, ((c["phi"], proj.direction[0]),), ctx.ctx_label, c, opts.seed, den, reserved, str(opts.chosen_objective)))
+        objective=opts.chosen_objective)

@@ -208,15 +208,21 @@ def register_base(table: Table) -> int:
     return 3 * table.modulus - 2 if table.offset_group else table.modulus
 
 
+def _hash_and_groups(c: Coords, table: Table, i: int, G: int, parts: int, key_bits: int,
+                     values: int, unit: int) -> list[tuple[str, list[Unit], list]]:
+    """Lookup i's hash into D (`values` values, each times `unit`) and its Stage II, which adds the group's
+    registers to U, W and leaves D as the hash made it."""
+    hashing = _hash_blocks(c, table.multipliers[i], values, table.w + table.shift, key_bits, unit)
+    out: list[tuple[str, list[Unit], list]] = [("hash", u, []) for u in hashing]
+    out[-1][2].append((c.D, -G))  # Stage II's entry offset (the hash always has its scaling block)
+    units, shifts = _stage2_blocks(c, registers(table.values[i], register_base(table), G, parts), G)
+    return out + [("groups", u, sh) for u, sh in zip(units, shifts, strict=True)]
+
+
 def _groups_only(c: Coords, table: Table, i: int, G: int, parts: int, key_bits: int, next_a: int) -> list[tuple[str, list[Unit], list]]:
     """Lookup i of a shared-offset table: D = G g_i(t), Stage II adds the group's registers, then one block
     clears D and X (the remainder) and loads X = next_a t for the next lookup."""
-    n = table.segment // G
-    hashing = _hash_blocks(c, table.multipliers[i], n, table.w + table.shift, key_bits, G)
-    out: list[tuple[str, list[Unit], list]] = [("hash", u, []) for u in hashing]
-    out[-1][2].append((c.D, -G))
-    units, shifts = _stage2_blocks(c, registers(table.values[i], register_base(table), G, parts), G)
-    out += [("groups", u, sh) for u, sh in zip(units, shifts, strict=True)]
+    out = _hash_and_groups(c, table, i, G, parts, key_bits, table.segment // G, G)
     clear = [Unit(reads=((c.D, 1),), bias=0, writes=((c.D, -1),)), Unit(reads=((c.X, 1),), bias=0, writes=((c.X, -1),)),
              Unit(reads=((c.t, 1),), bias=0, writes=((c.X, next_a),))]
     return [*out, ("hash", clear, [])]
@@ -226,11 +232,7 @@ def _lookup(c: Coords, table: Table, i: int, G: int, parts: int, key_bits: int) 
     """One lookup's blocks as (stage, units, shifts), X = a_i t already loaded; the last block is the
     extraction's final add, which also clears D."""
     S, B = table.segment, register_base(table)
-    hashing = _hash_blocks(c, table.multipliers[i], S, table.w + table.shift, key_bits)
-    out: list[tuple[str, list[Unit], list]] = [("hash", u, []) for u in hashing]
-    out[-1][2].append((c.D, -G))  # Stage II's entry offset (the hash always has its scaling block)
-    units, shifts = _stage2_blocks(c, registers(table.values[i], B, G, parts), G)
-    out += [("groups", u, sh) for u, sh in zip(units, shifts, strict=True)]
+    out = _hash_and_groups(c, table, i, G, parts, key_bits, S, 1)
     out += [("mod", u, []) for u in _mod_blocks(c, G, S // G)]
     stage3, shifts3 = _stage3_blocks(c, G, parts, B, (B - 1).bit_length())
     # the division's remainder (< 2^w) is cleared here, not in Stage II, whose units then read only D and

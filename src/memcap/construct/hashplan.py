@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .hashed import Coords, HashedMemorizer, _bits, _stage3_blocks, build_blocks, register_base
-from .retrieval import SHARED_LOAD, PeelingError, hash_width, multiplier_bits, segment_size, solve
+from .retrieval import SHARED_LOAD, PeelingError, hash_width, is_prime, multiplier_bits, segment_size, solve
 
 GROUP_CANDIDATES = (4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 176, 192, 200, 208, 224, 240, 256, 320, 384, 512)
 _PLACES = Coords(t=0, X=1, D=2, regs=(3, 4), slots=(5, 6, 7, 8), y=9)  # any distinct indices: for counting
@@ -40,7 +40,7 @@ def table_modulus(C: int, shared: bool) -> int:
     if not shared or C <= 2:
         return C
     p = C
-    while any(p % d == 0 for d in range(2, math.isqrt(p) + 1)):
+    while not is_prime(p):
         p += 1
     return p
 

@@ -289,7 +289,7 @@ def memorize_on_line(
     `float_snap`: under a bit budget, snap with 3 * 2^51 so float64 rounds to the exact integer (the
     Transformer's way); off, the snap is the smallest power of two above the range (the plain memorizer's).
     `objective`: "bits" (fewest parameter bits: needs the scratch slots), else the fewest blocks (the
-    memorizer of token vectors under the params objective takes that plan too)."""
+    memorizer of token vectors under the balanced objective takes that plan too)."""
     if objective == "bits" and not scratch.float_safe:
         raise ValueError("the bits objective's Stage II needs the slot i0: give it in scratch")
     rank = np.empty(len(proj.order), dtype=np.int64)

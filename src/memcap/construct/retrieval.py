@@ -57,6 +57,11 @@ class Table:
         return hash_all(as_uint64(shifted(keys, self.shift)), self.multipliers, self.w, self.segment, self.offset_group)
 
 
+def is_prime(p: int) -> bool:
+    """Whether p is prime (trial division: moduli are label counts, small)."""
+    return p >= 2 and all(p % d for d in range(2, math.isqrt(p) + 1))
+
+
 def common_zeros(keys) -> int:
     """For keys wider than MAX_HASH_BITS, the largest z with every key a multiple of 2^z, else 0: such keys
     (token vectors' dyadic scale) would share their low 64 bits, the only ones the hash reads, so it reads
@@ -234,7 +239,7 @@ def solve(keys: np.ndarray, y: np.ndarray, C: int, group: int, seed: int, load: 
     z = common_zeros(keys)
     keys = shifted(keys, z)
     n = len(keys)
-    assert not shared or all(C % d for d in range(2, math.isqrt(C) + 1)), "a shared offset solves over GF(C): C prime"
+    assert not shared or C == 1 or is_prime(C), "a shared offset solves over GF(C): C prime"
     key_bits = (max(int(k) for k in keys) if keys.dtype == object else int(keys.max())).bit_length() if n else 0
     keys = as_uint64(keys)
     S = segment_size(n, group, load if load is not None else SHARED_LOAD if shared else LOAD)
