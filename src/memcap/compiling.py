@@ -39,14 +39,15 @@ def compile(ds: Dataset, options: CompileOptions | None = None, progress: Progre
     same fields as keywords: setting, attention ("sparse": a register), arch ("deep-sets", "rnn"),
     positions, causal, mode, bit_budget, objective, seed) choose the variant. `progress` is called with each
     finished stage's name; `timings`, when given, receives
-    seconds per stage (kept out of the model, so that the same inputs and seed give the same bytes)."""
+    seconds per stage (kept out of the model, so that the same inputs and seed give the same bytes; where the
+    balanced objective builds F1, F2 and the assembly twice, each stage's seconds are the two builds' sum)."""
     opts = dataclasses.replace(options or CompileOptions(), **choices).checked(ds)
     timings = {} if timings is None else timings
     clock = [time.perf_counter()]
 
     def lap(stage: str) -> None:
         now = time.perf_counter()
-        timings[stage], clock[0] = round(now - clock[0], 4), now
+        timings[stage], clock[0] = round(timings.get(stage, 0) + now - clock[0], 4), now
         if progress is not None:
             progress(stage)
 
