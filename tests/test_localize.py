@@ -16,6 +16,7 @@ from memcap.ir import fileformat
 from memcap.ir.executor import run
 from memcap.ir.record import ModelRecord
 from memcap.localize.bench import bench, planted, truth_document
+from memcap.localize.causal import _unique_states, causal_pairs, stream_before
 from memcap.localize.scores import TL_NAME, random_ranking, score, zero_units
 from memcap.localize.truth import NoRecord, check, ground_truth
 from memcap.nn.export import load_torch
@@ -47,6 +48,33 @@ def test_causal_map_equals_exhaustive_ablation(shape):
     for uid, u in enumerate(gt.units):
         out = run(zero_units(model, [(u.block, u.unit)]), ds.inputs).numerators.ravel()
         assert np.array_equal(np.flatnonzero(out != base), gt.affected(uid)), (uid, u)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_causal_map_is_the_same_whatever_the_tail_block_and_the_chunks(shape):
+    model, ds = _model(40, SHAPES[shape][0], **SHAPES[shape][1])
+    rec = model.record.roles
+    start = stream_before(model, ds.inputs, rec.first_block)
+    units = [(u.block, u.unit) for u in rec.units()]
+    ref = causal_pairs(model, start, units)  # no tail: every pair carried through every block
+    assert len(ref[0]) > 100
+    stage3 = min(u.block for u in rec.units() if u.stage == "III")
+    for tail in (rec.first_block + 1, stage3, len(model.blocks) - 1):
+        for chunk in (1 << 30, 7 * len(units)):  # one chunk, then chunks of 7 examples
+            got = causal_pairs(model, start, units, tail=tail, chunk_pairs=chunk)
+            assert all(np.array_equal(a, b) for a, b in zip(got, ref, strict=True)), (tail, chunk)
+
+
+def test_equal_states_are_merged_exactly_with_python_ints_too():
+    rng = np.random.default_rng(0)
+    ex = rng.integers(0, 5, 3000)
+    small = rng.integers(-3, 3, 3000)
+    big = np.array([int(v) << 70 for v in rng.integers(-2, 2, 3000)] + [], dtype=object)
+    for deltas in ([small], [small, big]):
+        first, inverse = _unique_states(ex, deltas)
+        keys = list(zip(ex.tolist(), *(d.tolist() for d in deltas), strict=True))
+        assert len(first) == len(set(keys))
+        assert all(keys[first[inverse[i]]] == keys[i] for i in range(len(keys)))
 
 
 def test_telescoped_storage_is_distributed_and_float_safe_products_local():

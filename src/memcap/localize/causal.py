@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir.columns import SAFE, dense
+from ..ir.columns import SAFE, columns, dense, fit
 from ..ir.executor import run
 from ..ir.ffnstep import run_ffn
 from ..ir.layers import ExactModel
+from .pairstore import PairStore
 
 
 @dataclass(frozen=True)
@@ -77,113 +78,187 @@ def _pre(stream: list, unit, rows: np.ndarray, den: int) -> np.ndarray:
     return acc
 
 
-class _Pairs:
-    """The (ablated unit, example) pairs in play and their stream differences, one array per coordinate
-    (int64 until a value needs more), in buffers that grow by doubling; rows [0, n) are live, and a row
-    whose difference is zero in every coordinate is dead."""
-
-    def __init__(self, m: int):
-        self.n = 0
-        self.src = np.zeros(0, dtype=np.int64)
-        self.ex = np.zeros(0, dtype=np.int64)
-        self.delta = [np.zeros(0, dtype=np.int64) for _ in range(m)]
-        self.nz = [np.zeros(0, dtype=bool) for _ in range(m)]
-
-    def add(self, uid: int, examples: np.ndarray) -> None:
-        need = self.n + len(examples)
-        if need > len(self.src):
-            cap = max(need, 2 * len(self.src), 1024)
-
-            def grow(a):
-                return np.r_[a[: self.n], np.zeros(cap - self.n, dtype=a.dtype)]
-
-            self.src, self.ex = grow(self.src), grow(self.ex)
-            self.delta = [grow(d) for d in self.delta]
-            self.nz = [grow(z) for z in self.nz]
-        self.src[self.n : need], self.ex[self.n : need] = uid, examples
-        self.n = need
-
-    def alive(self) -> np.ndarray:
-        out = np.zeros(self.n, dtype=bool)
-        for z in self.nz:
-            out |= z[: self.n]
-        return out
-
-    def compact(self) -> None:
-        """Drop the dead rows (kept while they are few: copying the buffers costs more)."""
-        alive = self.alive()
-        if alive.sum() * 4 > self.n * 3:
-            return
-        rows = np.flatnonzero(alive)
-        self.src, self.ex = self.src[rows], self.ex[rows]
-        self.delta = [d[rows] for d in self.delta]
-        self.nz = [z[rows] for z in self.nz]
-        self.n = len(rows)
-
-    def update(self, c: int, rows: np.ndarray, d: np.ndarray) -> None:
-        """delta[c][rows] += d, widening the coordinate to Python ints where int64 could overflow."""
-        cur = self.delta[c]
-        if cur.dtype != object and (d.dtype == object or _amax(cur[: self.n]) + _amax(d) >= SAFE):
-            cur = self.delta[c] = cur.astype(object)
-        cur[rows] = cur[rows] + (d.astype(object) if cur.dtype == object else d)
-        self.nz[c][rows] = cur[rows] != 0
+def _candidates(store: PairStore, unit, h: np.ndarray | None) -> np.ndarray:
+    """The pairs on which `unit` may compute something else than on the unablated run: a pair whose reads
+    all have a zero difference cannot. When only one read coordinate c (weight w) has differences, a pair
+    where the unit is silent unablated (pre <= 0) and w * delta_c <= 0 stays silent, so the candidates are
+    the pairs with w * delta_c > 0 and, among the examples where the unit fires, those with delta_c != 0."""
+    reads = [(c, w) for c, w in unit.reads if store.count[c]]
+    if not reads:
+        return np.zeros(0, dtype=np.int64)
+    if len(reads) > 1:
+        return store.distinct(np.concatenate([store.listed(c, 0) for c, _ in reads]))
+    (c, w), = reads
+    rising = store.listed(c, 1 if w > 0 else -1)
+    fires = np.zeros(0, dtype=np.int64) if h is None else np.flatnonzero(h)
+    if not len(fires):
+        return rising
+    if store.gather_cost(fires) <= store.listed_size(c):
+        rows = store.of_examples(fires)
+        firing = rows[store.values(c, rows) != 0]
+    else:
+        rows = store.listed(c, 0)
+        firing = rows[h[store.ex[rows]] > 0]
+    return store.distinct(np.r_[rising, firing])
 
 
-def _step(pairs: _Pairs, stream: list, ffn, den: int, hidden: list, uids: list[int], first_new: int) -> None:
-    """Advance every pair through one block: recompute the units whose reads differ (or that are ablated:
-    the pairs added for this block, rows from `first_new`)."""
-    updates = []  # every unit reads the stream before its block: apply the writes after all of them
-    n, src = pairs.n, pairs.src[: pairs.n]
+def _step(store: PairStore, stream: list, ffn, den: int, hidden: list, uids: list[int]) -> None:
+    """Advance every pair through one block: zero the block's ablated units on their pairs and recompute
+    each unit on its candidates; every unit reads the stream before the block, so writes land after all."""
+    updates = []
     for unit, h, uid in zip(ffn.units, hidden, uids, strict=True):
-        ablated = np.zeros(n, dtype=bool)
-        if uid >= 0:
-            ablated[first_new:] = src[first_new:] == uid
-        mask = ablated.copy()
-        for c, _ in unit.reads:
-            mask |= pairs.nz[c][:n]
-        rows = np.flatnonzero(mask)
-        if not len(rows):
+        ablated = store.of_unit(uid) if uid >= 0 else np.zeros(0, dtype=np.int64)
+        cand = _candidates(store, unit, h)
+        if not len(ablated) and not len(cand):
             continue
-        ex = pairs.ex[rows]
-        pre = _pre(stream, unit, ex, den)
+        rows = np.r_[ablated, cand]  # disjoint: an ablated pair has no difference before its own block
+        ex = store.ex[rows]
+        pre = _pre(stream, unit, store.ex[cand], den)
         for c, w in unit.reads:
-            pre = _axpy(pre, pairs.delta[c][rows], w)
-        after = np.where(ablated[rows], 0, np.maximum(pre, 0))
+            pre = _axpy(pre, store.values(c, cand), w)
+        fired = np.maximum(pre, 0)
+        after = np.concatenate([np.zeros(len(ablated), dtype=fired.dtype), fired])
         before = np.zeros(len(rows), dtype=np.int64) if h is None else h[ex]
-        dh = _axpy(after if after.dtype == object else after.astype(np.int64), before, -1)
-        if not dh.any():
-            continue
-        updates += [(rows, c, _axpy(np.zeros(len(rows), dtype=np.int64), dh, w)) for c, w in unit.writes]
-    merged: dict[int, list] = {}
-    for rows, c, d in updates:
-        merged.setdefault(c, []).append((rows, d))
-    for c, parts in merged.items():
-        for rows, d in parts:  # rows of one unit are distinct; two units' rows may overlap, so add unit by unit
-            pairs.update(c, rows, d)
+        dh = _axpy(after, before, -1)
+        moved = dh != 0
+        if moved.any():
+            rows, dh = rows[moved], dh[moved]
+            updates += [(c, rows, _axpy(np.zeros(len(rows), dtype=np.int64), dh, w)) for c, w in unit.writes]
+    for c, rows, d in updates:  # rows of one unit are distinct; two units' rows may overlap: add unit by unit
+        store.update(c, rows, d)
 
 
-def causal_pairs(model: ExactModel, start: CleanStart, units: list[tuple[int, int]], progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """(unit id, example column) of every pair whose output changes when that unit alone is zeroed;
-    `units` lists (block, unit) of the units to ablate (their ids are their positions in the list), all
-    in blocks at or after `start.block`."""
-    ids = {bu: i for i, bu in enumerate(units)}
+def _words(d: np.ndarray) -> list[np.ndarray]:
+    """An int64 column as itself; a Python-int column below 2^124 as two int64 words (high, low) with the
+    same equalities."""
+    if d.dtype != object:
+        return [d]
+    return [(d >> 62).astype(np.int64), (d & ((1 << 62) - 1)).astype(np.int64)]
+
+
+def _unique_states(ex: np.ndarray, deltas: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the distinct (example, differences) rows and each row's index among them (pairs in the
+    same state have the same future); rows whose differences reach 2^123 are kept apart, uncompared.
+    Rows are grouped by a 64-bit hash of their words and every group is then checked word by word, so a
+    hash collision costs a slower exact grouping, never a wrong merge."""
+    if any(d.dtype == object and _amax(d) >> 123 for d in deltas):
+        return np.arange(len(ex)), np.arange(len(ex))
+    words = [ex.astype(np.int64), *(w for d in deltas for w in _words(d))]
+    h = np.zeros(len(ex), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for i, w in enumerate(words):
+            h = (h ^ w.view(np.uint64)) * np.uint64(0x9E3779B97F4A7C15 + 2 * i)
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    if all(np.array_equal(w, w[first][inverse]) for w in words):
+        return first, inverse
+    _, first, inverse = np.unique(np.column_stack(words), axis=0, return_index=True, return_inverse=True)
+    return first, inverse.ravel()
+
+
+def _small_first(deltas: list[np.ndarray]) -> np.ndarray:
+    """An order of the rows of `deltas` that puts the rows whose differences all fit int64 comfortably
+    first: a batch of them runs at numpy speed, while one Python-int value turns its whole batch into
+    objects."""
+    big = np.zeros(len(deltas[0]), dtype=bool)
+    for d in deltas:
+        if d.dtype == object:
+            big |= ((d >= SAFE >> 4) | (d <= -(SAFE >> 4))).astype(bool)
+    return np.r_[np.flatnonzero(~big), np.flatnonzero(big)]
+
+
+def _finish(model: ExactModel, store: PairStore, rows: np.ndarray, stream: list, den: int, block: int,
+            clean_out: np.ndarray, batch: int = 1 << 18) -> np.ndarray:
+    """Run the pairs `rows`, whose ablated units all lie before `block`, to the end as plain columns
+    (the unablated network on the ablated stream, which is what they are from here on) and return those
+    whose output changes. Differences on coordinates that no later unit reads cannot change the output
+    (unless the output is one) and are left out."""
+    later = {c for b in model.blocks[block:] for u in b.ffn.units for c, _ in u.reads} | {model.output}
+    coords = [c for c in sorted(later) if store.delta[c] is not None]
+    rows = store.live(rows, coords)
+    if not len(rows):
+        return rows
+    ex = store.ex[rows]
+    deltas = [store.values(c, rows) for c in coords]
+    first, inverse = _unique_states(ex, deltas)
+    order = _small_first([d[first] for d in deltas])
+    changed = np.zeros(len(first), dtype=bool)
+    for lo in range(0, len(first), batch):
+        states = order[lo : lo + batch]
+        pick = first[states]
+        cols = [None if z is None else dense(z)[ex[pick]] for z in stream]
+        for c, d in zip(coords, deltas, strict=True):
+            cols[c] = fit(d[pick]) if cols[c] is None else _axpy(cols[c], fit(d[pick]), 1)
+        for b in range(block, len(model.blocks)):
+            cols = run_ffn(cols, model.blocks[b].ffn, den, len(pick), fast=True)
+        out = np.zeros(len(pick), dtype=np.int64) if cols[model.output] is None else dense(cols[model.output])
+        changed[states] = out != clean_out[ex[pick]]
+    return rows[changed[inverse]]
+
+
+def _fired_pairs(model: ExactModel, start: CleanStart, ids: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (unit id, example column) where a listed unit fires on the unablated run, and the unablated
+    output of each column."""
     stream, den = list(start.stream), start.den
-    size = len(next(dense(z) for z in stream if z is not None))
-    pairs = _Pairs(len(model.coords))
+    size = columns(stream)
+    src, ex = [], []
     for b in range(start.block, len(model.blocks)):
+        hidden: list = []
+        stream = run_ffn(stream, model.blocks[b].ffn, den, size, hidden_out=hidden)
+        for u, h in enumerate(hidden):
+            uid = ids.get((b, u))
+            if uid is not None and h is not None:
+                nz = np.flatnonzero(h)
+                src.append(np.full(len(nz), uid, dtype=np.int64))
+                ex.append(nz.astype(np.int64))
+    out = stream[model.output]
+    clean = np.zeros(size, dtype=np.int64) if out is None else dense(out)
+    empty = [np.zeros(0, dtype=np.int64)]
+    return np.concatenate(src or empty), np.concatenate(ex or empty), clean
+
+
+def _chunk(model: ExactModel, start: CleanStart, ids: dict, tail: int, progress) -> tuple[np.ndarray, np.ndarray]:
+    src, ex, clean_out = _fired_pairs(model, start, ids)
+    stream, den = list(start.stream), start.den
+    size = columns(stream)
+    store = PairStore(src, ex, size, len(ids), len(model.coords))
+    block_of = np.array([b for b, _ in ids], dtype=np.int64)
+    changed = []
+    for b in range(start.block, len(model.blocks)):
+        if b == tail:
+            early = np.flatnonzero(block_of[store.src] < tail)
+            changed.append(_finish(model, store, early, stream, den, b, clean_out))
+            store.retire(early)
         ffn = model.blocks[b].ffn
         hidden: list = []
         after = run_ffn(stream, ffn, den, size, hidden_out=hidden)
-        uids = [ids.get((b, u), -1) for u in range(len(ffn.units))]
-        first_new = pairs.n
-        for uid, h in zip(uids, hidden, strict=True):
-            if uid >= 0 and h is not None:
-                pairs.add(uid, np.flatnonzero(h))
-        if pairs.n:
-            _step(pairs, stream, ffn, den, hidden, uids, first_new)
-            pairs.compact()
+        _step(store, stream, ffn, den, hidden, [ids.get((b, u), -1) for u in range(len(ffn.units))])
         stream = after
         if progress:
-            progress(b, pairs.n)
-    changed = np.flatnonzero(pairs.nz[model.output][: pairs.n])
-    return pairs.src[changed], pairs.ex[changed]
+            progress(b, int(store.count.max()))
+    changed.append(store.listed(model.output, 0))
+    rows = np.concatenate(changed)
+    return store.src[rows], store.ex[rows]
+
+
+def causal_pairs(model: ExactModel, start: CleanStart, units: list[tuple[int, int]], progress=None,
+                 tail: int | None = None, chunk_pairs: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
+    """(unit id, example column), sorted, of every pair whose output changes when that unit alone is
+    zeroed; `units` lists (block, unit) of the units to ablate (their ids are their positions in the list),
+    all in blocks at or after `start.block`. From block `tail` on, the pairs of units before it run to the
+    end as plain columns (any block gives the same answer; the first block after the last unit that carries
+    differences forward through many blocks is fastest). Examples are taken in chunks of about
+    `chunk_pairs` pairs, which bounds the memory."""
+    ids = {bu: i for i, bu in enumerate(units)}
+    size = columns(start.stream)
+    step = max(1, chunk_pairs // max(1, len(units)))
+    srcs, exs = [], []
+    for lo in range(0, size, step):
+        cols = np.arange(lo, min(size, lo + step))
+        sub = CleanStart([None if z is None else dense(z)[cols] for z in start.stream], start.den, start.block)
+        s, e = _chunk(model, sub, ids, len(model.blocks) if tail is None else tail, progress)
+        srcs.append(s)
+        exs.append(e + lo)
+    src, ex = np.concatenate(srcs), np.concatenate(exs)
+    order = np.lexsort((ex, src))
+    return src[order], ex[order]

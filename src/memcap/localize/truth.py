@@ -125,7 +125,8 @@ def ground_truth(model: ExactModel, ds: Dataset, examples: np.ndarray | None = N
     inputs = ds.inputs[examples]
     start = stream_before(model, inputs, rec.first_block)
     units = tuple(rec.units())
-    src, ex = causal_pairs(model, start, [(u.block, u.unit) for u in units], progress)
+    stage3 = [u.block for u in units if u.stage == "III"]
+    src, ex = causal_pairs(model, start, [(u.block, u.unit) for u in units], progress, tail=min(stage3, default=None))
     group, chunk = _group_and_chunk(model, rec, start, examples)
     return GroundTruth(units, examples, np.asarray(ds.labels)[examples], group, chunk, src, ex, rec.stage2)
 
