@@ -15,10 +15,14 @@ skipped that could change an output.
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..interrupts import quiet_worker, sigint_blocked
 from ..ir.columns import SAFE, columns, dense, fit
 from ..ir.executor import run
 from ..ir.ffnstep import run_ffn
@@ -217,7 +221,7 @@ def _fired_pairs(model: ExactModel, start: CleanStart, ids: dict) -> tuple[np.nd
     return np.concatenate(src or empty), np.concatenate(ex or empty), clean
 
 
-def _chunk(model: ExactModel, start: CleanStart, ids: dict, tail: int, progress) -> tuple[np.ndarray, np.ndarray]:
+def _chunk(model: ExactModel, start: CleanStart, ids: dict, tail: int) -> tuple[np.ndarray, np.ndarray]:
     src, ex, clean_out = _fired_pairs(model, start, ids)
     stream, den = list(start.stream), start.den
     size = columns(stream)
@@ -234,31 +238,61 @@ def _chunk(model: ExactModel, start: CleanStart, ids: dict, tail: int, progress)
         after = run_ffn(stream, ffn, den, size, hidden_out=hidden)
         _step(store, stream, ffn, den, hidden, [ids.get((b, u), -1) for u in range(len(ffn.units))])
         stream = after
-        if progress:
-            progress(b, int(store.count.max()))
     changed.append(store.listed(model.output, 0))
     rows = np.concatenate(changed)
     return store.src[rows], store.ex[rows]
 
 
+_JOB: tuple = ()  # (model, start, ids, tail) for the forked chunk workers
+
+
+def _run_chunk(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    model, start, ids, tail = _JOB
+    lo, hi = bounds
+    sub = CleanStart([None if z is None else dense(z)[lo:hi] for z in start.stream], start.den, start.block)
+    src, ex = _chunk(model, sub, ids, tail)
+    return src, ex + lo
+
+
+def _chunks(bounds: list, workers: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each chunk's pairs, in order; in forked processes when `workers` > 1 (the arithmetic is the same)."""
+    if workers < 2 or len(bounds) < 2 or "fork" not in mp.get_all_start_methods():
+        yield from map(_run_chunk, bounds)
+        return
+    with sigint_blocked():  # the workers ignore Ctrl-C; leaving the pool terminates them
+        pool = mp.get_context("fork").Pool(min(workers, len(bounds)), initializer=quiet_worker, initargs=(os.getpid(),))
+    with pool:
+        yield from pool.imap(_run_chunk, bounds)
+
+
 def causal_pairs(model: ExactModel, start: CleanStart, units: list[tuple[int, int]], progress=None,
-                 tail: int | None = None, chunk_pairs: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
+                 tail: int | None = None, chunk_pairs: int = 1 << 23, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(unit id, example column), sorted, of every pair whose output changes when that unit alone is
     zeroed; `units` lists (block, unit) of the units to ablate (their ids are their positions in the list),
     all in blocks at or after `start.block`. From block `tail` on, the pairs of units before it run to the
-    end as plain columns (any block gives the same answer; the first block after the last unit that carries
-    differences forward through many blocks is fastest). Examples are taken in chunks of about
-    `chunk_pairs` pairs, which bounds the memory."""
+    end as plain columns (any block gives the same answer; the first block after the units that carry
+    differences through many blocks is fastest). Examples go in chunks of about `chunk_pairs` pairs, which
+    bounds the memory, over `workers` processes (default: the cores, at most 4); `progress(done, total)`
+    follows the examples."""
+    global _JOB
     ids = {bu: i for i, bu in enumerate(units)}
     size = columns(start.stream)
     step = max(1, chunk_pairs // max(1, len(units)))
+    workers = min(os.cpu_count() or 1, 4) if workers is None else workers
+    if size * len(units) < 1 << 22:  # too little work to pay for starting processes
+        workers = 1
+    step = min(step, -(-size // workers))  # at least a chunk a worker
+    bounds = [(lo, min(size, lo + step)) for lo in range(0, size, step)]
+    _JOB = (model, start, ids, len(model.blocks) if tail is None else tail)
     srcs, exs = [], []
-    for lo in range(0, size, step):
-        cols = np.arange(lo, min(size, lo + step))
-        sub = CleanStart([None if z is None else dense(z)[cols] for z in start.stream], start.den, start.block)
-        s, e = _chunk(model, sub, ids, len(model.blocks) if tail is None else tail, progress)
-        srcs.append(s)
-        exs.append(e + lo)
-    src, ex = np.concatenate(srcs), np.concatenate(exs)
+    try:
+        for (_, hi), (s, e) in zip(bounds, _chunks(bounds, workers), strict=True):
+            srcs.append(s)
+            exs.append(e)
+            if progress:
+                progress(hi, size)
+    finally:
+        _JOB = ()
+    src, ex = np.concatenate(srcs or [np.zeros(0, np.int64)]), np.concatenate(exs or [np.zeros(0, np.int64)])
     order = np.lexsort((ex, src))
     return src[order], ex[order]

@@ -7,11 +7,12 @@ of one example are one contiguous range, and a second order lists each unit's pa
 difference is zero in every coordinate until its unit's block ablates it.
 
 Per coordinate c the store keeps the difference of every pair (allocated on the first write, int64 until a
-value needs more) and three candidate lists: pairs whose difference on c is non-zero, positive, negative.
-A list may hold stale entries (a pair whose difference has changed since); a query filters it against the
-current differences and keeps the result, so each list shrinks to its true set whenever it is read.
+value needs more) and three candidate lists, each from the first time a unit asks for it: pairs whose
+difference on c is non-zero, positive, negative. A list may hold stale entries (a pair whose difference
+has changed since); a query filters it against the current differences and keeps the result, so each
+list shrinks to its true set whenever it is read.
 Invariant: every pair with a non-zero (positive, negative) difference on c is in c's non-zero (positive,
-negative) list; `count[c]` is exactly the number of pairs with a non-zero difference on c.
+negative) list where that list is kept; `count[c]` is exactly the number of pairs with a non-zero difference on c.
 """
 
 from __future__ import annotations
@@ -67,11 +68,12 @@ class PairStore:
         return int((self.ex_off[columns + 1] - self.ex_off[columns]).sum())
 
     def listed(self, c: int, sign: int) -> np.ndarray:
-        """Exactly the pairs whose difference on c is non-zero (sign 0) or has the given sign."""
-        parts = self.lists.get((c, sign))
+        """Exactly the pairs whose difference on c is non-zero (sign 0) or has the given sign. A list is
+        kept from its first query on, which scans the coordinate once: lists nobody reads cost nothing."""
         d = self.delta[c]
-        if not parts or d is None:
+        if d is None:
             return np.zeros(0, dtype=np.int64)
+        parts = self.lists.get((c, sign), [np.arange(self.n)])
         rows = self.distinct(np.concatenate(parts)) if len(parts) > 1 else parts[0]
         v = d[rows]
         rows = rows[(v != 0) if sign == 0 else (v > 0) if sign > 0 else (v < 0)]
@@ -79,12 +81,9 @@ class PairStore:
         self.sizes[(c, sign)] = len(rows)
         return rows
 
-    def _append(self, key: tuple[int, int], rows: np.ndarray) -> None:
-        self.lists.setdefault(key, []).append(rows)
-        self.sizes[key] = self.sizes.get(key, 0) + len(rows)
-
     def listed_size(self, c: int) -> int:
-        return self.sizes.get((c, 0), 0)
+        """The length of c's non-zero list, stale entries included (every pair while it is not kept)."""
+        return self.sizes.get((c, 0), self.n)
 
     def values(self, c: int, rows: np.ndarray) -> np.ndarray:
         d = self.delta[c]
@@ -103,9 +102,12 @@ class PairStore:
         cur[rows] = new
         was, now = old != 0, new != 0
         self.count[c] += int(now.sum()) - int(was.sum())
-        for sign, keep in ((0, now & ~was), (1, (new > 0) & ~(old > 0)), (-1, (new < 0) & ~(old < 0))):
-            if keep.any():
-                self._append((c, sign), rows[keep])
+        for sign in (0, 1, -1):
+            if (c, sign) in self.lists:
+                keep = (now & ~was) if sign == 0 else (new > 0) & ~(old > 0) if sign > 0 else (new < 0) & ~(old < 0)
+                if keep.any():
+                    self.lists[(c, sign)].append(rows[keep])
+                    self.sizes[(c, sign)] += int(keep.sum())
 
     def retire(self, rows: np.ndarray) -> None:
         """Set every difference of `rows` to zero (their run has been finished elsewhere)."""
