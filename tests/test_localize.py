@@ -159,6 +159,20 @@ def test_localize_command_writes_files_and_refuses_bad_input(tmp_path, monkeypat
                                                              "rankings_random.json", "rankings_activations.json",
                                                              "scores.png", "scores.svg", "scores.pdf"}
     assert not problems, problems  # the figure of the table: nothing outside its canvas
+    doc = json.loads((tmp_path / "o" / "ground_truth.json").read_text())  # written example by example
+    assert [e["example"] for e in doc["examples"]] == sorted(e["example"] for e in doc["examples"]) and len(doc["examples"]) == 3
+    assert doc["record_agrees"] and all(e["causal"] for e in doc["examples"]) and len(doc["units"]) > 100
+    before = (tmp_path / "o" / "ground_truth.json").read_bytes()
+    again = ["localize", str(tmp_path / "m"), str(tmp_path / "d.npz"), "-o", str(tmp_path / "o"), "--examples", "2"]
+    r = runner.invoke(app, again)  # an earlier result is kept unless --force
+    assert r.exit_code == 2 and "--force" in r.output and (tmp_path / "o" / "ground_truth.json").read_bytes() == before
+    r = runner.invoke(app, [*again, "--force"])
+    assert r.exit_code == 0 and (tmp_path / "o" / "ground_truth.json").read_bytes() != before
+    assert not (tmp_path / "o" / "rankings_activations.json").exists()  # replaced whole, not mixed
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("x")
+    r = runner.invoke(app, [*again[:5], str(tmp_path / "mine"), "--examples", "2", "--force"])
+    assert r.exit_code == 2 and (tmp_path / "mine" / "notes.txt").exists()  # never a folder memcap did not write
     (tmp_path / "bad.json").write_text('{"rankings": {"0": ["blocks.x"]}}')
     for args in (["--method", "nope"], ["--score", str(tmp_path / "bad.json")]):
         r = runner.invoke(app, ["localize", str(tmp_path / "m"), str(tmp_path / "d.npz"), "-o", str(tmp_path / "o2"), *args])

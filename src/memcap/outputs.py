@@ -140,6 +140,7 @@ KINDS: dict[str, tuple[bool, str, Callable[[Path], bool]]] = {
     "part": (False, "verification part", _is_part),
     "sweep": (False, "sweep (JSONL rows)", _is_sweep),
     "marker": (False, "folder marker", lambda p: "kind" in _json(p)),
+    "localization": (True, "localization folder", lambda p: {"ground_truth.json", "scores.csv", "scores.md"} <= _entries(p)),
 }
 
 

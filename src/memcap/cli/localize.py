@@ -9,9 +9,11 @@ from typing import Annotated
 
 import typer
 
+from .. import outputs
 from ..errors import DataError
 from ..localize.bench import CHOICES
-from .common import CommaList, ItsDataset, app, check_fits, console, err, fail, load_dataset, load_model, names_of
+from ..outputs import OutputExists
+from .common import CommaList, Force, ItsDataset, app, check_fits, claim, console, err, fail, load_dataset, load_model, names_of
 
 
 @app.command("localize")
@@ -27,12 +29,14 @@ def localize_cmd(
     k: Annotated[int, typer.Option(min=1, help="top-k units per example that the metrics read")] = 5,
     others: Annotated[int, typer.Option(min=1, help="other examples on which DEL measures collateral damage")] = 200,
     seed: Annotated[int, typer.Option(min=0, help="random seed (examples, random ranking, hard concrete)")] = 0,
+    force: Force = False,
 ):
     """Exact ground truth (construction record + causal map by exact ablation) and method scores."""
     from ..localize.bench import bench, save
     from ..localize.truth import NoRecord
     from ..nn.export import NotFloatExact
 
+    claim(output, "localization", force)
     model, ds = load_model(model_path), load_dataset(data)
     check_fits(model, ds, model_path, data)
     user = None
@@ -47,9 +51,12 @@ def localize_cmd(
         err.print(f"--examples {examples}: the data hold {ds.N} examples; every one is a target", highlight=False)
     try:
         b = bench(model, ds, list(method), examples, k, others, seed, user, log=lambda s: err.print(s, highlight=False))
-        paths = save(output, model, b)
+        with outputs.writing_folder(output, "localization", force) as tmp:
+            paths = [output / p.name for p in save(tmp, model, b)]
     except (NoRecord, NotFloatExact, DataError) as e:
         fail(str(e))
+    except OutputExists as e:
+        fail(e.advice("--force"))
     except KeyboardInterrupt:
         fail("interrupted", 130)
     for p in paths:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,17 +142,39 @@ def _one_thread():
     return lambda: torch.set_num_threads(old)
 
 
-def truth_document(model: ExactModel, gt: GroundTruth, problems) -> dict:
-    names = unit_names(gt, tl_offset(model))
+def _truth_head(model: ExactModel, gt: GroundTruth, problems) -> dict:
     return {
         "about": "exact ground truth of a compiled memcap model: units are F2 memorizer FFN units, named as memcap "
                  "(block, unit) and as TransformerLens neurons of the exported model",
-        "stage2": gt.stage2, "units": names, "record_agrees": not problems, "problems": list(problems)[:20],
-        "examples": [{"example": int(e), "label": int(gt.labels[j]), "group": int(gt.group[j]), "chunk": int(gt.chunk[j]),
-                      "store": gt.store(j).tolist(), "store_sum": gt.store_sum(j).tolist(), "read": gt.read(j).tolist(),
-                      "causal": gt.causal(j).tolist()}
-                     for j, e in enumerate(gt.examples)],
+        "stage2": gt.stage2, "units": unit_names(gt, tl_offset(model)), "record_agrees": not problems,
+        "problems": list(problems)[:20],
     }
+
+
+def _truth_examples(gt: GroundTruth) -> Iterator[dict]:
+    for j, e in enumerate(gt.examples):
+        yield {"example": int(e), "label": int(gt.labels[j]), "group": int(gt.group[j]), "chunk": int(gt.chunk[j]),
+               "store": gt.store(j).tolist(), "store_sum": gt.store_sum(j).tolist(), "read": gt.read(j).tolist(),
+               "causal": gt.causal(j).tolist()}
+
+
+def truth_document(model: ExactModel, gt: GroundTruth, problems) -> dict:
+    return {**_truth_head(model, gt, problems), "examples": list(_truth_examples(gt))}
+
+
+def write_truth(path: Path, model: ExactModel, gt: GroundTruth, problems) -> None:
+    """ground_truth.json, written example by example (the full causal map of 10^4 examples is tens of
+    millions of unit ids: held as one Python structure it would take gigabytes), then renamed into place."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w") as f:
+            f.write(json.dumps(_truth_head(model, gt, problems), sort_keys=True)[:-1] + ', "examples": [')
+            for i, doc in enumerate(_truth_examples(gt)):
+                f.write((", " if i else "") + json.dumps(doc, sort_keys=True))
+            f.write("]}\n")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -165,13 +188,13 @@ def save(out: Path, model: ExactModel, b: Bench) -> list[Path]:
     from .report import scores_csv, scores_figure, scores_markdown
 
     out.mkdir(parents=True, exist_ok=True)
-    files = {"ground_truth.json": json.dumps(truth_document(model, b.truth, b.problems), sort_keys=True) + "\n",
-             "scores.csv": scores_csv(b.scores), "scores.md": scores_markdown(b.scores, b.truth, b.problems)}
+    write_truth(out / "ground_truth.json", model, b.truth, b.problems)
+    files = {"scores.csv": scores_csv(b.scores), "scores.md": scores_markdown(b.scores, b.truth, b.problems)}
     for m, rk in b.rankings.items():
         doc = {"method": m, "rankings": {str(int(e)): [[b.truth.units[i].block, b.truth.units[i].unit] for i in r[:100].tolist()]
                                          for e, r in zip(b.truth.examples, rk, strict=True)}}
         files[f"rankings_{m}.json"] = json.dumps(doc, sort_keys=True) + "\n"
-    paths = []
+    paths = [out / "ground_truth.json"]
     for name, text in files.items():
         write_atomic(out / name, text)
         paths.append(out / name)

@@ -14,6 +14,7 @@ examples, an add unit exactly its chunk's, and no Stage II unit of group g reach
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -50,7 +51,7 @@ def record_of(model: ExactModel) -> RoleRecord:
 class GroundTruth:
     """`units`: every memorizer unit (its id is its index); per covered example (`examples`, dataset
     indices): its group and chunk (-1: none); `pair_unit`, `pair_example` list every (unit id, position in
-    `examples`) whose output changes when that unit alone is zeroed."""
+    `examples`) whose output changes when that unit alone is zeroed, sorted by unit, then example."""
 
     units: tuple[UnitRole, ...]
     examples: np.ndarray
@@ -61,13 +62,28 @@ class GroundTruth:
     pair_example: np.ndarray
     stage2: str
 
-    def _ids(self, pred) -> np.ndarray:
-        return np.array([i for i, u in enumerate(self.units) if pred(u)], dtype=np.int64)
+    @cached_property
+    def _tags(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per unit: its role's name, group and chunk, as arrays (a question is then one vector compare)."""
+        return (np.array([u.role for u in self.units]), np.array([u.group for u in self.units], dtype=np.int64),
+                np.array([u.chunk for u in self.units], dtype=np.int64))
+
+    @cached_property
+    def _by_example(self) -> tuple[np.ndarray, np.ndarray]:
+        """The pairs' unit ids ordered by (example, unit), and each covered example's offset into them."""
+        order = np.lexsort((self.pair_unit, self.pair_example))
+        offsets = np.r_[0, np.cumsum(np.bincount(self.pair_example, minlength=len(self.examples)))]
+        return self.pair_unit[order], offsets
+
+    def _ids(self, roles: tuple[str, ...], key: int, value: int, upto: bool = False) -> np.ndarray:
+        role, *by = self._tags
+        tag = by[key]
+        return np.flatnonzero(np.isin(role, roles) & ((tag <= value) if upto else (tag == value)))
 
     def store(self, j: int) -> np.ndarray:
         """Unit ids of Stage II's units of covered example j's group."""
         g = int(self.group[j])
-        return self._ids(lambda u: u.role in STORE_ROLES and u.group == g) if g >= 0 else np.zeros(0, np.int64)
+        return self._ids(STORE_ROLES, 0, g) if g >= 0 else np.zeros(0, np.int64)
 
     def store_sum(self, j: int) -> np.ndarray:
         """Unit ids whose writes add up to covered example j's crafted integers: telescoped, the step pairs
@@ -75,20 +91,22 @@ class GroundTruth:
         g = int(self.group[j])
         if self.stage2 != "telescoped" or g < 0:
             return self.store(j)
-        return self._ids(lambda u: u.role == "step" and u.group <= g)
+        return self._ids(("step",), 0, g, upto=True)
 
     def read(self, j: int) -> np.ndarray:
         """Unit ids of Stage III's gate and add of covered example j's chunk."""
         c = int(self.chunk[j])
-        return self._ids(lambda u: u.role in READ_ROLES and u.chunk == c) if c >= 0 else np.zeros(0, np.int64)
+        return self._ids(READ_ROLES, 1, c) if c >= 0 else np.zeros(0, np.int64)
 
     def causal(self, j: int) -> np.ndarray:
         """Unit ids whose zeroing alone changes covered example j's output."""
-        return np.sort(self.pair_unit[self.pair_example == j])
+        units, offsets = self._by_example
+        return units[offsets[j] : offsets[j + 1]]
 
     def affected(self, uid: int) -> np.ndarray:
         """Positions in `examples` whose output changes when unit `uid` alone is zeroed."""
-        return np.sort(self.pair_example[self.pair_unit == uid])
+        lo, hi = np.searchsorted(self.pair_unit, [uid, uid + 1])
+        return self.pair_example[lo:hi]
 
 
 def _group_and_chunk(model: ExactModel, rec: RoleRecord, start: CleanStart, examples: np.ndarray):
