@@ -99,6 +99,17 @@ def test_record_lists_every_memorizer_unit_and_old_files_have_none():
     assert ModelRecord.from_dict({k: v for k, v in model.record.as_dict().items() if k != "roles"}).roles is None
 
 
+def test_del_runs_on_a_seeded_sample_of_many_targets_and_says_so():
+    from memcap.localize.report import scores_markdown
+
+    model, ds = _model(40, 48)
+    full = bench(model, ds, ["record"], examples=12, k=5, others=10)
+    part = bench(model, ds, ["record"], examples=12, k=5, others=10, del_targets=4)
+    assert full.scores[0].del_targets == 12 and part.scores[0].del_targets == 4
+    assert part.scores[0].recall_store == full.scores[0].recall_store == 1.0  # read off the truth: every target
+    assert "sample of 4" in scores_markdown(part.scores, part.truth) and "sample" not in scores_markdown(full.scores, full.truth)
+
+
 def test_planted_ranking_scores_recall_one_and_random_near_k_over_units():
     model, ds = _model(60, 48)
     gt = ground_truth(model, ds, np.arange(0, 60, 2))

@@ -28,6 +28,8 @@ def localize_cmd(
     examples: Annotated[int, typer.Option(min=1, help="target examples (drawn with --seed; with --score, the ranked ones)")] = 20,
     k: Annotated[int, typer.Option(min=1, help="top-k units per example that the metrics read")] = 5,
     others: Annotated[int, typer.Option(min=1, help="other examples on which DEL measures collateral damage")] = 200,
+    del_targets: Annotated[int, typer.Option("--del-targets", min=1, help="targets DEL zeroes each method's top k on (a seeded "
+                                             "sample when there are more targets: each is an exact run of 1 + --others examples)")] = 100,
     seed: Annotated[int, typer.Option(min=0, help="random seed (examples, random ranking, hard concrete)")] = 0,
     force: Force = False,
 ):
@@ -50,7 +52,8 @@ def localize_cmd(
     if examples > ds.N and score_file is None:
         err.print(f"--examples {examples}: the data hold {ds.N} examples; every one is a target", highlight=False)
     try:
-        b = bench(model, ds, list(method), examples, k, others, seed, user, log=lambda s: err.print(s, highlight=False))
+        b = bench(model, ds, list(method), examples, k, others, seed, user, log=lambda s: err.print(s, highlight=False),
+                  del_targets=del_targets)
         with outputs.writing_folder(output, "localization", force) as tmp:
             paths = [output / p.name for p in save(tmp, model, b)]
     except (NoRecord, NotFloatExact, DataError) as e:

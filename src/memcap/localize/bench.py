@@ -68,20 +68,27 @@ def truth_for(model: ExactModel, ds: Dataset, examples: int | np.ndarray, others
 
 
 def bench(model: ExactModel, ds: Dataset, methods: list[str], examples: int = 20, k: int = 5, others: int = 200,
-          seed: int = 0, user: dict | None = None, log=None) -> Bench:
+          seed: int = 0, user: dict | None = None, log=None, del_targets: int = 100) -> Bench:
     """Score `methods` (of CHOICES) and, when given, a user's ranking document (`user`, name "user", whose
-    examples are then the targets);
+    examples are then the targets); DEL runs on `del_targets` of the targets (a seeded sample when there
+    are more: it costs an exact run per target, where the other metrics read the ground truth);
     `log` gets a line after each stage."""
     log = log or (lambda _: None)
     targets = examples if user is None else user_examples(user, ds.N)  # a user's ranking names its targets
-    gt, problems, secs, oth = truth_for(model, ds, targets, others, seed)
+
+    def progress(done: int, total: int) -> None:
+        if done < total:  # the last chunk is the ground truth line below
+            log(f"causal map: {done} of {total} examples")
+
+    gt, problems, secs, oth = truth_for(model, ds, targets, others, seed, progress)
     log(f"ground truth: {len(gt.units)} units x {len(gt.examples)} examples in {secs:.1f} s")
+    del_on = None if len(gt.examples) <= del_targets else draw(len(gt.examples), del_targets, seed + 2)
     ranks: dict[str, list[np.ndarray]] = {}
     results = []
     labels = np.asarray(ds.labels)
     if user is not None:
         ranks["user"] = parse_rankings(user, gt, tl_offset(model))
-        results.append(score(model, ds.inputs, labels, gt, ranks["user"], k, oth, "user"))
+        results.append(score(model, ds.inputs, labels, gt, ranks["user"], k, oth, "user", del_on=del_on))
     net = _module(model, gt) if any(m in METHODS for m in methods) else None
     restore = _one_thread()
     try:
@@ -98,7 +105,7 @@ def bench(model: ExactModel, ds: Dataset, methods: list[str], examples: int = 20
                 ranks[m], secs_m, bad = ranking(r.scores), r.seconds, r.nonfinite
                 log(f"{m}: {r.seconds:.1f} s")
             secs_m = time.perf_counter() - t0 if secs_m is None else secs_m
-            results.append(score(model, ds.inputs, labels, gt, ranks[m], k, oth, m, secs_m, bad))
+            results.append(score(model, ds.inputs, labels, gt, ranks[m], k, oth, m, secs_m, bad, del_on))
     finally:
         restore()
     return Bench(gt, problems, secs, oth, tuple(results), ranks)

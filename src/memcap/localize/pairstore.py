@@ -73,7 +73,7 @@ class PairStore:
         d = self.delta[c]
         if d is None:
             return np.zeros(0, dtype=np.int64)
-        parts = self.lists.get((c, sign), [np.arange(self.n)])
+        parts = self.lists[(c, sign)] if (c, sign) in self.lists else [np.arange(self.n)]
         rows = self.distinct(np.concatenate(parts)) if len(parts) > 1 else parts[0]
         v = d[rows]
         rows = rows[(v != 0) if sign == 0 else (v > 0) if sign > 0 else (v < 0)]
@@ -82,8 +82,9 @@ class PairStore:
         return rows
 
     def listed_size(self, c: int) -> int:
-        """The length of c's non-zero list, stale entries included (every pair while it is not kept)."""
-        return self.sizes.get((c, 0), self.n)
+        """What reading c's non-zero list costs: its length, stale entries included; for a list not yet
+        kept, the pairs it will hold (its first reading scans the coordinate once; later ones are cheap)."""
+        return self.sizes.get((c, 0), int(self.count[c]))
 
     def values(self, c: int, rows: np.ndarray) -> np.ndarray:
         d = self.delta[c]

@@ -33,7 +33,11 @@ def scores_markdown(scores, gt: GroundTruth, problems=()) -> str:
     head = [f"Ground truth: {len(gt.units)} memorizer units (Stage II shape {gt.stage2}), {len(gt.examples)} target "
             f"examples; storing units per example {np.mean(store):.1f}, units whose zeroing alone changes the example "
             f"{np.mean(causal):.1f} on average (min {min(causal)}, max {max(causal)}); the record and the causal map "
-            + ("agree." if not problems else f"disagree in {len(problems)} places."), ""]
+            + ("agree." if not problems else f"disagree in {len(problems)} places.")]
+    sampled = {s.del_targets for s in scores if s.del_targets < len(gt.examples)}
+    if sampled:
+        head[0] += f" DEL ran on a seeded sample of {min(sampled)} of the targets (--del-targets)."
+    head.append("")
     return "\n".join(head + _table(scores)) + "\n"
 
 

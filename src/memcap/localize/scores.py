@@ -97,6 +97,7 @@ class Score:
     others_destroyed: float
     seconds: float
     nonfinite: int = 0
+    del_targets: int = 0  # the targets DEL ran on (all of them unless sampled)
 
     @property
     def specificity(self) -> float:
@@ -104,9 +105,11 @@ class Score:
 
 
 def score(model: ExactModel, inputs: np.ndarray, labels: np.ndarray, gt: GroundTruth, ranks: list[np.ndarray],
-          k: int, others: np.ndarray, method: str, seconds: float = 0.0, nonfinite: int = 0) -> Score:
+          k: int, others: np.ndarray, method: str, seconds: float = 0.0, nonfinite: int = 0,
+          del_on: np.ndarray | None = None) -> Score:
     """Every metric of the rankings `ranks` (one per covered example, unit ids, best first); `others`:
-    dataset indices of the examples DEL measures the collateral damage on."""
+    dataset indices of the examples DEL measures the collateral damage on; `del_on`: the covered examples
+    (positions) on which DEL runs, each one exact run of 1 + len(others) examples (default: all)."""
     rec_s, rec_r, prec, hit, coll = [], [], [], [], []
     for j, rank in enumerate(ranks):
         top = rank[:k]
@@ -114,6 +117,8 @@ def score(model: ExactModel, inputs: np.ndarray, labels: np.ndarray, gt: GroundT
         rec_s.append(np.isin(store, top).mean() if len(store) else 0.0)
         rec_r.append(np.isin(read, top).mean() if len(read) else 0.0)
         prec.append(np.isin(top, causal).mean() if len(top) else 0.0)
+    for j in range(len(ranks)) if del_on is None else del_on:
+        top = ranks[j][:k]
         ablated = zero_units(model, [(gt.units[i].block, gt.units[i].unit) for i in top])
         e = int(gt.examples[j])
         rest = others[others != e]
@@ -121,7 +126,7 @@ def score(model: ExactModel, inputs: np.ndarray, labels: np.ndarray, gt: GroundT
         hit.append(not ok[0])
         coll.append(1.0 - ok[1:].mean() if len(rest) else 0.0)
     return Score(method, k, float(np.mean(rec_s)), float(np.mean(rec_r)), float(np.mean(prec)), float(np.mean(hit)),
-                 float(np.mean(coll)), seconds, nonfinite)
+                 float(np.mean(coll)), seconds, nonfinite, len(hit))
 
 
 def ranking(scores: np.ndarray) -> list[np.ndarray]:
