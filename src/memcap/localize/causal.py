@@ -246,15 +246,14 @@ def _chunk(model: ExactModel, start: CleanStart, ids: dict, tail: int) -> tuple[
 _JOB: tuple = ()  # (model, start, ids, tail) for the forked chunk workers
 
 
-def _run_chunk(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _run_chunk(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     model, start, ids, tail = _JOB
-    lo, hi = bounds
-    sub = CleanStart([None if z is None else dense(z)[lo:hi] for z in start.stream], start.den, start.block)
+    sub = CleanStart([None if z is None else dense(z)[cols] for z in start.stream], start.den, start.block)
     src, ex = _chunk(model, sub, ids, tail)
-    return src, ex + lo
+    return src, cols[ex]
 
 
-def _chunks(bounds: list, workers: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _chunks(bounds: list[np.ndarray], workers: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Each chunk's pairs, in order; in forked processes when `workers` > 1 (the arithmetic is the same)."""
     if workers < 2 or len(bounds) < 2 or "fork" not in mp.get_all_start_methods():
         yield from map(_run_chunk, bounds)
@@ -281,16 +280,20 @@ def causal_pairs(model: ExactModel, start: CleanStart, units: list[tuple[int, in
     workers = min(os.cpu_count() or 1, 4) if workers is None else workers
     if size * len(units) < 1 << 22:  # too little work to pay for starting processes
         workers = 1
-    step = min(step, -(-size // workers))  # at least a chunk a worker
-    bounds = [(lo, min(size, lo + step)) for lo in range(0, size, step)]
+    count = -(-size // step)
+    count = -(-count // workers) * workers if size >= workers else count  # a whole number of chunks a worker
+    # every count-th example: the examples high on the line have the most pairs, so strides balance the chunks
+    bounds = [np.arange(i, size, count) for i in range(count)]
     _JOB = (model, start, ids, len(model.blocks) if tail is None else tail)
     srcs, exs = [], []
     try:
-        for (_, hi), (s, e) in zip(bounds, _chunks(bounds, workers), strict=True):
+        done = 0
+        for cols, (s, e) in zip(bounds, _chunks(bounds, workers), strict=True):
             srcs.append(s)
             exs.append(e)
+            done += len(cols)
             if progress:
-                progress(hi, size)
+                progress(done, size)
     finally:
         _JOB = ()
     src, ex = np.concatenate(srcs or [np.zeros(0, np.int64)]), np.concatenate(exs or [np.zeros(0, np.int64)])
