@@ -2,7 +2,8 @@
 n = 16, random ids from 1000, 10 classes, --bit-budget 48 (float-safe Stage II) and the depth
 objective (telescoped Stage II; named, since the default balanced objective's retrieval table has no
 per-group units to localize). Prints units, (unit, example) pairs whose output changes, and seconds.
-Pass N values as arguments (default 1000). Run it on an idle machine.
+Pass N values as arguments (default 1000). The map runs in chunks of examples over the cores (at most 4
+workers). Run it on an idle machine.
 """
 
 import sys

@@ -2,13 +2,16 @@
 the unit is zeroed, computed with the exact executor's own integer arithmetic.
 
 Zeroing unit u of block b changes nothing before block b and, after it, only the examples where u's
-activation on the unablated model is not zero. So one pass runs the unablated model block by block over
+activation on the unablated model is not zero. So a pass runs the unablated model block by block over
 the examples (everything after the attention is token-wise, so each example is one column at its read
-position) and carries, for every (unit, example) pair still in play, the difference between the ablated
-stream and the unablated one. A unit of a later block needs recomputing on such a pair only when it reads
-a coordinate where the difference is not zero; otherwise its activation, and so its writes, are the
-unablated ones. A pair whose difference returns to zero is dropped: from there on both runs are the same
-run. The output changed exactly where the difference of the output coordinate is not zero at the end.
+position) and carries, for every such (unit, example) pair, the difference between the ablated stream and
+the unablated one (`pairstore.PairStore`). A later unit needs recomputing on a pair only where it reads a
+coordinate whose difference is not zero; and when it reads one such coordinate c with weight w and is
+silent on the unablated example, it stays silent unless w * delta_c > 0. So each unit looks only at the
+pairs with w * delta_c > 0 and at the pairs of the examples it fires on (`_candidates`). From block `tail`
+on, the pairs of units before it are the unablated network run on a different stream: they are finished
+as plain columns by the executor (`_finish`), pairs in the same state running once. The output changed
+exactly where the difference of the output coordinate is not zero at the end.
 Invariant: every number is an exact integer (numerators over the executor's denominator); nothing is
 skipped that could change an output.
 """
@@ -94,9 +97,9 @@ def _candidates(store: PairStore, unit, h: np.ndarray | None) -> np.ndarray:
         return store.distinct(np.concatenate([store.listed(c, 0) for c, _ in reads]))
     (c, w), = reads
     rising = store.listed(c, 1 if w > 0 else -1)
-    fires = np.zeros(0, dtype=np.int64) if h is None else np.flatnonzero(h)
-    if not len(fires):
+    if h is None or not h.any():
         return rising
+    fires = np.flatnonzero(h)
     if store.gather_cost(fires) <= store.listed_size(c):
         rows = store.of_examples(fires)
         firing = rows[store.values(c, rows) != 0]
@@ -192,7 +195,8 @@ def _finish(model: ExactModel, store: PairStore, rows: np.ndarray, stream: list,
         pick = first[states]
         cols = [None if z is None else dense(z)[ex[pick]] for z in stream]
         for c, d in zip(coords, deltas, strict=True):
-            cols[c] = fit(d[pick]) if cols[c] is None else _axpy(cols[c], fit(d[pick]), 1)
+            clean = cols[c]
+            cols[c] = fit(d[pick]) if clean is None else _axpy(clean, fit(d[pick]), 1)
         for b in range(block, len(model.blocks)):
             cols = run_ffn(cols, model.blocks[b].ffn, den, len(pick), fast=True)
         out = np.zeros(len(pick), dtype=np.int64) if cols[model.output] is None else dense(cols[model.output])
