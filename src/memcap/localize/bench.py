@@ -11,7 +11,6 @@ Same inputs and seed give the same files, except the measured seconds in scores.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import numpy as np
 from ..data import Dataset
 from ..errors import DataError
 from ..ir.layers import ExactModel
+from ..outputs import replace_text, replacing
 from .methods import METHODS, Net, run_method
 from .scores import Score, parse_rankings, random_ranking, ranking, score, tl_offset, unit_names
 from .truth import GroundTruth, check, ground_truth
@@ -172,22 +172,11 @@ def truth_document(model: ExactModel, gt: GroundTruth, problems) -> dict:
 def write_truth(path: Path, model: ExactModel, gt: GroundTruth, problems) -> None:
     """ground_truth.json, written example by example (the full causal map of 10^4 examples is tens of
     millions of unit ids: held as one Python structure it would take gigabytes), then renamed into place."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w") as f:
-            f.write(json.dumps(_truth_head(model, gt, problems), sort_keys=True)[:-1] + ', "examples": [')
-            for i, doc in enumerate(_truth_examples(gt)):
-                f.write((", " if i else "") + json.dumps(doc, sort_keys=True))
-            f.write("]}\n")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    tmp.replace(path)
+    with replacing(path) as tmp, open(tmp, "w") as f:
+        f.write(json.dumps(_truth_head(model, gt, problems), sort_keys=True)[:-1] + ', "examples": [')
+        for i, doc in enumerate(_truth_examples(gt)):
+            f.write((", " if i else "") + json.dumps(doc, sort_keys=True))
+        f.write("]}\n")
 
 
 def save(out: Path, model: ExactModel, b: Bench) -> list[Path]:
@@ -203,7 +192,7 @@ def save(out: Path, model: ExactModel, b: Bench) -> list[Path]:
         files[f"rankings_{m}.json"] = json.dumps(doc, sort_keys=True) + "\n"
     paths = [out / "ground_truth.json"]
     for name, text in files.items():
-        write_atomic(out / name, text)
+        replace_text(out / name, text)
         paths.append(out / name)
     scores_figure(b.scores, out / "scores")
     return paths + [out / f"scores.{ext}" for ext in ("png", "svg", "pdf")]
