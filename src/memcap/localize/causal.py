@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..interrupts import quiet_worker, sigint_blocked
-from ..ir.columns import SAFE, columns, dense, fit
+from ..ir.columns import SAFE, absmax, columns, dense, fit
 from ..ir.executor import run
 from ..ir.ffnstep import run_ffn
 from ..ir.layers import ExactModel
@@ -64,13 +64,9 @@ def stream_before(model: ExactModel, inputs: np.ndarray, block: int) -> CleanSta
     return CleanStart(stream, den, block)
 
 
-def _amax(a: np.ndarray) -> int:
-    return int(np.abs(a).max()) if len(a) else 0
-
-
 def _axpy(acc: np.ndarray, arr: np.ndarray, w: int) -> np.ndarray:
     """acc + w * arr exactly: int64 where a bound proves it cannot overflow, Python ints otherwise."""
-    if acc.dtype != object and arr.dtype != object and abs(w) < SAFE and _amax(acc) + abs(w) * _amax(arr) < SAFE:
+    if acc.dtype != object and arr.dtype != object and abs(w) < SAFE and absmax(acc) + abs(w) * absmax(arr) < SAFE:
         return acc + arr * np.int64(w)
     return acc.astype(object) + arr.astype(object) * w
 
@@ -148,7 +144,7 @@ def _unique_states(ex: np.ndarray, deltas: list[np.ndarray]) -> tuple[np.ndarray
     same state have the same future); rows whose differences reach 2^123 are kept apart, uncompared.
     Rows are grouped by a 64-bit hash of their words and every group is then checked word by word, so a
     hash collision costs a slower exact grouping, never a wrong merge."""
-    if any(d.dtype == object and _amax(d) >> 123 for d in deltas):
+    if any(d.dtype == object and absmax(d) >> 123 for d in deltas):
         return np.arange(len(ex)), np.arange(len(ex))
     words = [ex.astype(np.int64), *(w for d in deltas for w in _words(d))]
     h = np.zeros(len(ex), dtype=np.uint64)

@@ -19,11 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.columns import SAFE
-
-
-def _amax(a: np.ndarray) -> int:
-    return int(np.abs(a).max()) if len(a) else 0
+from ..ir.columns import SAFE, absmax
 
 
 def ranges(offsets: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -96,7 +92,7 @@ class PairStore:
         cur = self.delta[c]
         if cur is None:
             cur = self.delta[c] = np.zeros(self.n, dtype=np.int64)
-        if cur.dtype != object and (d.dtype == object or _amax(cur[rows]) + _amax(d) >= SAFE):
+        if cur.dtype != object and (d.dtype == object or absmax(cur[rows]) + absmax(d) >= SAFE):
             cur = self.delta[c] = cur.astype(object)
         old = cur[rows]
         new = old + (d.astype(object) if cur.dtype == object else d)
